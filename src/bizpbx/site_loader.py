@@ -1,0 +1,182 @@
+"""Reading a site: the YAML file, its overlays, the environment, and the
+SIP passwords generated for employees who have none.
+
+Layers, later ones winning: ``site.yml`` ← ``site.sip-passwords.yml``
+(generated, kept so that every render is the same) ← ``site.secrets.yml``
+(the operator's secrets, e.g. written from ansible-vault) ← ``BIZPBX_*``
+environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bizpbx.settings import SITE_DIR, Site
+from bizpbx.site_rules import Problem, check_site
+
+
+class SiteError(Exception):
+    """A site that cannot be used; `problems` lists every `(path, reason)`."""
+
+    def __init__(self, source: Path, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"{p}: {r}" for p, r in problems))
+
+
+def secrets_path(site_path: Path) -> Path:
+    return site_path.with_name(f"{site_path.stem}.secrets.yml")
+
+
+def generated_path(site_path: Path) -> Path:
+    return site_path.with_name(f"{site_path.stem}.sip-passwords.yml")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML's
+    default keeps the last silently, hiding a typo'd override)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key].start_mark.line + 1})", key_node.start_mark
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SiteError(path, [("(file)", f"cannot read {path}: {error.strerror}")]) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        reason = getattr(error, "problem", None) or str(error)
+        raise SiteError(path, [(where, f"not valid YAML: {reason}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SiteError(path, [("(file)", "the top level must be a mapping of settings")])
+    return data
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_text(key: Any) -> str:
+    # A digit key that YAML read as an int (organization 12, extension 101)
+    # names the same thing as its text.
+    return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+
+
+def _normalise_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {_key_text(k): _normalise_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_normalise_keys(v) for v in data]
+    return data
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    # Pydantic adds the validator's name for tagged unions and the like; the
+    # user wants only the path through their file.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[", "lax-", "json-")))]
+    return ".".join(parts) or "(site)"
+
+
+def _format_reason(error: dict[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return "required"
+    if error["type"] == "extra_forbidden":
+        return "unknown setting"
+    return message
+
+
+def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
+    """Read and check a site; raise SiteError listing every problem.
+
+    With `generate_missing_secrets`, employees without a SIP password (and
+    voicemail boxes without a PIN) get one, stored atomically beside the site.
+    """
+    path = Path(path)
+    data = read_yaml(path)
+    for overlay in (generated_path(path), secrets_path(path)):
+        if overlay.exists():
+            data = deep_merge(data, read_yaml(overlay))
+    data = _normalise_keys(data)
+    token = SITE_DIR.set(path.resolve().parent)
+    try:
+        site = Site(**data)
+    except ValidationError as error:
+        problems = [(_format_location(e["loc"]), _format_reason(e)) for e in error.errors()]
+        raise SiteError(path, problems) from None
+    finally:
+        SITE_DIR.reset(token)
+    problems = check_site(site)
+    if problems:
+        raise SiteError(path, problems)
+    if generate_missing_secrets and missing_secrets(site):
+        _store_generated(path, site)
+        return load_site(path)
+    return site
+
+
+def missing_secrets(site: Site) -> list[tuple[str, str, str]]:
+    """(organization, extension, field) of every secret still to generate."""
+    missing = []
+    for org_id, org in site.organizations.items():
+        for ext, employee in org.employees.items():
+            if employee.password is None:
+                missing.append((org_id, ext, "password"))
+            if employee.voicemail.enabled and employee.voicemail.pin is None:
+                missing.append((org_id, ext, "pin"))
+    return missing
+
+
+def _store_generated(site_path: Path, site: Site) -> None:
+    store = generated_path(site_path)
+    data = read_yaml(store) if store.exists() else {}
+    for org_id, ext, field in missing_secrets(site):
+        employee = data.setdefault("organizations", {}).setdefault(org_id, {}).setdefault("employees", {}).setdefault(ext, {})
+        if field == "password":
+            employee["password"] = secrets.token_urlsafe(18)
+        else:
+            employee.setdefault("voicemail", {})["pin"] = "".join(secrets.choice("0123456789") for _ in range(6))
+    write_private(store, "# Generated by bizpbx: SIP passwords and voicemail PINs. Keep it; keep it private.\n" + yaml.safe_dump(data, sort_keys=True, allow_unicode=True))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file whole or not at all, readable by its owner only."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
