@@ -1,0 +1,31 @@
+"""`python -m bizpbx.lab up|converge|down|status [ansible-playbook args...]`."""
+
+from __future__ import annotations
+
+import sys
+
+from bizpbx import lab
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m bizpbx.lab up|converge|down|status [ansible-playbook options for converge]"
+    if not argv or argv[0] not in {"up", "converge", "down", "status"}:
+        print(usage, file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "up":
+            lab.up()
+        elif argv[0] == "converge":
+            return lab.converge(argv[1:])
+        elif argv[0] == "down":
+            lab.down()
+        else:
+            return 0 if lab.status() else 1
+    except lab.LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
