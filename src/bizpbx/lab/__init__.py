@@ -7,27 +7,22 @@ in ``tests/hosts/`` (no second copy of the address plan), the teardown has to be
 which processes it signals (only the ``systemd-nspawn`` it started, checked by pid *and* command
 line), and every step must be idempotent and leave nothing half-made when it fails.
 
-Address plan (all private, no bridge, nothing routed or NATed out of the lab):
+Address plan (the one the demo site ``inventory/lab/site.yml`` is written for): one private /24,
+10.231.0.0/24, on a bridge that lives in a network namespace of its own (``bizpbx-lan``), so the
+bridge is not on this machine's own network and nothing is routed or NATed out of the lab::
 
-* management, one /30 per host on a veth pair between this machine and the host's namespace;
-  the machine side (``.1``) also carries the lab's tinyproxy, the only way a lab host reaches
-  Debian's packages::
-
-      pbx      10.213.0.0/30   this machine 10.213.0.1   pbx     10.213.0.2   (veth bzl-pbx)
-      carrier  10.213.0.4/30   this machine 10.213.0.5   carrier 10.213.0.6   (veth bzl-carrier)
-      phone    10.213.0.8/30   this machine 10.213.0.9   phone   10.213.0.10  (veth bzl-phone)
-
-* lab links, one /30 per pair of hosts on a veth pair between their two namespaces::
-
-      pbx <-> carrier   10.213.1.0/30   pbx 10.213.1.1   carrier 10.213.1.2
-      pbx <-> phone     10.213.1.4/30   pbx 10.213.1.5   phone   10.213.1.6
-      carrier <-> phone 10.213.1.8/30   carrier 10.213.1.9   phone 10.213.1.10
+    10.231.0.1    this machine (veth bzl-lan), the lab's tinyproxy: the ONLY way a lab host
+                  reaches Debian's packages; lab hosts have no default route
+    10.231.0.10   pbx      (FreeSWITCH + controller)      namespace bizpbx-pbx,     eth0
+    10.231.0.20   carrier  (Kamailio, the SIP provider)   namespace bizpbx-carrier, eth0
+    10.231.0.30   phone    (SIPp, the employees' phones)  namespace bizpbx-phone,   eth0
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import secrets
 import os
 import shutil
 import signal
@@ -68,28 +63,26 @@ HOST_TOOLS = {
 }
 
 
+LAN_NETNS = "bizpbx-lan"
+LAN_BRIDGE = "br0"
+LAN_PREFIX = 24
+GATEWAY = "10.231.0.1"  # this machine's side, where tinyproxy listens
+UPLINK = "bzl-lan"  # this machine's veth into the lab's bridge
+
+
 @dataclasses.dataclass(frozen=True)
 class Host:
     name: str
-    index: int
+    address: str  # on the lab /24; SSH, SIP, everything
 
     @property
     def netns(self) -> str:
         return f"bizpbx-{self.name}"
 
     @property
-    def veth(self) -> str:
+    def port(self) -> str:
+        """The bridge port (in bizpbx-lan) of the host's veth; the host's end is eth0."""
         return f"bzl-{self.name}"
-
-    @property
-    def gateway(self) -> str:
-        """This machine's address on the host's management /30 (where tinyproxy listens)."""
-        return f"10.213.0.{4 * self.index + 1}"
-
-    @property
-    def address(self) -> str:
-        """The host's management address (SSH)."""
-        return f"10.213.0.{4 * self.index + 2}"
 
     @property
     def root(self) -> Path:
@@ -104,15 +97,8 @@ class Host:
         return STATE_DIR / f"{self.name}.console.log"
 
 
-HOSTS = (Host("pbx", 0), Host("carrier", 1), Host("phone", 2))
+HOSTS = (Host("pbx", "10.231.0.10"), Host("carrier", "10.231.0.20"), Host("phone", "10.231.0.30"))
 BY_NAME = {h.name: h for h in HOSTS}
-
-# (host a, address of a, host b, address of b): a /30 between two namespaces.
-LINKS = (
-    ("pbx", "10.213.1.1", "carrier", "10.213.1.2"),
-    ("pbx", "10.213.1.5", "phone", "10.213.1.6"),
-    ("carrier", "10.213.1.9", "phone", "10.213.1.10"),
-)
 
 SSH_KEY = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS = STATE_DIR / "known_hosts"
@@ -218,8 +204,8 @@ def make_machine(host: Host, cache: Path) -> None:
     (tmp / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
     (tmp / "etc/apt/apt.conf.d/80bizpbx-lab-proxy").write_text(
         "// The lab reaches Debian's packages only through the proxy on this machine.\n"
-        f'Acquire::http::Proxy "http://{host.gateway}:{PROXY_PORT}";\n'
-        f'Acquire::https::Proxy "http://{host.gateway}:{PROXY_PORT}";\n'
+        f'Acquire::http::Proxy "http://{GATEWAY}:{PROXY_PORT}";\n'
+        f'Acquire::https::Proxy "http://{GATEWAY}:{PROXY_PORT}";\n'
     )
     (tmp / "etc/resolv.conf").unlink(missing_ok=True)
     (tmp / "etc/resolv.conf").write_text("# the lab has no DNS: packages come through the HTTP proxy\n")
@@ -230,6 +216,32 @@ def make_machine(host: Host, cache: Path) -> None:
     run("ssh-keygen", "-q", "-A", "-f", str(tmp))
     tmp.rename(host.root)
     (host.root / ".bizpbx-lab-ready").touch()
+
+
+LAB_SITE = REPO_ROOT / "inventory/lab/site.yml"
+LAB_SECRETS = LAB_SITE.with_name("site.secrets.yml")
+
+
+def ensure_lab_secrets() -> None:
+    """Random secrets for the lab site (ESL, every trunk), once, in site.secrets.yml beside it (0600, not in git).
+
+    The inventory hands them to the roles as `bizpbx__secrets`, as ansible-vault would in production.
+    """
+    if LAB_SECRETS.exists():
+        return
+    import yaml  # a dependency of bizpbx (pydantic-settings[yaml])
+
+    site = yaml.safe_load(LAB_SITE.read_text()) or {}
+    data = {
+        "esl": {"password": secrets.token_urlsafe(24)},
+        "trunks": {name: {"password": secrets.token_urlsafe(24)} for name in site.get("trunks") or {}},
+    }
+    tmp = LAB_SECRETS.with_name(LAB_SECRETS.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Generated by `make lab` for the lab only; `make lab-down` removes it.\n")
+        yaml.safe_dump(data, out, sort_keys=True)
+    tmp.rename(LAB_SECRETS)
 
 
 def write_known_hosts() -> None:
@@ -253,26 +265,27 @@ def link_exists(name: str, netns: str | None = None) -> bool:
 
 
 def ensure_network() -> None:
+    if not netns_exists(LAN_NETNS):
+        run("ip", "netns", "add", LAN_NETNS)
+    if not link_exists(LAN_BRIDGE, LAN_NETNS):
+        run("ip", "-n", LAN_NETNS, "link", "add", LAN_BRIDGE, "type", "bridge")
+    run("ip", "-n", LAN_NETNS, "link", "set", LAN_BRIDGE, "up")
+    if not link_exists(UPLINK):
+        run("ip", "link", "add", UPLINK, "type", "veth", "peer", "name", "uplink", "netns", LAN_NETNS)
+    run("ip", "-n", LAN_NETNS, "link", "set", "uplink", "master", LAN_BRIDGE, "up")
+    run("ip", "addr", "replace", f"{GATEWAY}/{LAN_PREFIX}", "dev", UPLINK)
+    run("ip", "link", "set", UPLINK, "up")
     for host in HOSTS:
         if not netns_exists(host.netns):
             run("ip", "netns", "add", host.netns)
         run("ip", "-n", host.netns, "link", "set", "lo", "up")
-        if not link_exists(host.veth):
-            run("ip", "link", "add", host.veth, "type", "veth", "peer", "name", "mgmt0", "netns", host.netns)
-        run("ip", "addr", "replace", f"{host.gateway}/30", "dev", host.veth)
-        run("ip", "link", "set", host.veth, "up")
-        run("ip", "-n", host.netns, "addr", "replace", f"{host.address}/30", "dev", "mgmt0")
-        run("ip", "-n", host.netns, "link", "set", "mgmt0", "up")
-    for a, addr_a, b, addr_b in LINKS:
-        ns_a, ns_b = BY_NAME[a].netns, BY_NAME[b].netns
-        if not link_exists(f"to-{b}", ns_a):
-            if link_exists(f"to-{a}", ns_b):
-                run("ip", "-n", ns_b, "link", "del", f"to-{a}")
-            run("ip", "-n", ns_a, "link", "add", f"to-{b}", "type", "veth", "peer", "name", f"to-{a}", "netns", ns_b)
-        run("ip", "-n", ns_a, "addr", "replace", f"{addr_a}/30", "dev", f"to-{b}")
-        run("ip", "-n", ns_b, "addr", "replace", f"{addr_b}/30", "dev", f"to-{a}")
-        run("ip", "-n", ns_a, "link", "set", f"to-{b}", "up")
-        run("ip", "-n", ns_b, "link", "set", f"to-{a}", "up")
+        if not link_exists(host.port, LAN_NETNS):
+            if link_exists("eth0", host.netns):
+                run("ip", "-n", host.netns, "link", "del", "eth0")
+            run("ip", "-n", LAN_NETNS, "link", "add", host.port, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
+        run("ip", "-n", LAN_NETNS, "link", "set", host.port, "master", LAN_BRIDGE, "up")
+        run("ip", "-n", host.netns, "addr", "replace", f"{host.address}/{LAN_PREFIX}", "dev", "eth0")
+        run("ip", "-n", host.netns, "link", "set", "eth0", "up")
 
 
 def proxy_pid() -> int | None:
@@ -284,14 +297,13 @@ def proxy_pid() -> int | None:
 
 
 def ensure_proxy() -> None:
-    """A tinyproxy of our own, listening only on the management side of the veths, allowing only the lab."""
+    """A tinyproxy of our own, listening on the lab side of this machine only, allowing only the lab hosts."""
     if proxy_pid() is not None:
         return
     PROXY_CONF.write_text(
         "# bizpbx lab: the only way the lab hosts reach Debian's packages.\n"
         "User tinyproxy\nGroup tinyproxy\n"
-        f"Port {PROXY_PORT}\n"
-        # Listens on this machine's addresses; only the lab hosts' management addresses may use it.
+        f"Port {PROXY_PORT}\nListen {GATEWAY}\n"
         "Timeout 600\n"
         f"PidFile \"{PROXY_PID}\"\n"
         f"LogFile \"{PROXY_DIR / 'tinyproxy.log'}\"\n"
@@ -423,6 +435,7 @@ def up() -> None:
     for host in HOSTS:
         make_machine(host, cache)
     write_known_hosts()
+    ensure_lab_secrets()
     ensure_network()
     ensure_proxy()
     for host in HOSTS:
@@ -448,9 +461,11 @@ def down() -> None:
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
     PROXY_PID.unlink(missing_ok=True)
+    if link_exists(UPLINK):
+        run("ip", "link", "del", UPLINK)
+    if netns_exists(LAN_NETNS):
+        run("ip", "netns", "del", LAN_NETNS)
     for host in HOSTS:
-        if link_exists(host.veth):
-            run("ip", "link", "del", host.veth)
         if netns_exists(host.netns):
             run("ip", "netns", "del", host.netns)
         for path in (host.root, host.root.with_name(host.name + ".tmp")):
@@ -458,6 +473,7 @@ def down() -> None:
                 shutil.rmtree(path)
         host.logfile.unlink(missing_ok=True)
     KNOWN_HOSTS.unlink(missing_ok=True)
+    LAB_SECRETS.unlink(missing_ok=True)
     log("lab removed (the rootfs cache stays in " + str(CACHE_DIR) + ")")
 
 
