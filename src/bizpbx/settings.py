@@ -361,10 +361,16 @@ class Forwarding(Model):
     unavailable: CallTarget | None = Field(None, description="when the phone is not registered")
 
 
+def _digits_pin(pin: SecretStr) -> SecretStr:
+    if not re.fullmatch(r"\d{4,10}", pin.get_secret_value()):
+        raise ValueError("a voicemail PIN is 4 to 10 digits")
+    return pin
+
+
 class Voicemail(Model):
     enabled: bool = False
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    pin: Annotated[SecretStr, Field(pattern=r"^\d{4,10}$")] | None = Field(None, description="generated when absent")
+    pin: Annotated[SecretStr, AfterValidator(_digits_pin)] | None = Field(None, description="generated when absent")
 
 
 class Employee(Model):

@@ -101,7 +101,7 @@ def _normalise_keys(data: Any) -> Any:
 def _format_location(loc: tuple[Any, ...]) -> str:
     # Pydantic adds the validator's name for tagged unions and the like; the
     # user wants only the path through their file.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[", "lax-", "json-")))]
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[", "lax-", "json-", "[key]")))]
     return ".".join(parts) or "(site)"
 
 
