@@ -1,0 +1,186 @@
+"""FreeSWITCH events, plain or JSON, decoded on first use.
+
+A busy switch sends thousands of events a second and most consumers look at
+the name and a few headers of each, so an :class:`Event` keeps the bytes it
+came in and decodes them when its headers or body are first read. The name,
+which every dispatcher needs, has a fast path that gives the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+
+from bizpbx.esl.errors import ProtocolError
+from bizpbx.esl.headers import (
+    HeaderValue,
+    Headers,
+    decode_header_block,
+    encode_header_block,
+    keep_first_values,
+    split_array,
+)
+
+PLAIN = "text/event-plain"
+JSON = "text/event-json"
+EVENT_CONTENT_TYPES = frozenset({PLAIN, JSON})
+
+_PLAIN_NAME_PREFIX = b"Event-Name: "
+_JSON_NAME = re.compile(rb'\{"Event-Name":"([A-Za-z0-9_:.\-]*)"')
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as FreeSWITCH serialised it (the body of a ``text/event-*`` frame)."""
+
+    content_type: str
+    raw: bytes = field(repr=False)
+    offset: int = field(default=0, compare=False)
+
+    @classmethod
+    def build(cls, content_type: str, headers: Headers, body: str | None = None) -> Event:
+        """Serialise headers and body the way FreeSWITCH does (the inverse of decoding)."""
+        if content_type == PLAIN:
+            raw = _encode_plain(headers, body)
+        elif content_type == JSON:
+            raw = _encode_json(headers, body)
+        else:
+            raise ValueError(f"not an event content type: {content_type!r}")
+        return cls(content_type, raw)
+
+    @cached_property
+    def _decoded(self) -> tuple[Headers, str | None]:
+        if self.content_type == PLAIN:
+            return _decode_plain(self.raw, self.offset)
+        return _decode_json(self.raw, self.offset)
+
+    @property
+    def headers(self) -> Headers:
+        """The event's own headers (without its Content-Length), values decoded."""
+        return self._decoded[0]
+
+    @property
+    def body(self) -> str | None:
+        return self._decoded[1]
+
+    @cached_property
+    def name(self) -> str | None:
+        """``Event-Name``; for ``CUSTOM`` events see :attr:`subclass`."""
+        fast = _fast_name(self.content_type, self.raw)
+        return fast if fast is not None else self.get("Event-Name")
+
+    def get(self, name: str, default: HeaderValue | None = None) -> HeaderValue | None:
+        return self.headers.get(name, default)
+
+    @property
+    def subclass(self) -> str | None:
+        return self._get_text("Event-Subclass")
+
+    @property
+    def unique_id(self) -> str | None:
+        """The channel the event is about."""
+        return self._get_text("Unique-ID")
+
+    @property
+    def job_uuid(self) -> str | None:
+        return self._get_text("Job-UUID")
+
+    @property
+    def application_uuid(self) -> str | None:
+        return self._get_text("Application-UUID")
+
+    def _get_text(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return value if isinstance(value, str) else None
+
+
+def _fast_name(content_type: str, raw: bytes) -> str | None:
+    if content_type == PLAIN:
+        if raw.startswith(_PLAIN_NAME_PREFIX):
+            value = raw[len(_PLAIN_NAME_PREFIX) : raw.find(b"\n")]
+            if value.replace(b"_", b"").isalnum():
+                return value.decode("ascii")
+        return None
+    match = _JSON_NAME.match(raw)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _decode_plain(raw: bytes, offset: int) -> tuple[Headers, str | None]:
+    if raw.startswith(b"\n"):
+        head, body_start = b"", 1
+    else:
+        end = raw.find(b"\n\n")
+        if end < 0:
+            raise ProtocolError("plain event: headers not ended by a blank line", offset)
+        head, body_start = raw[:end], end + 2
+    headers = decode_header_block(head, offset)
+    length = _pop_content_length(headers, offset)
+    rest = raw[body_start:]
+    if len(rest) != (length or 0):
+        raise ProtocolError(
+            f"plain event: {len(rest)} bytes follow the headers, Content-Length says {length or 0}", offset
+        )
+    return MappingProxyType(headers), None if length is None else rest.decode("utf-8", "replace")
+
+
+def _pop_content_length(headers: dict[str, HeaderValue], offset: int) -> int | None:
+    value = headers.pop("Content-Length", None)
+    if value is None:
+        return None
+    return parse_length(value, offset)
+
+
+def parse_length(value: HeaderValue, offset: int) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ProtocolError(f"Content-Length {value!r} is not a byte count", offset)
+
+
+def _decode_json(raw: bytes, offset: int) -> tuple[Headers, str | None]:
+    try:
+        pairs = json.loads(raw, object_pairs_hook=_pairs_as_list)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"JSON event: {error}", offset) from None
+    if not isinstance(pairs, _PairList):
+        raise ProtocolError("JSON event: not a JSON object", offset)
+    headers = dict(pairs)
+    if len(headers) != len(pairs):
+        headers = keep_first_values(pairs)
+    headers.pop("Content-Length", None)
+    body = headers.pop("_body", None)
+    if body is not None and not isinstance(body, str):
+        raise ProtocolError("JSON event: _body is not a string", offset)
+    for name, value in headers.items():
+        if isinstance(value, str):
+            if value.startswith("ARRAY::"):
+                headers[name] = split_array(value)
+        elif not (type(value) is list and all(isinstance(item, str) for item in value)):
+            raise ProtocolError(f"JSON event: header {name!r} is neither a string nor a list of strings", offset)
+    return MappingProxyType(headers), body
+
+
+class _PairList(list):
+    """The key/value pairs of one JSON object, in order (duplicates kept)."""
+
+
+def _pairs_as_list(pairs: list[tuple[str, object]]) -> _PairList:
+    return _PairList(pairs)
+
+
+def _encode_plain(headers: Headers, body: str | None) -> bytes:
+    head = encode_header_block(headers).encode()
+    if body is None:
+        return head + b"\n"
+    data = body.encode()
+    return head + b"Content-Length: %d\n\n" % len(data) + data
+
+
+def _encode_json(headers: Headers, body: str | None) -> bytes:
+    document: dict[str, HeaderValue] = dict(headers)
+    if body is not None:
+        document["Content-Length"] = str(len(body.encode()))
+        document["_body"] = body
+    return json.dumps(document, ensure_ascii=False).encode()

@@ -1,0 +1,161 @@
+"""The Event Socket wire format, without I/O: bytes in any chunking in, frames out.
+
+A frame is a header block ended by a blank line, then as many body bytes as its
+``Content-Length`` says. Frames whose ``Content-Type`` is ``text/event-plain``
+or ``text/event-json`` carry one FreeSWITCH event and come out as
+:class:`~bizpbx.esl.events.Event`; every other frame comes out as
+:class:`Frame`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from bizpbx.esl.errors import ProtocolError
+from bizpbx.esl.events import EVENT_CONTENT_TYPES, Event, parse_length
+from bizpbx.esl.headers import Headers, decode_header_block, encode_header_block
+
+MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+AUTH_REQUEST = "auth/request"
+COMMAND_REPLY = "command/reply"
+API_RESPONSE = "api/response"
+DISCONNECT_NOTICE = "text/disconnect-notice"
+RUDE_REJECTION = "text/rude-rejection"
+LOG_DATA = "log/data"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A frame that is not an event: headers without Content-Type and Content-Length."""
+
+    content_type: str
+    headers: Headers = field(default_factory=lambda: MappingProxyType({}))
+    body: str | None = None
+    offset: int = field(default=0, compare=False)
+
+    @property
+    def reply_text(self) -> str:
+        """A command reply's ``Reply-Text`` (``+OK …`` or ``-ERR …``), else ``""``."""
+        value = self.headers.get("Reply-Text", "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reply_text.startswith("+OK")
+
+
+Received = Frame | Event
+
+
+def encode(item: Received) -> bytes:
+    """The bytes FreeSWITCH would send for a frame or an event (the inverse of parsing)."""
+    if isinstance(item, Event):
+        return b"Content-Length: %d\nContent-Type: %s\n\n" % (len(item.raw), item.content_type.encode()) + item.raw
+    head = f"Content-Type: {item.content_type}\n{encode_header_block(item.headers)}"
+    if item.body is None:
+        return f"{head}\n".encode()
+    body = item.body.encode()
+    return f"{head}Content-Length: {len(body)}\n\n".encode() + body
+
+
+def decoded_form(item: Received) -> dict[str, Any]:
+    """The JSON-ready form of a frame or event (what ``bizpbx esl-dump`` prints)."""
+    return {"type": item.content_type, "headers": dict(item.headers), "body": item.body}
+
+
+@dataclass
+class _Head:
+    offset: int
+    content_type: str
+    headers: dict
+    length: int | None
+
+
+class FrameParser:
+    """Splits a byte stream from FreeSWITCH into frames.
+
+    Feed it bytes as they arrive, in any chunking; each call returns the frames
+    completed so far. Call :meth:`end_of_stream` when the peer closes, to learn
+    whether it stopped in the middle of a frame.
+    """
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._max_frame_size = max_frame_size
+        self._buffer = bytearray()
+        self._buffer_offset = 0  # stream offset of self._buffer[0]
+        self._scan_from = 0  # where the search for the blank line resumes
+        self._head: _Head | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not yet part of a complete frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Received]:
+        buffer = self._buffer
+        buffer += data
+        received: list[Received] = []
+        position = 0
+        while True:
+            if self._head is None:
+                if buffer[position : position + 1] == b"\n":
+                    raise ProtocolError("blank line where a frame's headers should start", self._offset(position))
+                end = buffer.find(b"\n\n", max(position, self._scan_from))
+                if end < 0:
+                    self._refuse_oversized(len(buffer) - position, position)
+                    self._scan_from = max(position, len(buffer) - 1)
+                    break
+                self._refuse_oversized(end - position, position)
+                self._head = self._parse_head(buffer[position:end], self._offset(position))
+                position = end + 2
+            head = self._head
+            if head.length is None:
+                received.append(Frame(head.content_type, MappingProxyType(head.headers), None, head.offset))
+            elif len(buffer) - position < head.length:
+                break
+            else:
+                body = bytes(buffer[position : position + head.length])
+                position += head.length
+                received.append(_complete(head, body))
+            self._head = None
+        if position:
+            del buffer[:position]
+            self._buffer_offset += position
+            self._scan_from = max(0, self._scan_from - position)
+        return received
+
+    def end_of_stream(self) -> None:
+        """Raise :class:`ProtocolError` if the stream ended inside a frame."""
+        if self._head is not None:
+            raise ProtocolError(f"stream ended inside the body of a {self._head.content_type} frame", self._head.offset)
+        if self._buffer:
+            raise ProtocolError("stream ended inside a frame's headers", self._buffer_offset)
+
+    def _offset(self, position: int) -> int:
+        return self._buffer_offset + position
+
+    def _refuse_oversized(self, size: int, position: int) -> None:
+        if size > self._max_frame_size:
+            raise ProtocolError(f"frame larger than {self._max_frame_size} bytes", self._offset(position))
+
+    def _parse_head(self, block: bytearray, offset: int) -> _Head:
+        headers = decode_header_block(bytes(block), offset)
+        content_type = headers.pop("Content-Type", None)
+        if not isinstance(content_type, str):
+            raise ProtocolError("frame without a Content-Type", offset)
+        length_value = headers.pop("Content-Length", None)
+        length = None if length_value is None else parse_length(length_value, offset)
+        if length is not None and length > self._max_frame_size:
+            raise ProtocolError(f"Content-Length {length} is over the {self._max_frame_size}-byte limit", offset)
+        if length is None and content_type in EVENT_CONTENT_TYPES:
+            raise ProtocolError(f"{content_type} frame without a Content-Length", offset)
+        return _Head(offset, content_type, headers, length)
+
+
+def _complete(head: _Head, body: bytes) -> Received:
+    if head.content_type in EVENT_CONTENT_TYPES:
+        return Event(head.content_type, body, head.offset)
+    return Frame(head.content_type, MappingProxyType(head.headers), body.decode("utf-8", "replace"), head.offset)
