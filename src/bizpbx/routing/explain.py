@@ -1,0 +1,135 @@
+"""A call's plans, step by step, for people (`bizpbx route --explain`) and programs (`--json`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
+from bizpbx.routing.rules import is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.settings import Site
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One plan of a call and what led to it (None: the call itself)."""
+
+    after: str | None
+    plan: Plan
+
+
+def follow(call: Call, site: Site, now: datetime, keys: Sequence[str]) -> list[Stage]:
+    """The call's plan, then the plan after each entry of `keys` (an entry
+    per waiting step, "" for no input), as far as the caller's keys go.
+
+    A waiting step is followed only when the plan reaches it without a bridge
+    first: what comes after a bridge depends on the phones, not on the caller.
+    """
+    stages = [Stage(None, route(call, site, now))]
+    for entry in keys:
+        waiting = _first_step_reached(stages[-1].plan)
+        if waiting is None:
+            break
+        label = f"keys {entry}" if entry else "no keys (timeout)"
+        if isinstance(waiting, Collect):
+            stages.append(Stage(f"{label} at the organization ID prompt", route_after_digits(call, site, now, entry)))
+        else:
+            stages.append(Stage(f"{label} in menu {waiting.name}", route_menu_choice(call, site, now, waiting, entry or None)))
+    return stages
+
+
+def _first_step_reached(plan: Plan) -> Collect | Menu | None:
+    for step in plan.steps:
+        if is_waiting(step):
+            return step  # type: ignore[return-value]
+        if not isinstance(step, Answer):
+            return None
+    return None
+
+
+def step_as_dict(step: Step) -> dict[str, Any]:
+    data: dict[str, Any] = {"action": step.action, "target": target_of(step)}
+    if isinstance(step, Bridge):
+        data["legs"] = [str(leg) for leg in step.legs]
+        data["ring_seconds"] = step.ring_seconds
+        data["on"] = {"busy": step.on_busy + 1, "no_answer": step.on_no_answer + 1, "unavailable": step.on_unavailable + 1}
+        if any(leg.external for leg in step.legs):
+            data["guarded"] = True
+    elif isinstance(step, Collect):
+        data.update(valid=list(step.valid), max_attempts=step.max_attempts, timeout_seconds=step.timeout_seconds)
+    elif isinstance(step, Menu):
+        data.update(
+            options={digit: str(target) for digit, target in step.options},
+            timeout_seconds=step.timeout_seconds,
+            max_failures=step.max_failures,
+            fallback=str(step.fallback),
+        )
+    elif isinstance(step, Hangup):
+        data["cause"] = step.cause
+    data["reason"] = step.reason
+    return data
+
+
+def target_of(step: Step) -> str:
+    if isinstance(step, Bridge):
+        return str(step.target)
+    if isinstance(step, Collect):
+        return "organization ID"
+    if isinstance(step, Menu):
+        return f"ivr:{step.name}"
+    if isinstance(step, Voicemail):
+        return f"voicemail:{step.extension}"
+    if isinstance(step, Play):
+        return step.sound
+    return ""
+
+
+def describe(index: int, step: Step) -> str:
+    text = f"{index + 1}. {step.action}"
+    target = target_of(step)
+    if target:
+        text += f" {target}"
+    if isinstance(step, Bridge):
+        legs = ", ".join(str(leg) for leg in step.legs)
+        ring = f"rings {step.ring_seconds} s" if step.ring_seconds else "rings until the caller gives up"
+        text += f" [{legs}; {ring}; busy → {step.on_busy + 1}, no answer → {step.on_no_answer + 1}, unavailable → {step.on_unavailable + 1}]"
+        if any(leg.external for leg in step.legs):
+            text += " (toll-fraud guard first)"
+    elif isinstance(step, Collect):
+        text += f" [IDs {', '.join(step.valid) or 'none'}; {step.max_attempts} attempts, {step.timeout_seconds} s each] waits for the caller"
+    elif isinstance(step, Menu):
+        options = ", ".join(f"{digit} → {target}" for digit, target in step.options)
+        text += f" [{options}; {step.max_failures} tries of {step.timeout_seconds} s, then {step.fallback}] waits for the caller"
+    elif isinstance(step, Hangup):
+        text += f" {step.cause}"
+    if step.reason:
+        text += f"  — {step.reason}"
+    return text
+
+
+def as_text(call: Call, stages: list[Stage]) -> str:
+    lines = [f"call from {call.caller or '(no caller ID)'} to {call.destination} ({call.source}" + (f", organization {call.org_id})" if call.org_id else ")")]
+    for stage in stages:
+        plan = stage.plan
+        lines.append("")
+        lines.append(f"after {stage.after}:" if stage.after else "plan:")
+        lines.append(f"  direction {plan.direction}, organization {plan.org_id or '(not yet known)'}")
+        lines.extend(f"  {describe(i, step)}" for i, step in enumerate(plan.steps))
+    return "\n".join(lines)
+
+
+def as_json(call: Call, stages: list[Stage]) -> dict[str, Any]:
+    return {
+        "call": {"source": str(call.source), "from": call.caller, "to": call.destination, "organization": call.org_id},
+        "plans": [
+            {
+                "after": stage.after,
+                "direction": stage.plan.direction,
+                "organization": stage.plan.org_id,
+                "steps": [step_as_dict(step) for step in stage.plan.steps],
+            }
+            for stage in stages
+        ],
+    }
