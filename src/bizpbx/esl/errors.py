@@ -13,3 +13,23 @@ class ProtocolError(Exception):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(f"{message} (at byte {offset})")
         self.offset = offset
+
+
+class EslError(Exception):
+    """A session-level failure of the asyncio client or server."""
+
+
+class ConnectionRejected(EslError):
+    """FreeSWITCH refused the connection before authentication (its ACL: ``text/rude-rejection``)."""
+
+
+class AuthenticationError(EslError):
+    """FreeSWITCH refused the password."""
+
+
+class ConnectionLost(EslError):
+    """The connection closed before the answer came."""
+
+
+class CommandFailed(EslError):
+    """FreeSWITCH answered a command with ``-ERR``."""
