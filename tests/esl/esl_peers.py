@@ -1,0 +1,155 @@
+"""In-process stand-ins for FreeSWITCH's end of an event socket.
+
+:class:`ReplayPeer` plays back a capture's bytes, holding each reply frame
+until the client's command for it has arrived, and records what the client
+sent. :class:`FakeFreeSwitch` answers the few commands the client tests need,
+holding api/bgapi answers until the test releases them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from esl_captures import Capture
+
+from bizpbx.esl.events import PLAIN, Event
+from bizpbx.esl.protocol import (
+    API_RESPONSE,
+    AUTH_REQUEST,
+    COMMAND_REPLY,
+    DISCONNECT_NOTICE,
+    Frame,
+    FrameParser,
+    encode,
+)
+
+_REPLY_TYPES = (COMMAND_REPLY, API_RESPONSE)
+GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+
+
+def _segments(data: bytes) -> list[tuple[bytes, bool]]:
+    """The capture cut into frames, each with whether it answers a command."""
+    items = FrameParser().feed(data)
+    ends = [item.offset for item in items[1:]] + [len(data)]
+    return [(data[item.offset : end], item.content_type in _REPLY_TYPES) for item, end in zip(items, ends)]
+
+
+class ReplayPeer:
+    def __init__(self, capture: Capture) -> None:
+        self._segments = _segments(capture.fs_bytes)
+        self.received: list[bytes] = []
+        self.finished = asyncio.Event()
+
+    async def play(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for segment, answers_a_command in self._segments:
+                if answers_a_command:
+                    self.received.append(await reader.readuntil(b"\n\n"))
+                writer.write(segment)
+                await writer.drain()
+            writer.write_eof()  # FreeSWITCH hangs up after its last frame; see what else comes
+            rest = await reader.read()
+            self.received += [command + b"\n\n" for command in rest.split(b"\n\n") if command]
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            self.received.append(b"<connection ended early: %s>" % str(error).encode())
+        finally:
+            writer.close()
+            self.finished.set()
+
+
+@contextlib.asynccontextmanager
+async def replay_server(capture: Capture) -> AsyncIterator[tuple[int, ReplayPeer]]:
+    """A one-connection server on 127.0.0.1 that replays the capture; yields its port and the peer."""
+    peer = ReplayPeer(capture)
+    server = await asyncio.start_server(peer.play, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], peer
+        await peer.finished.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def reply(text: str, **headers: str) -> bytes:
+    return encode(Frame(COMMAND_REPLY, {"Reply-Text": text, **headers}))
+
+
+class FakeFreeSwitch:
+    """Enough of FreeSWITCH's inbound event socket for the client's own behaviour.
+
+    ``answers`` feeds the output of each api and bgapi command, in order;
+    ``seen`` gets every command as it arrives; ``drop()`` cuts the line.
+    """
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.answers: asyncio.Queue[str] = asyncio.Queue()
+        self.seen: asyncio.Queue[bytes] = asyncio.Queue()
+        self.connections: list[list[bytes]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._jobs = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> FakeFreeSwitch:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    def drop(self) -> None:
+        self._writers[-1].close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received: list[bytes] = []
+        self.connections.append(received)
+        self._writers.append(writer)
+        writer.write(encode(Frame(AUTH_REQUEST)))
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                command = await reader.readuntil(b"\n\n")
+                received.append(command)
+                await self.seen.put(command)
+                if not await self._answer(command.decode(), writer):
+                    break
+        writer.close()
+
+    async def _answer(self, command: str, writer: asyncio.StreamWriter) -> bool:
+        """Answer one command; False when the connection is to end."""
+        line = command.split("\n", 1)[0]
+        verb, _, argument = line.partition(" ")
+        if verb == "auth":
+            accepted = argument == self.password
+            writer.write(reply("+OK accepted" if accepted else "-ERR invalid"))
+            return accepted or self._goodbye(writer)
+        if verb == "exit":
+            writer.write(reply("+OK bye"))
+            return self._goodbye(writer)
+        if verb == "api":
+            writer.write(encode(Frame(API_RESPONSE, body=await self.answers.get())))
+        elif verb == "bgapi":
+            self._jobs += 1
+            job_uuid = f"job-{self._jobs}"
+            writer.write(reply(f"+OK Job-UUID: {job_uuid}", **{"Job-UUID": job_uuid}))
+            output = await self.answers.get()
+            job = Event.build(PLAIN, {"Event-Name": "BACKGROUND_JOB", "Job-UUID": job_uuid}, output)
+            writer.write(encode(job))
+        else:
+            writer.write(reply("+OK"))
+        return True
+
+    @staticmethod
+    def _goodbye(writer: asyncio.StreamWriter) -> bool:
+        writer.write(encode(Frame(DISCONNECT_NOTICE, body=GOODBYE)))
+        return False
