@@ -1,0 +1,6 @@
+"""The call ledger (SQLite): rated calls stored exactly once, schema migrations."""
+
+from bizpbx.ledger.migrations import MIGRATIONS, LedgerVersionError, Migration, migrate
+from bizpbx.ledger.store import Ledger, RatedCall, StoredCall
+
+__all__ = ["MIGRATIONS", "Ledger", "LedgerVersionError", "Migration", "RatedCall", "StoredCall", "migrate"]

@@ -1,0 +1,96 @@
+"""The ledger's schema, as an ordered list of migration steps.
+
+The database's ``PRAGMA user_version`` is the number of steps applied. On
+opening, the steps not yet applied run in order, all in one ``BEGIN
+IMMEDIATE`` transaction, so two processes opening a new ledger at once
+migrate it once. A database with a version above ``len(MIGRATIONS)`` was
+written by a newer bizpbx and is refused.
+
+To add a table (for example the controller's webhook outbox) append a
+`Migration` at the end of `MIGRATIONS`::
+
+    Migration("webhook outbox", '''
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            webhook TEXT NOT NULL,
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            delivered_at INTEGER
+        );
+        CREATE INDEX webhook_outbox_pending ON webhook_outbox(delivered_at, id);
+    '''),
+
+Never edit, reorder or remove a step once released: existing ledgers have
+already run it. Steps are plain SQL statements separated by ';' (no
+triggers with inner ';').
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "rated calls, one row per call UUID",
+        """
+        CREATE TABLE calls (
+            uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,      -- who pays: the caller's organization, the 8-800 number's owner
+            direction TEXT NOT NULL,
+            called_number TEXT NOT NULL,
+            number_kind TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            callee TEXT NOT NULL,
+            answer_epoch INTEGER NOT NULL,   -- 0 when never answered
+            billsec INTEGER NOT NULL,
+            hangup_cause TEXT NOT NULL,
+            trunk TEXT NOT NULL,
+            outcome TEXT NOT NULL,           -- billed, free, rejected, unrated
+            rule TEXT NOT NULL,
+            prefix TEXT,
+            billed_seconds INTEGER NOT NULL,
+            cost TEXT NOT NULL,              -- roubles, exact decimal text such as 12.40
+            source TEXT NOT NULL,            -- FILE:LINE of the CDR, or esl
+            recorded_at INTEGER NOT NULL
+        );
+        CREATE INDEX calls_by_payer_and_time ON calls(organization, answer_epoch);
+        """,
+    ),
+)
+
+
+class LedgerVersionError(RuntimeError):
+    """The ledger was written by a newer bizpbx than this one."""
+
+
+def migrate(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply the steps the database lacks; return its version afterwards.
+
+    `connection` must be in autocommit mode (isolation_level None).
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(migrations):
+            raise LedgerVersionError(
+                f"the ledger is at schema version {version}; this bizpbx knows {len(migrations)}: upgrade bizpbx"
+            )
+        for step in migrations[version:]:
+            for statement in step.sql.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {len(migrations)}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return len(migrations)

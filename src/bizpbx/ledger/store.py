@@ -1,0 +1,148 @@
+"""The call ledger: every rated call stored once under its UUID.
+
+`record` inserts a batch in one transaction with ``ON CONFLICT(uuid) DO
+NOTHING``: a call seen again (the same CDR fed twice, an ESL event and the
+CDR of the same call, two processes at once) keeps its first row, and a batch
+is stored whole or not at all. The database runs in WAL mode with a busy
+timeout, so readers never block the writer and two writers wait for each
+other instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from bizpbx.ledger.migrations import migrate
+from bizpbx.rating.rate import CallRecord, Rating
+
+BUSY_TIMEOUT_MS = 30_000
+
+_INSERT = """
+INSERT INTO calls (uuid, organization, direction, called_number, number_kind, caller, callee,
+                   answer_epoch, billsec, hangup_cause, trunk, outcome, rule, prefix,
+                   billed_seconds, cost, source, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(uuid) DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RatedCall:
+    """A call, its rating, and where it was read (``FILE:LINE`` or ``esl``)."""
+
+    call: CallRecord
+    rating: Rating
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    uuid: str
+    organization: str
+    direction: str
+    answer_epoch: int
+    billsec: int
+    outcome: str
+    rule: str
+    prefix: str | None
+    billed_seconds: int
+    cost: Decimal
+    source: str
+
+
+class Ledger:
+    """One SQLite ledger file; open it once per process (or thread)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # WAL with synchronous=NORMAL survives a process crash; a power loss
+        # may lose the last batches, which the CDR files still hold.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self.version = migrate(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def record(self, calls: Iterable[RatedCall]) -> int:
+        """Store a batch in one transaction; return how many were new."""
+        now = int(time.time())
+        rows = [_row(rated, now) for rated in calls]
+        if not rows:
+            return 0
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(_INSERT, rows)
+            inserted = db.total_changes - before
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def has(self, uuid: str) -> bool:
+        return self._db.execute("SELECT 1 FROM calls WHERE uuid = ?", (uuid,)).fetchone() is not None
+
+    def calls(self, organization: str, since: int, until: int) -> Iterator[StoredCall]:
+        """The organization's calls answered in [since, until) (epoch seconds),
+        in order of answer time."""
+        cursor = self._db.execute(
+            "SELECT uuid, organization, direction, answer_epoch, billsec, outcome, rule, prefix, billed_seconds, cost, source"
+            " FROM calls WHERE organization = ? AND answer_epoch >= ? AND answer_epoch < ?"
+            " ORDER BY answer_epoch, uuid",
+            (organization, since, until),
+        )
+        for row in cursor:
+            yield StoredCall(*row[:9], Decimal(row[9]), row[10])
+
+    def spend(self, organization: str, since: int, until: int) -> Decimal:
+        """What the organization's calls answered in [since, until) cost (before
+        any call credit): for the daily spend cap."""
+        cursor = self._db.execute(
+            "SELECT cost FROM calls WHERE organization = ? AND answer_epoch >= ? AND answer_epoch < ?",
+            (organization, since, until),
+        )
+        return sum((Decimal(cost) for (cost,) in cursor), Decimal("0.00"))
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM calls").fetchone()[0]
+
+
+def _row(rated: RatedCall, now: int) -> tuple[object, ...]:
+    call, rating = rated.call, rated.rating
+    return (
+        call.uuid,
+        rating.payer,
+        call.direction.value,
+        call.called_number,
+        call.number_kind.value if call.number_kind else "",
+        call.caller,
+        call.callee,
+        call.answer_epoch,
+        call.billsec,
+        call.hangup_cause,
+        call.trunk,
+        rating.outcome.value,
+        rating.rule.value,
+        rating.prefix,
+        rating.billed_seconds,
+        str(rating.cost),
+        rated.source,
+        now,
+    )

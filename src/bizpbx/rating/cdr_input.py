@@ -1,0 +1,118 @@
+"""Reading CDRs into `CallRecord`s: `mod_cdr_csv` lines and JSON lines.
+
+A CSV line has exactly the columns of `bizpbx.cdr.CDR_COLUMNS`, quoted, in
+that order; a JSON line is an object with those column names as keys (a
+missing key reads as an empty column, as an unset channel variable does in
+`mod_cdr_csv`). A file may mix both: a line starting with ``{`` is JSON.
+
+Each line gives either a record or a `CdrError` saying what is wrong, so
+that a bad line is reported with its file and line number and the others
+are still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from bizpbx.cdr import CDR_COLUMNS
+from bizpbx.rating.rate import CallRecord, Direction
+from bizpbx.settings import NumberKind
+
+COLUMNS = tuple(name for name, _ in CDR_COLUMNS)
+_KNOWN = frozenset(COLUMNS)
+_DIRECTIONS = {d.value: d for d in Direction}
+_KINDS = {k.value: k for k in NumberKind}
+
+
+class CdrError(ValueError):
+    """Why one CDR line cannot be rated."""
+
+
+def parse_cdr_file(path: Path) -> Iterator[tuple[int, CallRecord | CdrError]]:
+    """(line number, record or error) for every non-blank line of a file."""
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                yield number, CdrError(f"not UTF-8 text (byte {error.start + 1})")
+                continue
+            if not text:
+                continue
+            try:
+                yield number, parse_cdr_line(text)
+            except CdrError as error:
+                yield number, error
+
+
+def parse_cdr_line(text: str) -> CallRecord:
+    """One line, CSV or JSON, as a record; CdrError if it is not one."""
+    return record_from_columns(_json_columns(text) if text.startswith("{") else _csv_columns(text))
+
+
+def record_from_columns(values: Mapping[str, str]) -> CallRecord:
+    uuid = values.get("uuid", "")
+    if not uuid:
+        raise CdrError("uuid is empty")
+    direction = _DIRECTIONS.get(values.get("direction", ""))
+    if direction is None:
+        raise CdrError(f"direction {values.get('direction', '')!r} is not one of {', '.join(_DIRECTIONS)}")
+    kind_text = values.get("number_kind", "")
+    kind = _KINDS.get(kind_text) if kind_text else None
+    if kind_text and kind is None:
+        raise CdrError(f"number_kind {kind_text!r} is not one of {', '.join(_KINDS)} or empty")
+    answer_epoch = _whole(values, "answer_epoch")
+    billsec = _whole(values, "billsec")
+    if billsec and not answer_epoch:
+        raise CdrError(f"billsec is {billsec} but the call was never answered (answer_epoch 0)")
+    return CallRecord(
+        uuid=uuid,
+        organization=values.get("organization", ""),
+        direction=direction,
+        called_number=values.get("called_number", ""),
+        number_kind=kind,
+        caller=values.get("caller", ""),
+        callee=values.get("callee", ""),
+        answer_epoch=answer_epoch,
+        billsec=billsec,
+        hangup_cause=values.get("hangup_cause", ""),
+        trunk=values.get("trunk", ""),
+    )
+
+
+def _whole(values: Mapping[str, str], column: str) -> int:
+    text = values.get(column, "")
+    if not text.isdigit():
+        raise CdrError(f"{column} {text!r} is not a whole number of seconds")
+    return int(text)
+
+
+def _csv_columns(text: str) -> dict[str, str]:
+    try:
+        fields = next(csv.reader([text], strict=True))
+    except csv.Error as error:
+        raise CdrError(f"not a CSV line: {error}") from None
+    if len(fields) != len(COLUMNS):
+        raise CdrError(f"{len(fields)} columns where a bizpbx CDR has {len(COLUMNS)} ({','.join(COLUMNS)})")
+    return dict(zip(COLUMNS, fields, strict=True))
+
+
+def _json_columns(text: str) -> dict[str, str]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CdrError(f"not JSON: {error.msg} at column {error.colno}") from None
+    if not isinstance(data, dict):
+        raise CdrError("a JSON CDR must be an object")
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise CdrError(f"unknown column(s) {', '.join(unknown)}")
+    columns = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise CdrError(f"{key} must be a string or a whole number, not {json.dumps(value)}")
+        columns[key] = str(value)
+    return columns

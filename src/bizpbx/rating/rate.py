@@ -1,0 +1,226 @@
+"""Rating one call: from its record to a cost, the rule that priced it and why.
+
+The rules (RULES.md):
+
+- calls between extensions (``internal``) are free;
+- calls to the site's individual numbers and to the main number are free;
+- a call to an 8-800 number is paid by the number's owner at the rate of the
+  caller's origin (longest match of the caller's E.164 digits in
+  ``tariffs.hotline_origins``, increments ``tariffs.billing``); a caller from
+  outside Russia cannot reach an 8-800 number, so such a record is
+  ``rejected`` and never billed;
+- an outbound call is priced by the rate deck of its trunk (the record's, or
+  the organization's trunk when the record names none);
+- an unanswered call (no answer time or no billable second) is free.
+
+A call that cannot be priced (no deck, no prefix of the deck matches, a
+number that is not a number) is ``unrated``: it is reported and must not be
+taken for a free call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from bizpbx.rating.deck import ZERO, Price, PrefixIndex, deck_index, hotline_index, roubles
+from bizpbx.rating.numbers import e164_digits, region_of
+from bizpbx.settings import NumberKind, Site
+
+
+class Direction(StrEnum):
+    INTERNAL = "internal"
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call as the switch saw it (the columns of `bizpbx.cdr.CDR_COLUMNS`).
+
+    `answer_epoch` is 0 for a call never answered, as FreeSWITCH writes it.
+    """
+
+    uuid: str
+    organization: str
+    direction: Direction
+    called_number: str
+    number_kind: NumberKind | None
+    caller: str
+    callee: str
+    answer_epoch: int
+    billsec: int
+    hangup_cause: str = ""
+    trunk: str = ""
+
+
+class Outcome(StrEnum):
+    BILLED = "billed"  # priced by a tariff (the price may still be 0.00)
+    FREE = "free"  # free by rule
+    REJECTED = "rejected"  # could not legitimately happen: never billed
+    UNRATED = "unrated"  # no tariff prices it: to be fixed, not free
+
+
+class Rule(StrEnum):
+    INTERNAL = "internal"
+    INBOUND_FREE = "inbound-free"
+    UNANSWERED = "unanswered"
+    FREE_SECONDS = "free-seconds"
+    HOTLINE_ORIGIN = "hotline-origin"
+    HOTLINE_FOREIGN_CALLER = "hotline-foreign-caller"
+    HOTLINE_UNKNOWN_CALLER = "hotline-unknown-caller"
+    OUTBOUND_DECK = "outbound-deck"
+    NO_DECK = "no-deck"
+    NO_PREFIX = "no-prefix"
+    NOT_A_NUMBER = "not-a-number"
+
+
+_OUTCOME = {
+    Rule.INTERNAL: Outcome.FREE,
+    Rule.INBOUND_FREE: Outcome.FREE,
+    Rule.UNANSWERED: Outcome.FREE,
+    Rule.FREE_SECONDS: Outcome.FREE,
+    Rule.HOTLINE_ORIGIN: Outcome.BILLED,
+    Rule.OUTBOUND_DECK: Outcome.BILLED,
+    Rule.HOTLINE_FOREIGN_CALLER: Outcome.REJECTED,
+    Rule.HOTLINE_UNKNOWN_CALLER: Outcome.UNRATED,
+    Rule.NO_DECK: Outcome.UNRATED,
+    Rule.NO_PREFIX: Outcome.UNRATED,
+    Rule.NOT_A_NUMBER: Outcome.UNRATED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """What a call costs and why.
+
+    `payer` is the organization charged (the caller's for outbound calls, the
+    number's owner for 8-800 calls); `number` the E.164 digits that were
+    looked up (destination or caller's origin); `price` the tariff row used.
+    """
+
+    rule: Rule
+    cost: Decimal = ZERO
+    billed_seconds: int = 0
+    payer: str = ""
+    number: str | None = None
+    price: Price | None = None
+    detail: str = ""
+
+    @property
+    def outcome(self) -> Outcome:
+        return _OUTCOME[self.rule]
+
+    @property
+    def rejected(self) -> bool:
+        return self.outcome is Outcome.REJECTED
+
+    @property
+    def prefix(self) -> str | None:
+        return self.price.prefix if self.price else None
+
+    @property
+    def rate(self) -> Decimal | None:
+        return self.price.rate if self.price else None
+
+    @property
+    def reason(self) -> str:
+        """One sentence for a person: which rule, and with what."""
+        price = self.price
+        priced = (
+            f" {price.description or 'prefix'} (prefix {price.prefix}): {price.rate} RUB/min, "
+            f"increments {price.increments.initial}/{price.increments.subsequent}, "
+            f"free under {price.increments.free_seconds} s, connect fee {price.connect_fee}"
+            if price
+            else ""
+        )
+        return {
+            Rule.INTERNAL: "a call between extensions is free",
+            Rule.INBOUND_FREE: "incoming calls to individual numbers and the main number are free",
+            Rule.UNANSWERED: "an unanswered call is free",
+            Rule.FREE_SECONDS: f"a call shorter than the free seconds of its tariff is free:{priced}",
+            Rule.HOTLINE_ORIGIN: f"8-800 call paid by its owner at the rate of the caller's origin{priced}",
+            Rule.HOTLINE_FOREIGN_CALLER: f"8-800 numbers cannot be reached from outside Russia (caller {self.number}, {self.detail}): rejected, never billed",
+            Rule.HOTLINE_UNKNOWN_CALLER: f"8-800 call whose caller {self.detail!r} is not a phone number: the origin, hence the price, is unknown",
+            Rule.OUTBOUND_DECK: f"outbound call priced by the deck of trunk {self.detail}{priced}",
+            Rule.NO_DECK: f"outbound call through trunk {self.detail}, which has no rate deck",
+            Rule.NO_PREFIX: f"no prefix of the deck of trunk {self.detail} matches {self.number}",
+            Rule.NOT_A_NUMBER: f"the destination {self.detail!r} is not a phone number",
+        }[self.rule]
+
+
+class Rater:
+    """Rates calls against one site's tariffs; build once, call `rate` often."""
+
+    def __init__(self, site: Site):
+        tariffs = site.tariffs
+        self._decks: dict[str, PrefixIndex[Price]] = {
+            name: deck_index(trunk.rate_deck) for name, trunk in site.trunks.items() if trunk.rate_deck is not None
+        }
+        self._hotline = hotline_index(tariffs.hotline_origins, tariffs.billing)
+        self._numbers = {e164[1:]: number for e164, number in site.numbers.items()}
+        self._trunk_of = {org_id: site.trunk_for(org)[0] for org_id, org in site.organizations.items()}
+        self._default_trunk = next(iter(site.trunks))
+
+    def rate(self, call: CallRecord) -> Rating:
+        direction = call.direction
+        if direction is Direction.OUTBOUND:
+            return self._outbound(call)
+        if direction is Direction.INTERNAL:
+            return Rating(Rule.INTERNAL, payer=call.organization)
+        return self._inbound(call)
+
+    def price_per_minute(self, organization: str, destination: str) -> Price | None:
+        """The deck row an outbound call from `organization` to `destination`
+        would be priced by (for the toll-fraud guard), or None if none."""
+        digits = e164_digits(destination)
+        deck = self._decks.get(self._trunk_of.get(organization, self._default_trunk))
+        if digits is None or deck is None:
+            return None
+        return deck.longest(digits)
+
+    def _outbound(self, call: CallRecord) -> Rating:
+        trunk = call.trunk or self._trunk_of.get(call.organization, self._default_trunk)
+        payer = call.organization
+        if not (call.answer_epoch and call.billsec > 0):
+            return Rating(Rule.UNANSWERED, payer=payer)
+        destination = call.called_number or call.callee
+        digits = e164_digits(destination)
+        if digits is None:
+            return Rating(Rule.NOT_A_NUMBER, payer=payer, detail=destination)
+        deck = self._decks.get(trunk)
+        if deck is None:
+            return Rating(Rule.NO_DECK, payer=payer, number=digits, detail=trunk)
+        price = deck.longest(digits)
+        if price is None:
+            return Rating(Rule.NO_PREFIX, payer=payer, number=digits, detail=trunk)
+        return _priced(call, Rule.OUTBOUND_DECK, price, payer, digits, trunk)
+
+    def _inbound(self, call: CallRecord) -> Rating:
+        called = e164_digits(call.called_number) if call.called_number else None
+        number = self._numbers.get(called) if called else None
+        kind = call.number_kind or (number.kind if number else None)
+        payer = call.organization or (number.organization or "" if number else "")
+        if kind is not NumberKind.HOTLINE:
+            return Rating(Rule.INBOUND_FREE, payer=payer)
+        caller = e164_digits(call.caller) if call.caller else None
+        if caller is None:
+            return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, detail=call.caller)
+        region = region_of(caller)
+        if region != "RU":
+            return Rating(Rule.HOTLINE_FOREIGN_CALLER, payer=payer, number=caller, detail=f"country {region or 'unknown'}")
+        price = self._hotline.longest(caller)
+        if not (call.answer_epoch and call.billsec > 0):
+            return Rating(Rule.UNANSWERED, payer=payer)
+        price = self._hotline.longest(caller)
+        if price is None:
+            return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, number=caller, detail=call.caller)
+        return _priced(call, Rule.HOTLINE_ORIGIN, price, payer, caller, "")
+
+
+def _priced(call: CallRecord, rule: Rule, price: Price, payer: str, digits: str, detail: str) -> Rating:
+    billed = price.billed_seconds(call.billsec)
+    if billed == 0:
+        return Rating(Rule.FREE_SECONDS, payer=payer, number=digits, price=price, detail=detail)
+    return Rating(rule, roubles(price.kopecks(billed)), billed, payer, digits, price, detail)
