@@ -88,7 +88,7 @@ class FakeFreeSwitch:
         self.answers: asyncio.Queue[str] = asyncio.Queue()
         self.seen: asyncio.Queue[bytes] = asyncio.Queue()
         self.connections: list[list[bytes]] = []
-        self._writers: list[asyncio.StreamWriter] = []
+        self._serving: list[asyncio.Task] = []
         self._jobs = 0
         self._server: asyncio.Server | None = None
 
@@ -99,8 +99,8 @@ class FakeFreeSwitch:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
         self._server.close()
-        for writer in self._writers:
-            writer.close()
+        for task in self._serving:
+            task.cancel()
         await self._server.wait_closed()
 
     @property
@@ -109,21 +109,25 @@ class FakeFreeSwitch:
         return self._server.sockets[0].getsockname()[1]
 
     def drop(self) -> None:
-        self._writers[-1].close()
+        """Cut the latest connection, whatever it was doing."""
+        self._serving[-1].cancel()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         received: list[bytes] = []
         self.connections.append(received)
-        self._writers.append(writer)
+        self._serving.append(asyncio.current_task())
         writer.write(encode(Frame(AUTH_REQUEST)))
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        try:
             while True:
                 command = await reader.readuntil(b"\n\n")
                 received.append(command)
                 await self.seen.put(command)
                 if not await self._answer(command.decode(), writer):
                     break
-        writer.close()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the test cut the line
+        finally:
+            writer.close()
 
     async def _answer(self, command: str, writer: asyncio.StreamWriter) -> bool:
         """Answer one command; False when the connection is to end."""

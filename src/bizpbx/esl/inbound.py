@@ -39,9 +39,10 @@ class InboundClient:
     """Connects to FreeSWITCH's event socket.
 
     ``events`` and ``custom`` (CUSTOM subclasses) are subscribed in
-    ``event_format`` after every (re)connection; BACKGROUND_JOB is added
-    when missing, since :meth:`bgapi` needs it. ``on_event`` is called for
-    every event, in order; :meth:`events` is an async iterator over them.
+    ``event_format`` after every (re)connection, then ``filters`` applied;
+    with neither, nothing is subscribed. :meth:`bgapi` needs BACKGROUND_JOB
+    (or ALL) among ``events``. ``on_event`` is called for every event, in
+    order; :meth:`events` is an async iterator over them.
     """
 
     def __init__(
@@ -50,7 +51,7 @@ class InboundClient:
         port: int,
         password: str,
         *,
-        events: Iterable[str] = ("ALL",),
+        events: Iterable[str] = (),
         custom: Iterable[str] = (),
         event_format: str = "plain",
         filters: Iterable[tuple[str, str]] = (),
@@ -62,11 +63,10 @@ class InboundClient:
         self.host = host
         self.port = port
         self._password = password
-        names = list(events)
-        if "ALL" not in names and "BACKGROUND_JOB" not in names:
-            names.append("BACKGROUND_JOB")
-        self._setup = [commands.event(event_format, names, custom)]
+        names, subclasses = list(events), list(custom)
+        self._setup = [commands.event(event_format, names, subclasses)] if names or subclasses else []
         self._setup += [commands.filter(header, value) for header, value in filters]
+        self._jobs_subscribed = bool({"ALL", "BACKGROUND_JOB"} & set(names))
         self._on_event = on_event
         self._reconnect = reconnect
         self._backoff = (backoff_initial, backoff_max)
@@ -104,6 +104,8 @@ class InboundClient:
 
     async def bgapi(self, command: str, job_uuid: str | None = None) -> str:
         """Run an API command in the background; returns its output from the BACKGROUND_JOB event."""
+        if not self._jobs_subscribed:
+            raise EslError("bgapi needs BACKGROUND_JOB (or ALL) among the subscribed events")
         event = await (await self._live_session()).complete(commands.bgapi(command, job_uuid))
         return event.body or ""
 
