@@ -75,6 +75,9 @@ class Event:
     def get(self, name: str, default: HeaderValue | None = None) -> HeaderValue | None:
         return self.headers.get(name, default)
 
+    def __getitem__(self, name: str) -> HeaderValue:
+        return self.headers[name]
+
     @property
     def subclass(self) -> str | None:
         return self._get_text("Event-Subclass")

@@ -1,0 +1,155 @@
+"""The outbound server against FreeSWITCH's recorded side of the socket application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import pytest
+from esl_captures import Capture
+from esl_peers import ReplayPeer
+
+from bizpbx.esl.errors import ConnectionLost
+from bizpbx.esl.events import Event
+from bizpbx.esl.outbound import OutboundServer, OutboundSession
+from bizpbx.esl.protocol import decoded_form
+
+IVR_DIGITS = "1 4 1 6000 # tone_stream://%(100,0,800) silence_stream://250 bizlab_org_id \\d+"
+BRIDGES = [
+    "[leg_timeout=5]sofia/lab/busy@127.0.0.1:5091",
+    "[leg_timeout=3]sofia/lab/noanswer@127.0.0.1:5092",
+    "[leg_timeout=5]sofia/lab/ext101@127.0.0.1:5090",
+]
+
+
+def serve_capture(
+    name: str, handler: Callable[[OutboundSession], Awaitable[dict]], **server_options: object
+) -> tuple[Capture, ReplayPeer, dict]:
+    """Run the handler on our server while the peer plays FreeSWITCH's side of the capture."""
+    capture = Capture.load(name)
+    peer = ReplayPeer(capture)
+    outcome: dict = {}
+
+    async def record(session: OutboundSession) -> None:
+        outcome.update(await handler(session))
+        await session.wait_closed()
+        outcome["events"] = drain(session.events)
+        outcome["linger_notice"] = session.linger_notice
+        outcome["disconnect_notice"] = session.disconnect_notice
+
+    async def scenario() -> None:
+        async with OutboundServer(record, "127.0.0.1", 0, **server_options) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            await peer.play(reader, writer)
+            while "events" not in outcome:  # the handler finishes once it has seen the close
+                await asyncio.sleep(0)
+
+    # The bound only turns a hang into a failure; nothing here measures time.
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    return capture, peer, outcome
+
+
+def drain(queue: asyncio.Queue[Event]) -> list[Event]:
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+def completion_summary(event: Event) -> tuple:
+    return event.name, event.get("Application"), event.get("Application-Data")
+
+
+def assert_matches_capture(capture: Capture, peer: ReplayPeer, outcome: dict) -> None:
+    assert peer.received == list(capture.client_sent)
+    assert [decoded_form(event) for event in outcome["events"]] == capture.events
+    notices = [frame for frame in capture.frames if frame["type"] == "text/disconnect-notice"]
+    seen = [notice for notice in (outcome["linger_notice"], outcome["disconnect_notice"]) if notice is not None]
+    assert [decoded_form(notice) for notice in seen] == notices
+
+
+def test_an_ivr_collects_digits_and_sees_the_linger_notice() -> None:
+    async def ivr(session: OutboundSession) -> dict:
+        answered = asyncio.ensure_future(session.execute("answer"))
+        digits = asyncio.ensure_future(session.execute("play_and_get_digits", IVR_DIGITS))
+        await answered
+        early_value = await session.api(f"uuid_getvar {session.uuid} bizlab_org_id")
+        playback = asyncio.ensure_future(session.execute("playback", "tone_stream://%(300,0,500)"))
+        return {
+            "channel_data": session.channel_data,
+            "uuid": session.uuid,
+            "early_value": early_value,
+            "completions": [await answered, await digits, await playback],
+        }
+
+    capture, peer, outcome = serve_capture("outbound-ivr", ivr, linger=5)
+    assert_matches_capture(capture, peer, outcome)
+    assert dict(outcome["channel_data"]) == capture.frames[0]["headers"]
+    assert outcome["channel_data"]["Reply-Text"] == "+OK\n"
+    assert outcome["early_value"] == "_undef_"  # asked before the caller had keyed the digits
+    assert [completion_summary(event) for event in outcome["completions"]] == [
+        ("CHANNEL_EXECUTE_COMPLETE", "answer", None),
+        ("CHANNEL_EXECUTE_COMPLETE", "play_and_get_digits", IVR_DIGITS),
+        ("CHANNEL_EXECUTE_COMPLETE", "playback", "tone_stream://%(300,0,500)"),
+    ]
+    assert outcome["completions"][1].get("variable_bizlab_org_id") == "12"
+    assert outcome["linger_notice"].headers["Linger-Time"] == "5"
+
+
+def test_forwarding_runs_queued_bridges_and_reports_each_outcome() -> None:
+    async def forward(session: OutboundSession) -> dict:
+        applications = [
+            session.execute("answer"),
+            session.execute("set", "continue_on_fail=true"),
+            session.execute("set", "hangup_after_bridge=true"),
+            *(session.execute("bridge", target) for target in BRIDGES),
+        ]
+        return {"results": await asyncio.gather(*applications, return_exceptions=True)}
+
+    capture, peer, outcome = serve_capture("outbound-forward", forward, linger=3)
+    assert_matches_capture(capture, peer, outcome)
+    *completed, never_ran = outcome["results"]
+    assert [completion_summary(event) for event in completed] == [
+        ("CHANNEL_EXECUTE_COMPLETE", "answer", None),
+        ("CHANNEL_EXECUTE_COMPLETE", "set", "continue_on_fail=true"),
+        ("CHANNEL_EXECUTE_COMPLETE", "set", "hangup_after_bridge=true"),
+        ("CHANNEL_EXECUTE_COMPLETE", "bridge", BRIDGES[0]),
+        ("CHANNEL_EXECUTE_COMPLETE", "bridge", BRIDGES[1]),
+    ]
+    busy, no_answer = completed[3], completed[4]
+    assert (busy["variable_originate_disposition"], busy["variable_DIALSTATUS"]) == ("USER_BUSY", "BUSY")
+    assert (no_answer["variable_originate_disposition"], no_answer["variable_DIALSTATUS"]) == ("ORIGINATOR_CANCEL", "CANCEL")
+    assert isinstance(never_ran, ConnectionLost)  # the caller was gone before the third bridge
+
+
+def test_a_hangup_with_a_cause_closes_the_socket_at_once() -> None:
+    async def refuse(session: OutboundSession) -> dict:
+        answered = session.execute("answer")
+        marked = session.execute("set", "bizlab_route=owner")
+        hung_up = session.hangup("USER_BUSY")
+        return {"results": await asyncio.gather(answered, marked, hung_up)}
+
+    capture, peer, outcome = serve_capture("outbound-hangup", refuse, event_format="json")
+    assert_matches_capture(capture, peer, outcome)
+    answered, marked, hung_up = outcome["results"]
+    assert completion_summary(marked) == ("CHANNEL_EXECUTE_COMPLETE", "set", "bizlab_route=owner")
+    assert hung_up.ok
+    assert outcome["linger_notice"] is None
+    hangup = next(event for event in outcome["events"] if event.name == "CHANNEL_HANGUP")
+    assert hangup["Hangup-Cause"] == "USER_BUSY"
+
+
+def test_a_failing_handler_is_logged_and_its_call_let_go(caplog: pytest.LogCaptureFixture) -> None:
+    capture = Capture.load("outbound-hangup")
+    peer = ReplayPeer(capture)
+
+    async def broken(session: OutboundSession) -> None:
+        raise RuntimeError("a bug in the controller")
+
+    async def scenario() -> None:
+        async with OutboundServer(broken, "127.0.0.1", 0, event_format="json") as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            await peer.play(reader, writer)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert "outbound socket handler failed" in caplog.text and "a bug in the controller" in caplog.text
+    # connect and myevents, then the server said exit and let the call go on in the dialplan
+    assert peer.received[:3] == [*capture.client_sent[:2], b"exit\n\n"]
