@@ -85,7 +85,7 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
 
 def _whole(values: Mapping[str, str], column: str) -> int:
     text = values.get(column, "")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise CdrError(f"{column} {text!r} is not a whole number of seconds")
     return int(text)
 

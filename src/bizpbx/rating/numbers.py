@@ -34,7 +34,7 @@ _LONGEST_EXTENSION = 6
 def e164_digits(text: str) -> str | None:
     """The number as E.164 digits without '+', or None when it is not a phone
     number (an extension, an empty caller ID, garbage)."""
-    if text.isdigit():
+    if _ascii_digits(text):
         length = len(text)
         if length == 11 and text[0] in "78":
             return "7" + text[1:]
@@ -43,13 +43,18 @@ def e164_digits(text: str) -> str | None:
         if text.startswith(_RUSSIAN_INTERNATIONAL_PREFIX) and length > len(_RUSSIAN_INTERNATIONAL_PREFIX) + _SHORTEST_E164:
             return _international(text[len(_RUSSIAN_INTERNATIONAL_PREFIX) :])
         return _international(text)
-    if text[:1] == "+" and text[1:].isdigit():
+    if text[:1] == "+" and _ascii_digits(text[1:]):
         return _international(text[1:])
     return _parsed(text.strip())
 
 
 def is_extension(text: str) -> bool:
-    return text.isdigit() and 2 <= len(text) <= _LONGEST_EXTENSION
+    return _ascii_digits(text) and 2 <= len(text) <= _LONGEST_EXTENSION
+
+
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit alone also accepts other scripts' digits and superscripts.
+    return text.isascii() and text.isdigit()
 
 
 def _international(digits: str) -> str | None:
@@ -69,7 +74,19 @@ def _parsed(text: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
-@lru_cache(maxsize=65536)
+# +7 is shared: Kazakhstan has +7 6… and +7 7…, Russia the rest.
+_KAZAKH_AFTER_7 = ("6", "7")
+
+
+def is_russian(digits: str) -> bool:
+    """Whether E.164 digits are a Russian number. Decided by the numbering
+    plan rather than `phonenumbers`' validity, so that a Russian range its
+    metadata does not know yet still counts as Russian (the tests hold the two
+    to agreement wherever `phonenumbers` knows the number)."""
+    return digits[:1] == "7" and digits[1:2] not in _KAZAKH_AFTER_7
+
+
+@lru_cache(maxsize=4096)
 def region_of(digits: str) -> str | None:
     """The country (ISO code) of E.164 digits: RU, KZ (which shares +7), DE…;
     None for a number no country has."""

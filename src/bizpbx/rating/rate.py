@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bizpbx.rating.deck import ZERO, Price, PrefixIndex, deck_index, hotline_index, roubles
-from bizpbx.rating.numbers import e164_digits, region_of
+from bizpbx.rating.numbers import e164_digits, is_russian, region_of
 from bizpbx.settings import NumberKind, Site
 
 
@@ -207,8 +207,8 @@ class Rater:
         caller = e164_digits(call.caller) if call.caller else None
         if caller is None:
             return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, detail=call.caller)
-        region = region_of(caller)
-        if region != "RU":
+        if not is_russian(caller):
+            region = region_of(caller)
             return Rating(Rule.HOTLINE_FOREIGN_CALLER, payer=payer, number=caller, detail=f"country {region or 'unknown'}")
         price = self._hotline.longest(caller)
         if not (call.answer_epoch and call.billsec > 0):
