@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lab lab-down bench lint clean
+.PHONY: venv test lab lab-down bench bench-esl lint clean
 
 $(BIN)/bizpbx: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ test: venv
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The ESL parser beside genesis's: genesis goes into a virtualenv of its own, never into the project.
+BENCH_VENV := .venv-bench
+bench-esl:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -e . genesis
+	$(BENCH_VENV)/bin/python bench/esl_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
