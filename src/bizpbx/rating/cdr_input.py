@@ -105,8 +105,6 @@ def _json_columns(text: str) -> dict[str, str]:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise CdrError(f"not JSON: {error.msg} at column {error.colno}") from None
-    if not isinstance(data, dict):
-        raise CdrError("a JSON CDR must be an object")
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise CdrError(f"unknown column(s) {', '.join(unknown)}")
