@@ -1,0 +1,47 @@
+"""The demo site and variations of it, for routing tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from bizpbx.settings import SITE_DIR, Site
+from bizpbx.site_loader import _normalise_keys, load_site
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+# A Wednesday: inside the demo site's business hours, and outside them.
+WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=MOSCOW)
+WEDNESDAY_EVENING = datetime(2026, 11, 25, 19, 0, tzinfo=MOSCOW)
+SATURDAY_MORNING = datetime(2026, 11, 28, 10, 0, tzinfo=MOSCOW)
+
+
+@pytest.fixture
+def lab_site(lab_site_copy: Path) -> Site:
+    return load_site(lab_site_copy)
+
+
+@pytest.fixture
+def site_with(lab_site_copy: Path) -> Callable[[Callable[[dict], None]], Site]:
+    """The demo site after `change(data)` edits its YAML data; with
+    `checked=False` the cross-field rules are skipped (a site the loader
+    would refuse, to show routing copes with it anyway)."""
+
+    def build(change: Callable[[dict], None], checked: bool = True) -> Site:
+        data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
+        change(data)
+        variant = lab_site_copy.with_name("variant.yml")
+        variant.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        if checked:
+            return load_site(variant)
+        token = SITE_DIR.set(variant.parent)
+        try:
+            return Site(**_normalise_keys(data))
+        finally:
+            SITE_DIR.reset(token)
+
+    return build
