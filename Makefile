@@ -29,3 +29,11 @@ bench-esl:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The local lab (root): three nspawn machines (pbx, carrier, phone), then playbooks/site.yml on them.
+lab: venv
+	$(BIN)/python -m bizpbx.lab up
+	$(BIN)/python -m bizpbx.lab converge
+
+lab-down: venv
+	$(BIN)/python -m bizpbx.lab down
