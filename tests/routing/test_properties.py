@@ -28,7 +28,7 @@ def targets() -> st.SearchStrategy[str]:
         st.sampled_from([f"group:{g}" for g in GROUPS]),
         st.sampled_from([f"ivr:{m}" for m in MENUS]),
         st.just("number:+79161234567"),
-        st.just("number:+4930123456"),
+        st.just("number:+493012345678"),
         st.just("hangup"),
     )
 
@@ -105,12 +105,12 @@ def sites(draw) -> Site:
 def calls(draw, site: Site) -> Call:
     if draw(st.booleans()):
         destination = draw(st.sampled_from([MAIN, MAIN[1:], *NUMBERS, "+74950000000", "garbage"]))
-        caller = draw(st.sampled_from(["78432123456", "4930123456", "", "79161234567"]))
+        caller = draw(st.sampled_from(["78432123456", "493012345678", "", "79161234567"]))
         return Call(Source.TRUNK, caller, destination)
     org_id = draw(st.sampled_from(sorted(site.organizations)))
     org = site.organizations[org_id]
     caller = draw(st.sampled_from(sorted(org.employees)))
-    destination = draw(st.sampled_from([*EXTENSIONS, "600", "610", "89161234567", "+4930123456", "999", ""]))
+    destination = draw(st.sampled_from([*EXTENSIONS, "600", "610", "89161234567", "+493012345678", "999", ""]))
     return Call(Source.PHONE, caller, destination, org_id=org_id)
 
 

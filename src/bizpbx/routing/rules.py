@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from bizpbx.routing.hours import is_open
-from bizpbx.routing.numbers import region_of, to_e164
 from bizpbx.routing.plan import (
     Answer,
     Bridge,
@@ -25,6 +24,7 @@ from bizpbx.routing.plan import (
     Step,
     Voicemail,
 )
+from bizpbx.rating.numbers import e164_digits, is_russian
 from bizpbx.settings import NumberKind, Organization, Site, Target, TargetKind
 
 # Rings before voicemail when an employee has a box but no no-answer forward.
@@ -38,7 +38,12 @@ SOUND_NOT_AVAILABLE = "ivr/ivr-not_available.wav"
 SOUND_INVALID_NUMBER = "ivr/ivr-call_cannot_be_completed_as_dialed.wav"
 SOUND_INTERNAL_ONLY = "ivr/ivr-you_are_not_authorized_to_make_calls.wav"
 
-_HOTLINE_COUNTRY = "RU"
+
+
+def to_e164(text: str) -> str | None:
+    """A number as the trunk or a phone gives it, in E.164 (None: not a phone number)."""
+    digits = e164_digits(text) if text else None
+    return f"+{digits}" if digits else None
 
 
 def route(call: Call, site: Site, now: datetime) -> Plan:
@@ -102,7 +107,7 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
         return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound")
     if entry.kind is NumberKind.HOTLINE:
         caller = to_e164(call.caller)
-        if caller is None or region_of(caller) != _HOTLINE_COUNTRY:
+        if caller is None or not is_russian(caller[1:]):
             why = f"an 8-800 number takes callers in Russia only; caller {call.caller or '(none)'} is not, so the call is refused before answer"
             return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound")
     rule = next((r for r in org.incoming if r.number == called), None)
