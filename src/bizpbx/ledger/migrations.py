@@ -65,6 +65,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX calls_by_payer_and_time ON calls(organization, answer_epoch);
         """,
     ),
+    Migration(
+        "controller: call events for consumers, webhook cursors, CDR file offsets",
+        """
+        CREATE TABLE call_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,        -- call UUID, event name and sequence: an event is stored once
+            call_uuid TEXT NOT NULL,
+            name TEXT NOT NULL,              -- call.started, call.answered, call.transferred, call.ended
+            body TEXT NOT NULL,              -- the JSON delivered, as delivered
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE webhook_cursors (
+            webhook TEXT PRIMARY KEY NOT NULL,
+            delivered_id INTEGER NOT NULL    -- every call_events row up to this id is delivered
+        );
+        CREATE TABLE cdr_offsets (
+            file_key TEXT PRIMARY KEY NOT NULL,  -- device:inode, so a rotated (renamed) file keeps its offset
+            path TEXT NOT NULL,
+            offset INTEGER NOT NULL,         -- bytes of whole lines processed
+            updated_at INTEGER NOT NULL
+        )
+        """,
+    ),
 )
 
 
