@@ -1,0 +1,61 @@
+"""`bizpbx render SITE --out DIR [--check] [--diff]`: write the site's FreeSWITCH
+configuration tree, replacing DIR whole (files bizpbx does not render are removed).
+
+Exit status: 0 written or already up to date; 1 with --check when files would
+change; 2 for an invalid site or a failed render (DIR is then left as it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.file_tree import TreeError, changes, replace_tree, unified_diff
+from bizpbx.render import RenderError, render_site, secret_values
+from bizpbx.site_loader import missing_secrets
+
+EXIT_WOULD_CHANGE = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="write the FreeSWITCH configuration of a site",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_site_argument(parser)
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="the configuration directory (e.g. /etc/freeswitch)")
+    parser.add_argument("--check", action="store_true", help="write nothing; list what would change and exit 1 if anything would")
+    parser.add_argument("--diff", action="store_true", help="also print a unified diff of the changes, secrets masked")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # --check writes nothing, not even the passwords a render generates.
+    site = load_or_report(args.site, generate_missing_secrets=not args.check)
+    if site is None:
+        return EXIT_INVALID
+    target: Path = args.out
+    pending = missing_secrets(site)
+    if pending:
+        print(f"{len(pending)} SIP password(s)/PIN(s) are still to be generated: the first render stores them and writes {target}")
+        return EXIT_WOULD_CHANGE
+    try:
+        files = render_site(site)
+        found = changes(target, files)
+        if args.diff:
+            sys.stdout.write(unified_diff(target, files, found, secret_values(site)))
+        for change in found:
+            print(change)
+        if args.check:
+            return EXIT_WOULD_CHANGE if found else 0
+        if found:
+            replace_tree(target, files)
+    except (RenderError, TreeError, OSError) as error:
+        print(f"{args.site}: render failed, {target} left as it was: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{target}: {len(found)} file(s) changed" if found else f"{target}: up to date")
+    return 0

@@ -1,0 +1,171 @@
+"""Replace a directory with a given set of files, whole or not at all.
+
+The new tree is written into a temporary directory beside the target and
+swapped in with two renames, so a failure at any point leaves the old tree as
+it was. Files are 0640 and directories 0750 (several files carry secrets;
+the whole configuration stays private to its owner and group), and take the
+group of the tree they replace, so the switch's group can still read them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+# A directory that is not empty is replaced only if it looks like a FreeSWITCH
+# configuration: a mistyped --out must never wipe an unrelated directory.
+CONFIGURATION_MARK = "freeswitch.xml"
+MASK = "********"
+
+
+class TreeError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    path: str
+    kind: str  # new, changed, mode (permissions only), removed
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    content: bytes | None  # None: not a regular file
+    mode: int
+
+
+def changes(target: Path, files: Mapping[str, bytes]) -> list[Change]:
+    """What writing `files` into `target` would change, sorted by path."""
+    existing = _read_tree(target)
+    found = []
+    for path in sorted(files.keys() | existing.keys()):
+        old = existing.get(path)
+        if path not in files:
+            found.append(Change(path, "removed"))
+        elif old is None:
+            found.append(Change(path, "new"))
+        elif old.content != files[path]:
+            found.append(Change(path, "changed"))
+        elif old.mode != FILE_MODE:
+            found.append(Change(path, "mode"))
+    return found
+
+
+def replace_tree(target: Path, files: Mapping[str, bytes]) -> None:
+    _check_replaceable(target)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.bizpbx-new-"))
+    try:
+        os.chmod(staging, DIR_MODE)
+        for path in sorted(files):
+            _write(staging, path, files[path])
+        if target.exists():
+            _take_group(staging, target.stat().st_gid)
+        _swap(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def unified_diff(target: Path, files: Mapping[str, bytes], found: Iterable[Change], secrets: Iterable[str]) -> str:
+    """A unified diff of `found`, every secret value replaced by a mask."""
+    hidden = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def lines(content: bytes | None) -> list[str]:
+        if content is None:
+            return []
+        text = content.decode("utf-8", errors="replace")
+        for secret in hidden:
+            text = text.replace(secret, MASK)
+        return text.splitlines(keepends=True)
+
+    out: list[str] = []
+    for change in found:
+        if change.kind == "mode":
+            out.append(f"mode of {change.path} becomes {FILE_MODE:04o}\n")
+            continue
+        old = _read_file(target / change.path) if change.kind != "new" else None
+        new = files.get(change.path)
+        old_name = f"a/{change.path}" if change.kind != "new" else "/dev/null"
+        new_name = f"b/{change.path}" if change.kind != "removed" else "/dev/null"
+        for line in difflib.unified_diff(lines(old), lines(new), old_name, new_name):
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _check_replaceable(target: Path) -> None:
+    if not target.parent.is_dir():
+        raise TreeError(f"{target.parent} does not exist: create it first")
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise TreeError(f"{target} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not (target / CONFIGURATION_MARK).is_file():
+        raise TreeError(f"{target} is not empty and holds no {CONFIGURATION_MARK}: refusing to replace what may not be a FreeSWITCH configuration")
+
+
+def _write(root: Path, relative: str, content: bytes) -> None:
+    path = root / relative
+    for directory in reversed(path.relative_to(root).parents[:-1]):
+        full = root / directory
+        if not full.is_dir():
+            full.mkdir(mode=DIR_MODE)
+            os.chmod(full, DIR_MODE)  # mkdir's mode is filtered by the umask
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    os.chmod(path, FILE_MODE)
+
+
+def _take_group(root: Path, gid: int) -> None:
+    if os.stat(root).st_gid == gid:
+        return
+    try:
+        for directory, _, names in os.walk(root):
+            os.chown(directory, -1, gid)
+            for name in names:
+                os.chown(os.path.join(directory, name), -1, gid)
+    except PermissionError:
+        raise TreeError(f"cannot give the new files group {gid}, the group of the tree they replace") from None
+
+
+def _swap(staging: Path, target: Path) -> None:
+    os.sync()  # the new files are on disk before they replace the old ones
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.bizpbx-old-"))
+    os.rmdir(retired)
+    os.rename(target, retired)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(retired, target)
+        raise
+    shutil.rmtree(retired)
+
+
+def _read_tree(target: Path) -> dict[str, _Existing]:
+    if not target.is_dir():
+        return {}
+    found = {}
+    for directory, _, names in os.walk(target):
+        for name in names:
+            path = Path(directory) / name
+            info = path.lstat()
+            relative = path.relative_to(target).as_posix()
+            content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+            found[relative] = _Existing(content, stat.S_IMODE(info.st_mode))
+    return found
+
+
+def _read_file(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None

@@ -1,0 +1,270 @@
+"""Where calls go when the controller is not there: the static fallback's
+routing decisions, from the rules of RULES.md as the controller applies them
+(`bizpbx.routing`).
+
+The dialplan hands every call to the controller's socket first; when the
+controller is down or dies mid-call the dialplan goes on, into what this
+module decides. It is plain data over the site, with no FreeSWITCH syntax:
+`bizpbx.dialplan` turns it into dialplan XML.
+
+A *node* is one step of a call inside an organization, named by the target
+it serves (``ext-101``, ``group-sales``, ``ivr-main``, ``vm-100``,
+``out-79161234567``, ``hangup``) or by the number it answers (``in-…``,
+``main``). Nodes refer to each other by name, so forwarding chains and
+menus that lead back to each other need no expansion.
+
+What the fallback does differently from the controller, on purpose:
+- calls out to numbers dialled on a phone are refused (the controller's
+  toll-fraud guard cannot run without it);
+- the switch's own ring timer stands in for the controller's deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bizpbx.routing.rules import VOICEMAIL_AFTER_SECONDS
+from bizpbx.settings import BusinessHours, NumberKind, Organization, Site, Target, TargetKind
+
+# Callers who may reach an 8-800 number: Russian numbers (+7 then 3, 4, 8 or
+# 9; +7 6 and +7 7 are Kazakhstan), as the trunk may present them.
+RUSSIAN_CALLER = r"^(?:\+7|7|8)[3489]\d{9}$"
+# What a phone dials to reach an outside number; extensions are 2-6 digits.
+EXTERNAL_NUMBER = r"^\+?\d{7,15}$"
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Ring phones; when nobody answers go to the node for the outcome
+    (None: hang up with the bridge's cause)."""
+
+    node: str
+    extensions: tuple[str, ...]
+    sequential: bool
+    ring_seconds: int | None  # None: until the caller gives up
+    on_busy: str | None
+    on_no_answer: str | None
+    on_unavailable: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """An unconditional forward: straight on to another node."""
+
+    node: str
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    node: str
+    menu: str  # the IVR menu's name in the organization
+    options: tuple[tuple[str, str], ...]  # (digit, node)
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailBox:
+    node: str
+    extension: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialOut:
+    node: str
+    number: str  # E.164
+    trunk: str
+    caller_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    node: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Business hours of an incoming rule, in the site's time zone."""
+
+    node: str
+    hours: BusinessHours
+    open: str
+    closed: str
+
+
+Node = Ring | Forward | Menu | VoicemailBox | DialOut | Refuse | Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A number the trunk delivers, and where its calls go."""
+
+    number: str  # E.164
+    kind: NumberKind
+    trunk: str
+    org_id: str | None  # None for the main number
+    refuse: str | None  # hang-up cause when the organization takes no calls
+    callers: str | None  # pattern a caller's number must match (8-800)
+    node: str | None  # in the organization's incoming context
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    trunk: str
+    caller_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRoutes:
+    org_id: str
+    nodes: tuple[Node, ...]  # sorted by name
+    dialable: tuple[tuple[str, str], ...]  # (what a phone dials, node), sorted
+    numbers: tuple[tuple[str, str], ...]  # (E.164 number, node) for its numbers; none without telephony
+    main: str | None  # node for callers who entered this ID on the main number
+    outbound: Outbound | None  # None: internal calls only
+    voicemail_boxes: tuple[str, ...]  # extensions whose box can be checked
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRoutes:
+    incoming: tuple[Incoming, ...]  # sorted by number
+    main_number_ids: tuple[str, ...]  # IDs a caller may enter on the main number
+    organizations: tuple[OrganizationRoutes, ...]  # sorted by ID
+
+
+def static_routes(site: Site) -> SiteRoutes:
+    organizations = tuple(_organization(site, org_id, site.organizations[org_id]) for org_id in sorted(site.organizations))
+    by_id = {routes.org_id: routes for routes in organizations}
+    incoming = tuple(_incoming(site, number, by_id) for number in sorted({*site.numbers, site.main_number.number}))
+    main_ids = tuple(routes.org_id for routes in organizations if routes.main is not None)
+    return SiteRoutes(incoming=incoming, main_number_ids=main_ids, organizations=organizations)
+
+
+def _incoming(site: Site, number: str, by_id: dict[str, OrganizationRoutes]) -> Incoming:
+    trunk = site.trunk_delivering(number)
+    assert trunk is not None, "site_rules: every number has a trunk"
+    entry = site.numbers.get(number)
+    if number == site.main_number.number or entry is None or entry.organization is None:
+        return Incoming(number, NumberKind.MAIN, trunk, None, None, None, None)
+    org_id = entry.organization
+    org = site.organizations[org_id]
+    if not org.has_telephony:
+        return Incoming(number, entry.kind, trunk, org_id, "CALL_REJECTED", None, None)
+    callers = RUSSIAN_CALLER if entry.kind is NumberKind.HOTLINE else None
+    return Incoming(number, entry.kind, trunk, org_id, None, callers, dict(by_id[org_id].numbers)[number])
+
+
+def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRoutes:
+    builder = _Builder(site, org)
+    dialable = {ext: builder.reach(Target(TargetKind.EXTENSION, ext)) for ext in org.employees}
+    for name, group in org.ring_groups.items():
+        if group.extension is not None:
+            dialable[group.extension] = builder.reach(Target(TargetKind.GROUP, name))
+    for name in org.ivr_menus:
+        builder.reach(Target(TargetKind.IVR, name))  # ivr.conf carries every menu
+    numbers: tuple[tuple[str, str], ...] = ()
+    main = None
+    outbound = None
+    if org.has_telephony:
+        numbers = tuple((number, builder.answer(number)) for number in sorted(site.numbers_of(org_id)))
+        main = builder.answer("main")
+        trunk_name, trunk = site.trunk_for(org)
+        outbound = Outbound(trunk_name, org.caller_id or trunk.caller_id)
+    return OrganizationRoutes(
+        org_id=org_id,
+        nodes=tuple(builder.nodes[name] for name in sorted(builder.nodes)),
+        dialable=tuple(sorted(dialable.items())),
+        numbers=numbers,
+        main=main,
+        outbound=outbound,
+        voicemail_boxes=tuple(sorted(ext for ext, employee in org.employees.items() if employee.voicemail.enabled)),
+    )
+
+
+def number_node(number: str) -> str:
+    """The node answering one of an organization's numbers (or ``main``)."""
+    return "main" if number == "main" else f"in-{number.lstrip('+')}"
+
+
+def target_node(target: Target) -> str:
+    kind, value = target.kind, target.value
+    if kind is TargetKind.HANGUP:
+        return "hangup"
+    if kind is TargetKind.NUMBER:
+        return f"out-{value.lstrip('+')}"
+    prefix = {TargetKind.EXTENSION: "ext", TargetKind.GROUP: "group", TargetKind.IVR: "ivr", TargetKind.VOICEMAIL: "vm"}[kind]
+    return f"{prefix}-{value}"
+
+
+class _Builder:
+    """Lays out the nodes of one organization, each once, reached from its
+    phones, its numbers and its menus."""
+
+    def __init__(self, site: Site, org: Organization) -> None:
+        self.site = site
+        self.org = org
+        self.nodes: dict[str, Node] = {}
+
+    def answer(self, number: str) -> str:
+        """The node for calls to `number` (an E.164 number of the organization, or main)."""
+        rule = next((r for r in self.org.incoming if r.number == number), None)
+        if rule is None:
+            return self.reach(Target(TargetKind.EXTENSION, self.org.owner))
+        if rule.hours is None:
+            return self.reach(rule.target)
+        name = number_node(number)
+        self.nodes[name] = Schedule(name, rule.hours, self.reach(rule.target), self.reach(rule.after_hours))
+        return name
+
+    def reach(self, target: Target) -> str:
+        name = target_node(target)
+        if name not in self.nodes:
+            self.nodes[name] = Refuse(name, "NORMAL_CLEARING")  # placeholder while laying out (cycles)
+            self.nodes[name] = self._lay_out(name, target)
+        return name
+
+    def _lay_out(self, name: str, target: Target) -> Node:
+        kind, value = target.kind, target.value
+        if kind is TargetKind.HANGUP:
+            return Refuse(name, "NORMAL_CLEARING")
+        if kind is TargetKind.VOICEMAIL:
+            return VoicemailBox(name, value)
+        if kind is TargetKind.EXTENSION:
+            return self._extension(name, value)
+        if kind is TargetKind.GROUP:
+            group = self.org.ring_groups[value]
+            fallback = self.reach(group.fallback) if group.fallback is not None else None
+            return Ring(name, tuple(group.members), group.strategy == "sequential", group.ring_seconds, fallback, fallback, fallback)
+        if kind is TargetKind.IVR:
+            menu = self.org.ivr_menus[value]
+            options = tuple((digit, self.reach(menu.options[digit])) for digit in sorted(menu.options))
+            return Menu(name, value, options, self.reach(menu.fallback))
+        if not self.org.has_telephony:
+            return Refuse(name, "CALL_REJECTED")
+        trunk_name, trunk = self.site.trunk_for(self.org)
+        return DialOut(name, value, trunk_name, self.org.caller_id or trunk.caller_id)
+
+    def _extension(self, name: str, ext: str) -> Node:
+        employee = self.org.employees[ext]
+        forwarding = employee.forwarding
+        if forwarding.unconditional is not None:
+            return Forward(name, self.reach(forwarding.unconditional))
+        voicemail = self.reach(Target(TargetKind.VOICEMAIL, ext)) if employee.voicemail.enabled else None
+        if forwarding.no_answer is not None:
+            ring_seconds: int | None = forwarding.no_answer.after_seconds
+        else:
+            ring_seconds = VOICEMAIL_AFTER_SECONDS if voicemail else None
+
+        def outcome(forward: Target | None) -> str | None:
+            return self.reach(forward) if forward is not None else voicemail
+
+        return Ring(
+            name,
+            (ext,),
+            sequential=False,
+            ring_seconds=ring_seconds,
+            on_busy=outcome(forwarding.busy),
+            on_no_answer=outcome(forwarding.no_answer.to if forwarding.no_answer else None),
+            on_unavailable=outcome(forwarding.unavailable),
+        )
