@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 
 from bizpbx.esl.errors import ProtocolError
@@ -28,8 +27,12 @@ PLAIN = "text/event-plain"
 JSON = "text/event-json"
 EVENT_CONTENT_TYPES = frozenset({PLAIN, JSON})
 
-_PLAIN_NAME_PREFIX = b"Event-Name: "
-_JSON_NAME = re.compile(rb'\{"Event-Name":"([A-Za-z0-9_:.\-]*)"')
+# The name is the first header FreeSWITCH writes; when it is plain ASCII it
+# can be read without decoding the rest, and is what decoding would give.
+_NAME_AT_START = {
+    PLAIN: re.compile(rb"Event-Name: ([A-Za-z0-9_]+)\n"),
+    JSON: re.compile(rb'\{"Event-Name":"([A-Za-z0-9_]+)"'),
+}
 
 
 @dataclass(frozen=True)
@@ -51,26 +54,29 @@ class Event:
             raise ValueError(f"not an event content type: {content_type!r}")
         return cls(content_type, raw)
 
-    @cached_property
-    def _decoded(self) -> tuple[Headers, str | None]:
-        if self.content_type == PLAIN:
-            return _decode_plain(self.raw, self.offset)
-        return _decode_json(self.raw, self.offset)
-
     @property
     def headers(self) -> Headers:
         """The event's own headers (without its Content-Length), values decoded."""
-        return self._decoded[0]
+        return self._decoded()[0]
 
     @property
     def body(self) -> str | None:
-        return self._decoded[1]
+        return self._decoded()[1]
 
-    @cached_property
+    @property
     def name(self) -> str | None:
         """``Event-Name``; for ``CUSTOM`` events see :attr:`subclass`."""
-        fast = _fast_name(self.content_type, self.raw)
-        return fast if fast is not None else self.get("Event-Name")
+        match = _NAME_AT_START[self.content_type].match(self.raw)
+        return match[1].decode() if match else self.get("Event-Name")
+
+    def _decoded(self) -> tuple[Headers, str | None]:
+        # Cached by hand: functools.cached_property takes a lock per read on Python 3.11.
+        try:
+            return self.__dict__["_decoded_cache"]
+        except KeyError:
+            decode = _decode_plain if self.content_type == PLAIN else _decode_json
+            decoded = self.__dict__["_decoded_cache"] = decode(self.raw, self.offset)
+            return decoded
 
     def get(self, name: str, default: HeaderValue | None = None) -> HeaderValue | None:
         return self.headers.get(name, default)
@@ -98,17 +104,6 @@ class Event:
     def _get_text(self, name: str) -> str | None:
         value = self.headers.get(name)
         return value if isinstance(value, str) else None
-
-
-def _fast_name(content_type: str, raw: bytes) -> str | None:
-    if content_type == PLAIN:
-        if raw.startswith(_PLAIN_NAME_PREFIX):
-            value = raw[len(_PLAIN_NAME_PREFIX) : raw.find(b"\n")]
-            if value.replace(b"_", b"").isalnum():
-                return value.decode("ascii")
-        return None
-    match = _JSON_NAME.match(raw)
-    return match.group(1).decode("ascii") if match else None
 
 
 def _decode_plain(raw: bytes, offset: int) -> tuple[Headers, str | None]:

@@ -9,6 +9,7 @@ or ``text/event-json`` carry one FreeSWITCH event and come out as
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +19,8 @@ from bizpbx.esl.events import EVENT_CONTENT_TYPES, Event, parse_length
 from bizpbx.esl.headers import Headers, decode_header_block, encode_header_block
 
 MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+_EVENT_HEAD = re.compile(rb"Content-Length: ([0-9]+)\nContent-Type: (text/event-(?:plain|json))")
 
 AUTH_REQUEST = "auth/request"
 COMMAND_REPLY = "command/reply"
@@ -99,8 +102,9 @@ class FrameParser:
         buffer += data
         received: list[Received] = []
         position = 0
+        head = self._head
         while True:
-            if self._head is None:
+            if head is None:
                 if buffer[position : position + 1] == b"\n":
                     raise ProtocolError("blank line where a frame's headers should start", self._offset(position))
                 end = buffer.find(b"\n\n", max(position, self._scan_from))
@@ -109,9 +113,8 @@ class FrameParser:
                     self._scan_from = max(position, len(buffer) - 1)
                     break
                 self._refuse_oversized(end - position, position)
-                self._head = self._parse_head(buffer[position:end], self._offset(position))
+                head = self._parse_head(buffer, position, end)
                 position = end + 2
-            head = self._head
             if head.length is None:
                 received.append(Frame(head.content_type, MappingProxyType(head.headers), None, head.offset))
             elif len(buffer) - position < head.length:
@@ -120,7 +123,8 @@ class FrameParser:
                 body = bytes(buffer[position : position + head.length])
                 position += head.length
                 received.append(_complete(head, body))
-            self._head = None
+            head = None
+        self._head = head
         if position:
             del buffer[:position]
             self._buffer_offset += position
@@ -141,13 +145,20 @@ class FrameParser:
         if size > self._max_frame_size:
             raise ProtocolError(f"frame larger than {self._max_frame_size} bytes", self._offset(position))
 
-    def _parse_head(self, block: bytearray, offset: int) -> _Head:
-        headers = decode_header_block(bytes(block), offset)
-        content_type = headers.pop("Content-Type", None)
-        if not isinstance(content_type, str):
-            raise ProtocolError("frame without a Content-Type", offset)
-        length_value = headers.pop("Content-Length", None)
-        length = None if length_value is None else parse_length(length_value, offset)
+    def _parse_head(self, buffer: bytearray, start: int, end: int) -> _Head:
+        offset = self._offset(start)
+        # Nearly every frame is an event whose head is exactly these two lines.
+        event_head = _EVENT_HEAD.fullmatch(buffer, start, end)
+        if event_head:
+            headers: dict = {}
+            content_type, length = event_head[2].decode(), int(event_head[1])
+        else:
+            headers = decode_header_block(bytes(buffer[start:end]), offset)
+            content_type = headers.pop("Content-Type", None)
+            if not isinstance(content_type, str):
+                raise ProtocolError("frame without a Content-Type", offset)
+            length_value = headers.pop("Content-Length", None)
+            length = None if length_value is None else parse_length(length_value, offset)
         if length is not None and length > self._max_frame_size:
             raise ProtocolError(f"Content-Length {length} is over the {self._max_frame_size}-byte limit", offset)
         if length is None and content_type in EVENT_CONTENT_TYPES:
