@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
 from esl_captures import Capture
 
@@ -26,6 +27,7 @@ from bizpbx.esl.protocol import (
 )
 
 _REPLY_TYPES = (COMMAND_REPLY, API_RESPONSE)
+T = TypeVar("T")
 GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
@@ -70,6 +72,11 @@ async def replay_server(capture: Capture) -> AsyncIterator[tuple[int, ReplayPeer
     finally:
         server.close()
         await server.wait_closed()
+
+
+def run(scenario: Awaitable[T]) -> T:
+    """asyncio.run, bounded: the bound only turns a hang into a failure, nothing measures time."""
+    return asyncio.run(asyncio.wait_for(scenario, 60))
 
 
 def reply(text: str, **headers: str) -> bytes:

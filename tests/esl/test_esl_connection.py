@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import pytest
 from esl_captures import Capture
+from esl_peers import reply
 
 from bizpbx.esl import commands
 from bizpbx.esl.commands import Command, CommandError
 from bizpbx.esl.connection import ApplicationCompleted, Connection, JobCompleted, Reply, Role, State
 from bizpbx.esl.errors import ProtocolError
 from bizpbx.esl.events import PLAIN, Event
-from bizpbx.esl.protocol import AUTH_REQUEST, COMMAND_REPLY, DISCONNECT_NOTICE, Frame, encode
-
-
-def reply(text: str, **headers: str) -> bytes:
-    return encode(Frame(COMMAND_REPLY, {"Reply-Text": text, **headers}))
+from bizpbx.esl.protocol import AUTH_REQUEST, DISCONNECT_NOTICE, Frame, encode
 
 
 def event(**headers: str) -> bytes:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 
 import pytest
 from esl_captures import Capture
-from esl_peers import FakeFreeSwitch, replay_server
+from esl_peers import FakeFreeSwitch, replay_server, run
 
 from bizpbx.esl import commands
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError
@@ -36,11 +36,6 @@ REGISTRATION_EVENTS = ["sofia::register", "sofia::unregister", "sofia::expire", 
 
 async def collect(events: AsyncIterator[Event]) -> list[Event]:
     return [event async for event in events]
-
-
-def run(scenario: Awaitable) -> object:
-    # The bound only turns a hang into a failure; nothing here measures time.
-    return asyncio.run(asyncio.wait_for(scenario, 60))
 
 
 @pytest.mark.parametrize(("name", "event_format"), [("inbound-plain", "plain"), ("inbound-json", "json")])
@@ -159,44 +154,27 @@ def test_a_rude_rejection_is_a_clear_error() -> None:
     assert run(scenario()) == list(capture.client_sent) == []
 
 
-def test_a_cancelled_caller_does_not_take_the_next_callers_reply() -> None:
+@pytest.mark.parametrize(("call", "events"), [("api", []), ("bgapi", ["BACKGROUND_JOB"])])
+def test_a_cancelled_caller_does_not_take_the_next_callers_answer(call: str, events: list[str]) -> None:
     async def scenario() -> tuple:
         async with FakeFreeSwitch("secret") as switch:
-            client = InboundClient("127.0.0.1", switch.port, "secret")
+            client = InboundClient("127.0.0.1", switch.port, "secret", events=events)
             await client.connect()
-            await switch.seen.get()  # auth
-            first = asyncio.create_task(client.api("first"))
-            assert await switch.seen.get() == b"api first\n\n"
+            for _ in range(1 + len(events)):  # auth, then the subscription if any
+                await switch.seen.get()
+            ask = getattr(client, call)
+            first = asyncio.create_task(ask("first"))
+            assert await switch.seen.get() == f"{call} first\n\n".encode()
             first.cancel()
-            second = asyncio.create_task(client.api("second"))
+            second = asyncio.create_task(ask("second"))
             await switch.answers.put("answer to first")
-            assert await switch.seen.get() == b"api second\n\n"
+            assert await switch.seen.get() == f"{call} second\n\n".encode()
             await switch.answers.put("answer to second")
             answer = await second
             await client.close()
         return first.cancelled(), answer
 
     assert run(scenario()) == (True, "answer to second")
-
-
-def test_a_cancelled_bgapi_does_not_take_the_next_job() -> None:
-    async def scenario() -> tuple:
-        async with FakeFreeSwitch("secret") as switch:
-            client = InboundClient("127.0.0.1", switch.port, "secret", events=["BACKGROUND_JOB"])
-            await client.connect()
-            await switch.seen.get(), await switch.seen.get()  # auth, event
-            first = asyncio.create_task(client.bgapi("first"))
-            assert await switch.seen.get() == b"bgapi first\n\n"
-            first.cancel()
-            second = asyncio.create_task(client.bgapi("second"))
-            await switch.answers.put("output of first")
-            assert await switch.seen.get() == b"bgapi second\n\n"
-            await switch.answers.put("output of second")
-            output = await second
-            await client.close()
-        return first.cancelled(), output
-
-    assert run(scenario()) == (True, "output of second")
 
 
 def test_bgapi_needs_background_job_events() -> None:

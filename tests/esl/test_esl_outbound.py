@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from esl_captures import Capture
-from esl_peers import ReplayPeer
+from esl_peers import ReplayPeer, run
 
 from bizpbx.esl.errors import ConnectionLost
 from bizpbx.esl.events import Event
@@ -45,8 +45,7 @@ def serve_capture(
             while "events" not in outcome:  # the handler finishes once it has seen the close
                 await asyncio.sleep(0)
 
-    # The bound only turns a hang into a failure; nothing here measures time.
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    run(scenario())
     return capture, peer, outcome
 
 
@@ -149,7 +148,7 @@ def test_a_failing_handler_is_logged_and_its_call_let_go(caplog: pytest.LogCaptu
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             await peer.play(reader, writer)
 
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    run(scenario())
     assert "outbound socket handler failed" in caplog.text and "a bug in the controller" in caplog.text
     # connect and myevents, then the server said exit and let the call go on in the dialplan
     assert peer.received[:3] == [*capture.client_sent[:2], b"exit\n\n"]
