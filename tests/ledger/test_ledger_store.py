@@ -17,7 +17,7 @@ START = 1795590000
 
 def rated(uuid: str, cost: str = "1.20", *, org: str = "12", at: int = START, caller: str | None = "101") -> RatedCall:
     call = CallRecord(uuid, org, Direction.OUTBOUND, "+74951112233", None, caller, "84951112233", at, 60, "NORMAL_CLEARING", "carrier")
-    return RatedCall(call, Rating(Rule.OUTBOUND_DECK, Decimal(cost), 60, org, "74951112233"), f"Master.csv:{uuid}")
+    return RatedCall(call, Rating(Rule.OUTBOUND_DECK, int(Decimal(cost) * 100), 60, org, "74951112233"), f"Master.csv:{uuid}")
 
 
 @pytest.fixture

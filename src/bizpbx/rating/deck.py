@@ -28,6 +28,7 @@ from bizpbx.prefixes import expand
 from bizpbx.settings import HotlineOrigin, Increments, RateDeck
 
 KOPECK_PLACES = 2
+KOPECK = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 T = TypeVar("T")
@@ -97,6 +98,12 @@ class Price:
         self._fee_units_per_minute = int(connect_fee * unit) * 60
         self._units_per_kopeck_minute = 10 ** (places - KOPECK_PLACES) * 60
 
+    def charge(self, billsec: int) -> tuple[int, int]:
+        """(billed seconds, price in kopecks) of a call answered for `billsec`
+        seconds; (0, 0) when it is free."""
+        billed = self.billed_seconds(billsec)
+        return billed, self.kopecks(billed)
+
     def billed_seconds(self, billsec: int) -> int:
         """Seconds charged for a call of `billsec` answered seconds (0: free)."""
         if billsec <= 0 or billsec < self._free_seconds:
@@ -118,13 +125,13 @@ class Price:
         return f"Price({self.prefix!r}, {self.rate}/min, {self._initial}/{self._subsequent}, free {self._free_seconds}s, fee {self.connect_fee})"
 
 
+def roubles(kopecks: int) -> Decimal:
+    return Decimal(kopecks) * KOPECK
+
+
 def to_kopecks(amount: Decimal) -> Decimal:
     """An amount of roubles written with exactly two places (1990 → 1990.00)."""
     return amount.quantize(ZERO)
-
-
-def roubles(kopecks: int) -> Decimal:
-    return Decimal(kopecks).scaleb(-KOPECK_PLACES) if kopecks else ZERO
 
 
 def deck_index(deck: RateDeck) -> PrefixIndex[Price]:

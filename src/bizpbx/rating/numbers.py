@@ -34,7 +34,11 @@ _LONGEST_EXTENSION = 6
 def e164_digits(text: str) -> str | None:
     """The number as E.164 digits without '+', or None when it is not a phone
     number (an extension, an empty caller ID, garbage)."""
-    if _ascii_digits(text):
+    if text[:1] == "+":
+        digits = text[1:]
+        if digits.isascii() and digits.isdigit():
+            return digits if _SHORTEST_E164 <= len(digits) <= _LONGEST_E164 else None
+    elif _ascii_digits(text):
         length = len(text)
         if length == 11 and text[0] in "78":
             return "7" + text[1:]
@@ -43,8 +47,6 @@ def e164_digits(text: str) -> str | None:
         if text.startswith(_RUSSIAN_INTERNATIONAL_PREFIX) and length > len(_RUSSIAN_INTERNATIONAL_PREFIX) + _SHORTEST_E164:
             return _international(text[len(_RUSSIAN_INTERNATIONAL_PREFIX) :])
         return _international(text)
-    if text[:1] == "+" and _ascii_digits(text[1:]):
-        return _international(text[1:])
     return _parsed(text.strip())
 
 
