@@ -1,0 +1,40 @@
+"""`bizpbx controller SITE`: run the call controller (systemd runs it as a service).
+
+Logs go to stdout as JSON lines. A bad site exits 2 with every problem named;
+SIGTERM stops it cleanly (calls in progress may end first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.controller.logs import log_to_stdout
+from bizpbx.controller.service import run_until_signalled
+
+EXIT_CANNOT_START = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("controller", help="run the call controller", description=__doc__)
+    add_site_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    site = load_or_report(args.site)
+    if site is None:
+        return EXIT_INVALID
+    log_to_stdout()
+    try:
+        run_until_signalled(site)
+    except OSError as error:
+        listen = site.controller
+        print(
+            f"bizpbx controller: cannot start: {error.strerror or error} "
+            f"(socket {listen.socket.host}:{listen.socket.port}, metrics {listen.metrics.host}:{listen.metrics.port}, ledger {listen.ledger})",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_START
+    return 0

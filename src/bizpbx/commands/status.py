@@ -1,0 +1,76 @@
+"""`bizpbx status SITE [--json]`: is the controller running, how busy is it,
+what is waiting for the webhooks, when was the last CDR read.
+
+Asks the metrics endpoint (on loopback) and reads the ledger. Exits 0 when
+the controller answers, 3 when it does not (as `systemctl status` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.request
+from datetime import datetime, timezone
+
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.controller.outbox import Outbox
+from bizpbx.ledger import Ledger
+
+EXIT_NOT_RUNNING = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("status", help="the controller's state", description=__doc__)
+    add_site_argument(parser)
+    parser.add_argument("--json", action="store_true", help="as one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def read_metrics(url: str) -> dict[str, float] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a loopback URL from the site
+            text = response.read().decode()
+    except OSError:
+        return None
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def run(args: argparse.Namespace) -> int:
+    site = load_or_report(args.site)
+    if site is None:
+        return EXIT_INVALID
+    listen = site.controller.metrics
+    metrics = read_metrics(f"http://{listen.host}:{listen.port}/metrics")
+    status: dict = {"running": metrics is not None, "metrics": f"{listen.host}:{listen.port}", "ledger": str(site.controller.ledger)}
+    if metrics is not None:
+        status.update(
+            active_calls=int(metrics["bizpbx_active_calls"]),
+            calls_total=int(metrics["bizpbx_calls_total"]),
+            outbox_depth=int(metrics["bizpbx_outbox_depth"]),
+            esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
+            rating_errors=int(metrics["bizpbx_rating_errors_total"]),
+        )
+    if site.controller.ledger.exists():
+        outbox = Outbox(site.controller.ledger)
+        with Ledger(site.controller.ledger) as ledger:
+            status["calls_in_ledger"] = ledger.count()
+        status.setdefault("outbox_depth", outbox.depth(site.controller.webhooks))
+        last = outbox.last_cdr()
+        status["last_cdr"] = None if last is None else {"file": last[0], "read_at": datetime.fromtimestamp(last[1], timezone.utc).isoformat()}
+        outbox.close()
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+    else:
+        print(f"controller: {'running' if status['running'] else 'not running'} (metrics {status['metrics']})")
+        for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_reconnects", "rating_errors"):
+            if key in status:
+                print(f"{key.replace('_', ' ')}: {status[key]}")
+        if "last_cdr" in status:
+            last_cdr = status["last_cdr"]
+            print("last CDR: " + (f"{last_cdr['file']} read at {last_cdr['read_at']}" if last_cdr else "none read yet"))
+    return 0 if status["running"] else EXIT_NOT_RUNNING

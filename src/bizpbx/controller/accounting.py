@@ -1,0 +1,107 @@
+"""Runtime rating: every finished call into the ledger once, and its call events.
+
+Two sources describe finished calls: CHANNEL_HANGUP_COMPLETE events on the
+inbound event socket (at once) and the CDR files FreeSWITCH writes (also
+while the controller is down or the socket is lost). Both go through
+`finished`, and both the ledger (by call UUID) and the outbox (by event key)
+store a call once, so reading a call from both, or reading a CDR line again
+after a crash, never counts it twice. A CDR file's offset is saved only
+after its lines are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from bizpbx.controller import call_events
+from bizpbx.controller.metrics import Metrics
+from bizpbx.controller.outbox import Outbox
+from bizpbx.esl.events import Event
+from bizpbx.ledger import Ledger, RatedCall
+from bizpbx.rating import CallRecord, Rater
+from bizpbx.rating.cdr_input import CdrError, parse_cdr_line
+
+log = logging.getLogger(__name__)
+
+# The channel events the controller subscribes to on the inbound socket.
+SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
+CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
+
+
+class Accounting:
+    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics) -> None:
+        self._rater = rater
+        self._ledger = ledger
+        self._outbox = outbox
+        self._metrics = metrics
+
+    def on_event(self, event: Event) -> None:
+        """One event from the inbound socket."""
+        if not call_events.is_call_leg(event):
+            return
+        name = event.name
+        if name == "CHANNEL_CREATE":
+            self._outbox.add([call_events.started(event).as_row()])
+            self._metrics.calls_total.inc()
+        elif name == "CHANNEL_ANSWER":
+            self._outbox.add([call_events.answered(event).as_row()])
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            try:
+                record = call_events.record_from_event(event)
+            except CdrError as error:
+                self._metrics.rating_errors.inc()
+                log.error("call not rated: %s", error, extra={"call_uuid": event.unique_id})
+                return
+            self.finished([(record, "esl")], at=call_events.ended_at(event))
+
+    def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None) -> int:
+        """Rate and store calls (record, source); returns how many were new to the ledger."""
+        rated, ended = [], []
+        for record, source in records:
+            rating = self._rater.rate(record)
+            rated.append(RatedCall(record, rating, source))
+            ended.append(call_events.ended(record, rating, at).as_row())
+            if rating.outcome.value == "unrated":
+                self._metrics.rating_errors.inc()
+                log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
+        new = self._ledger.record(rated)
+        self._outbox.add(ended)
+        return new
+
+    def catch_up(self, cdr_dir: Path) -> int:
+        """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger."""
+        files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime) if cdr_dir.is_dir() else []
+        return sum(self._catch_up_file(path) for path in files)
+
+    def _catch_up_file(self, path: Path) -> int:
+        try:
+            with path.open("rb") as handle:
+                status = path.stat()
+                key = f"{status.st_dev}:{status.st_ino}"
+                offset = self._outbox.offset(key)
+                if offset > status.st_size:
+                    offset = 0  # the file was truncated and written anew
+                head = handle.read(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return 0  # rotated away between the listing and the read: read under its new name next time
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
+        if not complete:
+            return 0
+        line_number = head.count(b"\n")
+        records = []
+        for raw in complete.split(b"\n")[:-1]:
+            line_number += 1
+            text = raw.decode("utf-8", "replace").strip()
+            if not text:
+                continue
+            try:
+                records.append((parse_cdr_line(text), f"{path}:{line_number}"))
+            except CdrError as error:
+                self._metrics.rating_errors.inc()
+                log.error("%s:%d: CDR not rated: %s", path, line_number, error)
+        new = self.finished(records)
+        self._outbox.set_offset(key, path, offset + len(complete))
+        return new

@@ -1,0 +1,105 @@
+"""The controller's metrics in Prometheus' text format, served on loopback.
+
+A handful of counters, gauges and one histogram, kept in memory; the
+endpoint is a few lines of asyncio (GET /metrics), no client library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Callable
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Routing takes well under a millisecond; the buckets resolve that range.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+
+
+class Counter:
+    kind = "counter"
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+    def samples(self) -> list[str]:
+        return [f"{self.name} {self.value}"]
+
+
+class Gauge:
+    kind = "gauge"
+
+    def __init__(self, name: str, help_text: str, read: Callable[[], float] | None = None) -> None:
+        self.name, self.help = name, help_text
+        self.value = 0
+        self._read = read
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def samples(self) -> list[str]:
+        return [f"{self.name} {self._read() if self._read else self.value}"]
+
+
+class Histogram:
+    kind = "histogram"
+
+    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.name, self.help = name, help_text
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.sum += value
+
+    def samples(self) -> list[str]:
+        lines, running = [], 0
+        for bound, count in zip((*map(repr, self.buckets), "+Inf"), self.counts):
+            running += count
+            lines.append(f'{self.name}_bucket{{le="{bound}"}} {running}')
+        return [*lines, f"{self.name}_sum {self.sum}", f"{self.name}_count {running}"]
+
+
+class Metrics:
+    def __init__(self, outbox_depth: Callable[[], float] | None = None) -> None:
+        self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket")
+        self.calls_total = Counter("bizpbx_calls_total", "Calls started (rate() of it: calls per second)")
+        self.routing_seconds = Histogram("bizpbx_routing_seconds", "Time to plan a call (route and its continuations)")
+        self.esl_reconnects = Counter("bizpbx_esl_reconnects_total", "Reconnections of the inbound event socket")
+        self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated")
+        self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard")
+        self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", outbox_depth)
+        self.up = Gauge("bizpbx_up", "1 while the controller runs")
+
+    def all(self) -> list[Counter | Gauge | Histogram]:
+        return [value for value in vars(self).values() if isinstance(value, (Counter, Gauge, Histogram))]
+
+    def render(self) -> str:
+        lines = []
+        for metric in self.all():
+            lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}", *metric.samples()]
+        return "\n".join(lines) + "\n"
+
+
+async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
+            if request.startswith(b"GET ") and path == b"/metrics":
+                status, body = "200 OK", metrics.render().encode()
+            else:
+                status, body = "404 Not Found", b"only GET /metrics here\n"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, host, port)

@@ -1,0 +1,153 @@
+"""The controller process: the parts wired together, started and stopped cleanly.
+
+- the outbound socket server runs each call's plan (`CallHandler`);
+- an inbound event socket feeds runtime rating and call events (`Accounting`);
+- a sweep of the CDR files takes calls missed while down or disconnected;
+- one delivery loop per webhook; the metrics endpoint on loopback.
+
+On SIGTERM (or SIGINT) new calls go back to the dialplan's fallback, calls in
+progress get up to `grace_seconds` to end, the CDR files are swept a last
+time and the webhooks get a last chance to take what is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.call_events import CallEvent
+from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.metrics import Metrics, serve_metrics
+from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.webhooks import Delivery
+from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
+from bizpbx.esl.events import Event
+from bizpbx.esl.inbound import InboundClient, backoff_delays
+from bizpbx.esl.outbound import OutboundServer
+from bizpbx.ledger import Ledger
+from bizpbx.rating import Rater
+from bizpbx.settings import Site
+
+log = logging.getLogger(__name__)
+
+CDR_SWEEP_SECONDS = 5.0
+LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
+FLUSH_SECONDS = 5.0
+
+
+class Controller:
+    def __init__(self, site: Site, *, grace_seconds: float = 30.0, cdr_dir: Path | None = None) -> None:
+        self.site = site
+        self.grace_seconds = grace_seconds
+        self.cdr_dir = cdr_dir or site.freeswitch.log_dir / "cdr-csv"
+        self.metrics = Metrics(outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries))
+        self.ledger = Ledger(site.controller.ledger)
+        self.outbox = Outbox(site.controller.ledger)
+        rater = Rater(site)
+        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
+        self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
+        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
+
+    def emit(self, event: CallEvent) -> None:
+        self.outbox.add([event.as_row()])
+        self._wake_deliveries()
+
+    def _wake_deliveries(self) -> None:
+        for delivery in self.deliveries:
+            delivery.wake.set()
+
+    def _on_event(self, event: Event) -> None:
+        self.accounting.on_event(event)
+        self._wake_deliveries()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        new = self.accounting.catch_up(self.cdr_dir)
+        log.info("CDR files read on start: %d call(s) new to the ledger", new)
+        socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
+        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
+        await outbound.start()
+        metrics_server = await serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
+        inbound = InboundClient(
+            str(self.site.esl.host),
+            self.site.esl.port,
+            self.site.esl.password.get_secret_value(),
+            events=SUBSCRIBED_EVENTS,
+            on_event=self._on_event,
+        )
+        tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
+        tasks += [asyncio.create_task(self._keep_connected(inbound), name="event socket"), asyncio.create_task(self._sweep(inbound), name="CDR sweep")]
+        self.metrics.up.set(1)
+        log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
+        await stop.wait()
+        await self._shut_down(outbound, metrics_server, inbound, tasks)
+
+    async def _keep_connected(self, inbound: InboundClient) -> None:
+        for delay in backoff_delays(0.5, 30.0):
+            try:
+                await inbound.connect()
+                return
+            except (AuthenticationError, ConnectionRejected) as error:
+                log.error("event socket: %s (runtime rating rests on the CDR files until this is fixed)", error)
+                return
+            except (OSError, EslError) as error:
+                log.warning("event socket %s:%s: %s; again in %.1f s", inbound.host, inbound.port, error, delay)
+                await asyncio.sleep(delay)
+
+    async def _sweep(self, inbound: InboundClient) -> None:
+        """Every few seconds, and so soon after a reconnection, read what the CDR files added."""
+        seen = 0
+        while True:
+            await asyncio.sleep(CDR_SWEEP_SECONDS)
+            if inbound.connections > max(seen, 1):
+                self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
+            seen = max(seen, inbound.connections)
+            self.sweep_once()
+
+    def sweep_once(self) -> int:
+        new = self.accounting.catch_up(self.cdr_dir)
+        if new:
+            log.info("CDR files: %d call(s) the event socket had not delivered", new)
+            self._wake_deliveries()
+        return new
+
+    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server, inbound: InboundClient, tasks: list[asyncio.Task]) -> None:
+        self.handler.draining = True
+        log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace_seconds
+        while self.handler.active and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        if self.handler.active:
+            log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self.handler.active))
+        await outbound.close()
+        await inbound.close()
+        self.sweep_once()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained(), FLUSH_SECONDS)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        metrics_server.close()
+        await metrics_server.wait_closed()
+        self.outbox.close()
+        self.ledger.close()
+        log.info("controller stopped")
+
+    async def _drained(self) -> None:
+        while any(d.pending() for d in self.deliveries):
+            await asyncio.sleep(0.1)
+
+
+def run_until_signalled(site: Site) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await Controller(site).run(stop)
+
+    asyncio.run(main())
