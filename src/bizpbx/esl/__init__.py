@@ -6,3 +6,37 @@
 - :mod:`bizpbx.esl.inbound`: :class:`InboundClient`, connects to FreeSWITCH.
 - :mod:`bizpbx.esl.outbound`: :class:`OutboundServer`, serves the ``socket`` application.
 """
+
+from bizpbx.esl import commands
+from bizpbx.esl.commands import Command, CommandError
+from bizpbx.esl.errors import (
+    AuthenticationError,
+    CommandFailed,
+    ConnectionLost,
+    ConnectionRejected,
+    EslError,
+    ProtocolError,
+)
+from bizpbx.esl.events import Event
+from bizpbx.esl.inbound import InboundClient
+from bizpbx.esl.outbound import OutboundServer, OutboundSession
+from bizpbx.esl.protocol import Frame, FrameParser, decoded_form
+
+__all__ = [
+    "AuthenticationError",
+    "Command",
+    "CommandError",
+    "CommandFailed",
+    "ConnectionLost",
+    "ConnectionRejected",
+    "EslError",
+    "Event",
+    "Frame",
+    "FrameParser",
+    "InboundClient",
+    "OutboundServer",
+    "OutboundSession",
+    "ProtocolError",
+    "commands",
+    "decoded_form",
+]

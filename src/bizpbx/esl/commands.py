@@ -111,11 +111,6 @@ def filter(header: str, value: str) -> Command:  # noqa: A001 - the command's ow
     return Command(f"filter {header} {value}")
 
 
-def filter_delete(header: str, value: str | None = None) -> Command:
-    _words("filter header", [header])
-    return Command(_with_argument(f"filter delete {header}", value))
-
-
 def execute(
     application: str,
     argument: str | None = None,

@@ -23,6 +23,8 @@ from bizpbx.esl.session import Session
 
 log = logging.getLogger(__name__)
 
+EXIT_TIMEOUT = 5.0  # seconds to wait for FreeSWITCH to acknowledge exit before the socket is closed anyway
+
 
 class OutboundSession:
     """One call handed to the controller.
@@ -125,8 +127,7 @@ class OutboundServer:
     async def serve_forever(self) -> None:
         if self._server is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await self._server.serve_forever()  # type: ignore[union-attr]  # start() set it
 
     async def close(self) -> None:
         """Stop listening and drop the calls still connected (FreeSWITCH's dialplan then goes on)."""
@@ -151,7 +152,7 @@ class OutboundServer:
             log.exception("outbound socket handler failed")
         finally:
             self._sessions.discard(session)
-            if not session.closed.is_set():
-                with contextlib.suppress(ConnectionLost):
-                    await session.send(commands.exit())
+            if not session.closed.is_set():  # let the call go on in the dialplan
+                with contextlib.suppress(ConnectionLost, TimeoutError):
+                    await asyncio.wait_for(session.send(commands.exit()), EXIT_TIMEOUT)
             await session.aclose()

@@ -92,11 +92,6 @@ class FrameParser:
         self._scan_from = 0  # where the search for the blank line resumes
         self._head: _Head | None = None
 
-    @property
-    def buffered(self) -> int:
-        """Bytes received that are not yet part of a complete frame."""
-        return len(self._buffer)
-
     def feed(self, data: bytes) -> list[Received]:
         buffer = self._buffer
         buffer += data
