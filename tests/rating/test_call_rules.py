@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rule
 from bizpbx.settings import NumberKind, Site
@@ -103,3 +105,18 @@ def test_deck_ranges_are_expanded(site_overlay) -> None:
     assert [rater.rate(outbound(f"+7831{n}123456", 60)).cost for n in (40, 41, 42, 43, 44)] == [
         Decimal("1.00"), Decimal("5.00"), Decimal("5.00"), Decimal("5.00"), Decimal("1.00")
     ]
+
+
+destinations = st.sampled_from(["+74951112233", "+79161234567", "+375291234567", "+4930123456", "+78463051234", "+12125551234"])
+durations = st.integers(min_value=0, max_value=20_000)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(destinations, durations, st.integers(min_value=1, max_value=3600))
+def test_a_rated_call_never_costs_less_for_lasting_longer(lab_site: Site, destination: str, billsec: int, longer_by: int) -> None:
+    rater = Rater(lab_site)
+    shorter, longer = rater.rate(outbound(destination, billsec)), rater.rate(outbound(destination, billsec + longer_by))
+    assert shorter.cost >= 0 and longer.cost >= 0
+    if shorter.outcome is not Outcome.UNRATED:
+        assert shorter.cost <= longer.cost
+    assert shorter.kopecks == shorter.cost * 100

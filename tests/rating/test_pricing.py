@@ -18,8 +18,8 @@ def price(rate: str, initial: int = 60, subsequent: int = 60, free: int = 0, fee
 
 
 def cost(p: Price, billsec: int) -> tuple[Decimal, int]:
-    billed = p.billed_seconds(billsec)
-    return roubles(p.kopecks(billed)), billed
+    billed, kopecks = p.charge(billsec)
+    return roubles(kopecks), billed
 
 
 @pytest.mark.parametrize(
@@ -86,6 +86,14 @@ seconds = st.integers(min_value=0, max_value=200_000)
 def test_integer_path_equals_decimal_reference(rate, initial, subsequent, free, fee, billsec) -> None:
     row = Price("7", rate, Increments(initial=initial, subsequent=subsequent, free_seconds=free), fee, "")
     assert cost(row, billsec) == reference_price(rate, initial, subsequent, free, fee, billsec)
+    # The pieces the toll-fraud guard uses agree with the whole.
+    assert roubles(row.kopecks(row.billed_seconds(billsec))) == cost(row, billsec)[0]
+
+
+@given(st.decimals(min_value=0, max_value=1000, places=4), steps, steps, st.decimals(min_value=0, max_value=100, places=3), seconds)
+def test_integer_path_is_exact_beyond_kopecks(rate, initial, subsequent, fee, billsec) -> None:
+    row = Price("7", rate, Increments(initial=initial, subsequent=subsequent), fee, "")
+    assert cost(row, billsec) == reference_price(rate, initial, subsequent, 0, fee, billsec)
 
 
 @given(rates, steps, steps, frees, fees, seconds)

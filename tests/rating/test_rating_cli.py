@@ -15,7 +15,9 @@ import pytest
 from test_cdr_input import csv_line
 
 from bizpbx.cli import main
-from bizpbx.ledger import Ledger
+from bizpbx.ledger import Ledger, RatedCall
+from bizpbx.rating import CallRecord, Direction, Rater
+from bizpbx.site_loader import load_site
 
 # 2026-11-10 12:00 Moscow.
 NOV_10 = str(int(datetime.fromisoformat("2026-11-10T12:00:00+03:00").timestamp()))
@@ -200,3 +202,14 @@ def test_invoice_refuses_a_month_that_is_not_one(lab_site_copy: Path, ledger_pat
 def test_invoice_refuses_an_unknown_organization(lab_site_copy: Path, ledger_path: Path, capsys) -> None:
     assert main(["invoice", str(lab_site_copy), "--month", "2026-11", "--org", "99"]) == 2
     assert "--org 99" in capsys.readouterr().err
+
+
+def test_invoice_flags_unrated_calls_another_writer_stored(lab_site_copy: Path, ledger_path: Path, capsys) -> None:
+    # `bizpbx rate` never stores an unrated call, but the controller may.
+    call = CallRecord("u1", "12", Direction.OUTBOUND, "+12125551234", None, "101", "", int(NOV_10), 60, "", "carrier")
+    with Ledger(ledger_path) as ledger:
+        ledger.record([RatedCall(call, Rater(load_site(lab_site_copy)).rate(call), "esl")])
+    assert main(["invoice", str(lab_site_copy), "--month", "2026-11", "--org", "12", "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["unrated_calls"] == 1
+    assert "organization 12: 1 unrated call(s) in 2026-11" in err
