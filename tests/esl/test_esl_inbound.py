@@ -81,7 +81,6 @@ def test_registrations_are_seen_as_custom_events() -> None:
         async with replay_server(capture) as (port, peer):
             client = InboundClient("127.0.0.1", port, LAB_PASSWORD, custom=REGISTRATION_EVENTS, on_event=events.append)
             iterated = asyncio.create_task(collect(client.events()))
-            await asyncio.sleep(0)  # the iterator subscribes when it first runs
             await client.connect()
             contact = "sofia_contact 101@127.0.0.1"
             outputs = [await client.api(contact)]
@@ -115,9 +114,11 @@ def test_log_lines_can_be_asked_for_without_subscribing_to_events() -> None:
             await client.connect()
             replies = [await client.send(commands.log(7)), await client.send(commands.nolog())]
             await client.close()
-        return peer.received, replies
+            after_close = [event async for event in client.events()]
+        return peer.received, replies, after_close
 
-    received, replies = run(scenario())
+    received, replies, after_close = run(scenario())
+    assert after_close == []
     assert received == list(capture.client_sent)
     assert [reply.reply_text for reply in replies] == ["+OK log level 7 [7]", "+OK no longer logging"]
 
@@ -232,9 +233,7 @@ def test_a_password_refused_on_reconnection_ends_the_client() -> None:
         async with FakeFreeSwitch("secret") as switch:
             client = InboundClient("127.0.0.1", switch.port, "secret", backoff_initial=0.001)
             await client.connect()
-            events = client.events()
-            next_event = asyncio.ensure_future(anext(events))
-            await asyncio.sleep(0)  # let the iterator subscribe
+            next_event = asyncio.ensure_future(anext(client.events()))
             switch.password = "changed"
             switch.drop()
             with pytest.raises(AuthenticationError):

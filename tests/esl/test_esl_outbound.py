@@ -31,19 +31,23 @@ def serve_capture(
     peer = ReplayPeer(capture)
     outcome: dict = {}
 
+    handled = asyncio.Event()
+
     async def record(session: OutboundSession) -> None:
-        outcome.update(await handler(session))
-        await session.wait_closed()
-        outcome["events"] = drain(session.events)
-        outcome["linger_notice"] = session.linger_notice
-        outcome["disconnect_notice"] = session.disconnect_notice
+        try:
+            outcome.update(await handler(session))
+            await session.wait_closed()
+            outcome["events"] = drain(session.events)
+            outcome["linger_notice"] = session.linger_notice
+            outcome["disconnect_notice"] = session.disconnect_notice
+        finally:
+            handled.set()
 
     async def scenario() -> None:
         async with OutboundServer(record, "127.0.0.1", 0, **server_options) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             await peer.play(reader, writer)
-            while "events" not in outcome:  # the handler finishes once it has seen the close
-                await asyncio.sleep(0)
+            await handled.wait()
 
     run(scenario())
     return capture, peer, outcome

@@ -109,10 +109,16 @@ class InboundClient:
         event = await (await self._live_session()).complete(commands.bgapi(command, job_uuid))
         return event.body or ""
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event from now on, until the client closes (or fails for good, which is raised)."""
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from this call on, until the client closes (or fails for good, which is raised)."""
         queue: asyncio.Queue = asyncio.Queue()
-        self._queues.add(queue)
+        if self._closing:
+            queue.put_nowait(_END_OF_EVENTS)
+        else:
+            self._queues.add(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue) -> AsyncIterator[Event]:
         try:
             while (item := await queue.get()) is not _END_OF_EVENTS:
                 yield item
