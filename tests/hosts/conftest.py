@@ -1,0 +1,122 @@
+"""The lab for the host tests: brought up and converged once per session, removed at the end.
+
+Set BIZPBX_LAB_KEEP=1 to leave it running (then `make lab-down` removes it).
+The lab tests skip, saying why, only when this machine cannot run the lab (not root, no
+network namespaces) or when another test session holds the lab.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bizpbx import lab
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventory/lab"
+PLAYBOOK = REPO / "playbooks/site.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+LOCK = Path("/run/bizpbx-lab.lock")
+
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$", re.MULTILINE)
+
+
+@dataclasses.dataclass
+class Run:
+    """One ansible-playbook run: its exit status, output and the PLAY RECAP per host."""
+
+    args: list[str]
+    returncode: int
+    output: str
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        tail = self.output.rsplit("PLAY RECAP", 1)[-1]
+        return {
+            m["host"]: {k: int(v) for k, v in (pair.split("=") for pair in m["counts"].split())}
+            for m in RECAP_LINE.finditer(tail)
+        }
+
+    def explain(self) -> str:
+        return f"ansible-playbook {' '.join(self.args)} exited {self.returncode}:\n{self.output[-6000:]}"
+
+
+def playbook(*args: str, playbook_path: Path = PLAYBOOK) -> Run:
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), *args]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    return Run([str(playbook_path.relative_to(REPO)), *args], proc.returncode, proc.stdout + proc.stderr)
+
+
+@dataclasses.dataclass
+class Lab:
+    first_converge: Run
+    freeswitch_installed: bool
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> Lab:
+    reason = lab.why_impossible()
+    if reason:
+        pytest.skip(f"no lab on this machine: {reason}")
+    lock = open(LOCK, "w")  # noqa: SIM115 - held for the whole session
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pytest.skip(f"the lab is in use by another test session (lock {LOCK})")
+    try:
+        lab.up()
+    except lab.LabError as exc:
+        if "systemd-nspawn exited" in str(exc):
+            pytest.skip(f"systemd-nspawn cannot boot a machine here: {exc}")
+        raise
+    try:
+        yield Lab(
+            first_converge=playbook(),
+            freeswitch_installed=bool(os.environ.get("FREESWITCH_PREFIX") or os.environ.get("SIGNALWIRE_TOKEN")),
+        )
+    finally:
+        if os.environ.get("BIZPBX_LAB_KEEP") != "1":
+            lab.down()
+        lock.close()
+
+
+@pytest.fixture(scope="session")
+def converged(lab_env: Lab) -> Lab:
+    run = lab_env.first_converge
+    assert run.returncode == 0, run.explain()
+    return lab_env
+
+
+def testinfra_host(name: str):
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+@pytest.fixture(scope="session")
+def pbx(converged: Lab):
+    return testinfra_host("pbx")
+
+
+@pytest.fixture(scope="session")
+def carrier(converged: Lab):
+    return testinfra_host("carrier")
+
+
+@pytest.fixture(scope="session")
+def phone(converged: Lab):
+    return testinfra_host("phone")
+
+
+@pytest.fixture
+def needs_freeswitch(converged: Lab) -> None:
+    if not converged.freeswitch_installed:
+        pytest.skip("FreeSWITCH was not installed in the lab (set FREESWITCH_PREFIX to a build, or SIGNALWIRE_TOKEN)")

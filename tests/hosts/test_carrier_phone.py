@@ -1,0 +1,59 @@
+"""The lab's SIP provider (Kamailio) and phones (SIPp)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REGISTER_PROBE = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.231.0.30", 0))
+s.settimeout(5)
+port = s.getsockname()[1]
+msg = (
+    "REGISTER sip:carrier.lab SIP/2.0\r\n"
+    f"Via: SIP/2.0/UDP 10.231.0.30:{port};branch=z9hG4bK-probe-1;rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:bizpbx-lab@carrier.lab>;tag=probe\r\n"
+    "To: <sip:bizpbx-lab@carrier.lab>\r\n"
+    "Call-ID: probe-1@10.231.0.30\r\n"
+    "CSeq: 1 REGISTER\r\n"
+    f"Contact: <sip:bizpbx-lab@10.231.0.30:{port}>\r\n"
+    "Expires: 60\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+s.sendto(msg.encode(), ("10.231.0.20", 5060))
+reply = s.recv(65535).decode(errors="replace")
+sys.stdout.write(reply)
+'''
+
+
+def test_kamailio_running_on_the_lab_address(carrier) -> None:
+    assert carrier.package("kamailio").is_installed
+    assert carrier.service("kamailio").is_running
+    assert carrier.service("kamailio").is_enabled
+    assert carrier.socket("udp://10.231.0.20:5060").is_listening
+
+
+def test_kamailio_credentials_file_is_private(carrier) -> None:
+    f = carrier.file("/etc/kamailio/subscribers.cfg")
+    assert (f.user, f.group, f.mode) == ("root", "kamailio", 0o640)
+
+
+def test_kamailio_challenges_a_registration_without_credentials(phone) -> None:
+    reply = phone.check_output(f"python3 - <<'EOF'\n{REGISTER_PROBE}\nEOF")
+    assert reply.startswith("SIP/2.0 401"), reply
+    assert 'WWW-Authenticate: Digest realm="carrier.lab"' in reply
+
+
+def test_sipp_installed_on_the_phone(phone) -> None:
+    assert phone.package("sip-tester").is_installed
+    assert phone.run("sipp -v").stdout.count("SIPp v3") == 1
+
+
+@pytest.mark.usefixtures("needs_freeswitch")
+def test_pbx_gateway_registered_at_the_carrier(carrier) -> None:
+    dump = carrier.check_output("kamcmd ul.dump")
+    assert "bizpbx-lab" in dump and "10.231.0.10" in dump

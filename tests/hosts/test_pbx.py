@@ -1,0 +1,180 @@
+"""The PBX after a lab converge (testinfra over the lab inventory)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.lab
+
+LOOPBACK_ONLY_PORTS = (8021, 8084, 9464)  # ESL, the controller's socket, its metrics (the demo site's)
+
+
+@pytest.mark.parametrize("package", ["python3-venv", "logrotate", "nftables", "fail2ban"])
+def test_packages(pbx, package: str) -> None:
+    assert pbx.package(package).is_installed
+
+
+@pytest.mark.parametrize("name", ["bizpbx", "freeswitch"])
+def test_system_users_cannot_log_in(pbx, name: str) -> None:
+    user = pbx.user(name)
+    assert user.exists
+    assert user.uid < 1000
+    assert user.shell == "/usr/sbin/nologin"
+
+
+@pytest.mark.parametrize(
+    ("path", "owner", "group", "mode"),
+    [
+        ("/etc/bizpbx", "root", "bizpbx", 0o750),
+        ("/etc/bizpbx/site.yml", "root", "bizpbx", 0o640),
+        ("/etc/bizpbx/site.secrets.yml", "root", "bizpbx", 0o640),
+        ("/etc/bizpbx/rates.csv", "root", "bizpbx", 0o640),
+        ("/var/lib/bizpbx", "bizpbx", "bizpbx", 0o750),
+        ("/var/log/bizpbx", "bizpbx", "bizpbx", 0o750),
+        ("/etc/freeswitch", "root", "freeswitch", 0o750),
+        ("/var/log/freeswitch", "freeswitch", "freeswitch", 0o750),
+        ("/etc/nftables.conf", "root", "root", 0o600),
+        ("/etc/systemd/system/bizpbx-controller.service", "root", "root", 0o644),
+        ("/usr/local/libexec/bizpbx/freeswitch-reloadxml", "root", "root", 0o755),
+    ],
+)
+def test_file_modes(pbx, path: str, owner: str, group: str, mode: int) -> None:
+    f = pbx.file(path)
+    assert f.exists, path
+    assert (f.user, f.group, f.mode) == (owner, group, mode)
+
+
+def test_site_secrets_installed_from_the_inventory(pbx) -> None:
+    expected = yaml.safe_load((REPO / "inventory/lab/site.secrets.yml").read_text())
+    installed = yaml.safe_load(pbx.file("/etc/bizpbx/site.secrets.yml").content_string)
+    assert installed == expected
+
+
+def test_site_installed_verbatim(pbx) -> None:
+    assert pbx.file("/etc/bizpbx/site.yml").content_string == (REPO / "inventory/lab/site.yml").read_text()
+
+
+def test_controller_installed_in_its_virtualenv(pbx) -> None:
+    assert pbx.run_test("/opt/bizpbx/venv/bin/bizpbx validate /etc/bizpbx/site.yml").rc == 0
+
+
+def test_no_default_password_anywhere_in_the_configuration(pbx) -> None:
+    for directory in ("/etc/bizpbx", "/etc/freeswitch"):
+        hits = pbx.run(f"grep -rIlE '(\"|=|: *)(1234|ClueCon)(\"|$)' {directory}")
+        assert hits.stdout == "", f"default passwords in {hits.stdout}"
+
+
+def test_controller_unit_enabled(pbx) -> None:
+    assert pbx.service("bizpbx-controller").is_enabled
+
+
+def test_controller_unit_running(pbx) -> None:
+    """Running, and not by being restarted after crashes (NRestarts counts automatic restarts)."""
+    props = dict(
+        line.split("=", 1)
+        for line in pbx.check_output(
+            "systemctl show bizpbx-controller -p ActiveState -p SubState -p NRestarts -p Result"
+        ).splitlines()
+    )
+    journal = pbx.run("journalctl -u bizpbx-controller -n 15 --no-pager").stdout
+    assert (props["ActiveState"], props["SubState"]) == ("active", "running"), f"{props}\n{journal}"
+    assert props["NRestarts"] == "0", f"the controller crashed and was restarted: {props}\n{journal}"
+
+
+@pytest.mark.parametrize("service", ["nftables", "fail2ban"])
+def test_services_active_and_enabled(pbx, service: str) -> None:
+    s = pbx.service(service)
+    assert s.is_enabled
+    assert s.is_running
+
+
+def test_fail2ban_jail_for_freeswitch(pbx) -> None:
+    status = pbx.check_output("fail2ban-client status freeswitch-bizpbx")
+    assert "/var/log/freeswitch/freeswitch.log" in status
+
+
+def test_fail2ban_filter_matches_auth_failures_and_not_challenges(pbx) -> None:
+    failure = (
+        "2026-11-25 10:00:00.123456 [WARNING] sofia_reg.c:1787 SIP auth failure (REGISTER) on sofia profile "
+        "'internal' for [101@10.231.0.10] from ip 192.0.2.7"
+    )
+    challenge = failure.replace("auth failure", "auth challenge")
+    hit = pbx.check_output(f"fail2ban-regex '{failure}' /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
+    miss = pbx.check_output(f"fail2ban-regex '{challenge}' /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
+    assert "Lines: 1 lines, 0 ignored, 1 matched" in hit
+    assert "Lines: 1 lines, 0 ignored, 0 matched" in miss
+
+
+def _input_chain(pbx) -> dict:
+    ruleset = json.loads(pbx.check_output("nft -j list table inet bizpbx"))["nftables"]
+    chains = [x["chain"] for x in ruleset if "chain" in x]
+    rules = [x["rule"] for x in ruleset if "rule" in x and x["rule"]["chain"] == "input"]
+    return {"chain": next(c for c in chains if c["name"] == "input"), "rules": rules}
+
+
+def _counter(pbx, comment: str) -> int:
+    for rule in _input_chain(pbx)["rules"]:
+        if rule.get("comment") == comment:
+            return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+    raise AssertionError(f"no rule with comment {comment!r} in force")
+
+
+def test_nftables_rules_in_force(pbx) -> None:
+    chain = _input_chain(pbx)["chain"]
+    assert (chain["hook"], chain["policy"]) == ("input", "drop")
+    listing = pbx.check_output("nft list table inet bizpbx")
+    assert "ip saddr 10.231.0.20 meta l4proto { tcp, udp } th dport 5080 counter" in listing
+    assert "ip saddr 10.231.0.0/24 meta l4proto { tcp, udp } th dport 5060 counter" in listing
+    assert "tcp dport { 8021, 8084, 9464 } counter" in listing
+    assert "tcp dport 22 counter packets" in listing
+
+
+def _sipp_options(host, target: str):
+    # One OPTIONS; nothing answers a dropped request, so SIPp ends on its (bounded) timeout.
+    return host.run(f"sipp -sf /etc/sipp/options.xml -m 1 -timeout 3s -timeout_error -nostdin -trace_err {target}")
+
+
+def test_sip_from_a_non_trunk_address_is_dropped(pbx, phone) -> None:
+    before = _counter(pbx, "SIP to the trunk profile from elsewhere")
+    _sipp_options(phone, "10.231.0.10:5080")
+    assert _counter(pbx, "SIP to the trunk profile from elsewhere") > before
+
+
+def test_sip_from_the_trunk_is_accepted(pbx, carrier) -> None:
+    carrier.run("python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                "s.sendto(b'OPTIONS sip:10.231.0.10:5080 SIP/2.0\\r\\n\\r\\n', ('10.231.0.10', 5080))\"")
+    assert _counter(pbx, "SIP to the trunk profile from the trunk") > 0
+
+
+def test_sip_from_the_phones_is_accepted(pbx, phone) -> None:
+    before = _counter(pbx, "SIP to the phone profile from the phones")
+    _sipp_options(phone, "10.231.0.10:5060")
+    assert _counter(pbx, "SIP to the phone profile from the phones") > before
+
+
+def test_loopback_only_ports_are_not_listening_outside_loopback(pbx) -> None:
+    for sock in pbx.socket.get_listening_sockets():
+        proto, rest = sock.split("://", 1)
+        address, _, port = rest.rpartition(":")
+        if int(port) in LOOPBACK_ONLY_PORTS:
+            assert address in ("127.0.0.1", "::1"), f"{sock} listens beyond loopback"
+
+
+@pytest.mark.usefixtures("needs_freeswitch")
+def test_freeswitch_running_and_esl_on_loopback_only(pbx) -> None:
+    assert pbx.service("freeswitch").is_running
+    assert pbx.socket("tcp://127.0.0.1:8021").is_listening
+    assert not pbx.socket("tcp://0.0.0.0:8021").is_listening
+    assert not pbx.socket("tcp://10.231.0.10:8021").is_listening
+
+
+@pytest.mark.usefixtures("needs_freeswitch")
+def test_reload_goes_through_the_event_socket(pbx) -> None:
+    result = pbx.run("systemctl reload freeswitch")
+    assert result.rc == 0, result.stderr
+    assert pbx.service("freeswitch").is_running
