@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bizpbx import fs_names
 from bizpbx.settings import Site
 from bizpbx.static_routes import (
+    EXTENSION_NODE,
     EXTERNAL_NUMBER,
     DialOut,
     Forward,
@@ -94,12 +95,33 @@ def number_pattern(e164: str) -> str:
     return rf"^\+?{e164[1:]}$"
 
 
+def _one_of(texts: list[str], prefix: str = "") -> str:
+    """Matches `prefix` and one of `texts`, which it captures as $1."""
+    return f"^{re.escape(prefix)}(" + "|".join(re.escape(text) for text in texts) + ")$"
+
+
+def _rings_plainly(node: Node) -> bool:
+    return (
+        isinstance(node, Ring)
+        and node.node == EXTENSION_NODE + node.extensions[0]
+        and node.ring_seconds is None
+        and node.on_busy is None
+        and node.on_no_answer is None
+        and node.on_unavailable is None
+    )
+
+
 def _set(name: str, value: str) -> Action:
     return Action("set", f"{name}={value}")
 
 
 def _transfer(node: str, context: str) -> Action:
     return Action("transfer", f"{node} XML {context}")
+
+
+def _app_line(action: Action) -> str:
+    """An application with its data, as menu-exec-app takes it."""
+    return f"{action.application} {action.data}"
 
 
 def _destination(expression: str, *actions: Action) -> Condition:
@@ -184,12 +206,16 @@ class _Spelling:
 
     def phones(self, org: OrganizationRoutes) -> Context:
         incoming = fs_names.incoming_context(org.org_id)
-        extensions = [
-            Extension(
-                dialled,
-                (_destination(exactly(dialled), *self.to_controller(direction="internal", org_id=org.org_id), _transfer(node, incoming)),),
-            )
+        handover = self.to_controller(direction="internal", org_id=org.org_id)
+        # One extension for every employee (each to the node of the same
+        # name); a ring group's extension has one of its own.
+        employees = [dialled for dialled, node in org.dialable if node == EXTENSION_NODE + dialled]
+        to_node = _transfer(f"{EXTENSION_NODE}$1", incoming)
+        extensions = [Extension("employees", (_destination(_one_of(employees), *handover, to_node),))]
+        extensions += [
+            Extension(dialled, (_destination(exactly(dialled), *handover, _transfer(node, incoming)),))
             for dialled, node in org.dialable
+            if dialled not in employees
         ]
         if org.voicemail_boxes:
             check = Action("voicemail", f"check {fs_names.VOICEMAIL_PROFILE} ${{domain}} ${{bizpbx_user_id}}")
@@ -203,10 +229,19 @@ class _Spelling:
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
         context = fs_names.incoming_context(org.org_id)
+        # Phones that just ring (no forwarding, no voicemail) share one extension.
+        plain = [node for node in org.nodes if _rings_plainly(node)]
         extensions: list[Extension] = []
+        if plain:
+            extensions.append(self.plain_rings(org.org_id, [node.extensions[0] for node in plain]))
         for node in org.nodes:
-            extensions.extend(self.node(org.org_id, context, node))
+            if node not in plain:
+                extensions.extend(self.node(org.org_id, context, node))
         return Context(context, tuple(extensions))
+
+    def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
+        nodes = _one_of(extensions, prefix=EXTENSION_NODE)
+        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", self.user_dial(org_id, "$1"))),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
@@ -275,7 +310,7 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrMenu, ...]:
         for node in org.nodes:
             if isinstance(node, Menu):
                 menu = site.organizations[org.org_id].ivr_menus[node.menu]
-                entries = tuple((digit, _transfer(target, context).data) for digit, target in node.options)
+                entries = tuple((digit, _app_line(_transfer(target, context))) for digit, target in node.options)
                 menus.append(
                     IvrMenu(
                         fs_names.ivr_menu(org.org_id, node.menu),

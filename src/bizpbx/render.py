@@ -89,8 +89,9 @@ class DirectoryUser:
     voicemail_email: str | None
 
 
-def render_site(site: Site, templates: Path = TEMPLATES_DIR) -> dict[str, bytes]:
+def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
     """Every file of the configuration tree, by path relative to its root."""
+    templates = templates or TEMPLATES_DIR
     try:
         rule = posix_rule(site.timezone)
     except TimeZoneError as error:
@@ -188,6 +189,7 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
 # value from the site must never do either, so those characters go out as
 # character references, which the XML parser turns back into themselves.
 _PREPROCESSOR_HAZARDS = re.compile(r"\$|x-pre-process|\n|\r", re.IGNORECASE)
+_PLAIN = re.compile(r"[^&<>\"'$\n\r]*\Z")
 
 
 def _neutralise(match: re.Match[str]) -> str:
@@ -204,6 +206,9 @@ def xml_value(value: Any) -> Markup:
     for FreeSWITCH's preprocessor."""
     if isinstance(value, Markup):
         return value
+    text = str(value)
+    if _PLAIN.match(text) and "pre-process" not in text.lower():
+        return Markup(text)
     return Markup(_PREPROCESSOR_HAZARDS.sub(_neutralise, str(escape(value))))
 
 

@@ -187,14 +187,17 @@ def number_node(number: str) -> str:
     return "main" if number == "main" else f"in-{number.lstrip('+')}"
 
 
+EXTENSION_NODE = "ext-"  # + the extension: the node ringing an employee's phone
+
+
 def target_node(target: Target) -> str:
     kind, value = target.kind, target.value
     if kind is TargetKind.HANGUP:
         return "hangup"
     if kind is TargetKind.NUMBER:
         return f"out-{value.lstrip('+')}"
-    prefix = {TargetKind.EXTENSION: "ext", TargetKind.GROUP: "group", TargetKind.IVR: "ivr", TargetKind.VOICEMAIL: "vm"}[kind]
-    return f"{prefix}-{value}"
+    prefix = {TargetKind.EXTENSION: EXTENSION_NODE, TargetKind.GROUP: "group-", TargetKind.IVR: "ivr-", TargetKind.VOICEMAIL: "vm-"}[kind]
+    return f"{prefix}{value}"
 
 
 class _Builder:
