@@ -20,7 +20,7 @@ import pytest
 from bizpbx import lab
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventory/lab"
+INVENTORY = REPO / "inventory/lab/hosts.yml"
 PLAYBOOK = REPO / "playbooks/site.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 LOCK = Path("/run/bizpbx-lab.lock")

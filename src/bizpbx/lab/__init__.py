@@ -448,7 +448,7 @@ def up() -> None:
 def converge(extra: list[str]) -> int:
     """Run playbooks/site.yml against the lab inventory with this virtualenv's ansible-playbook."""
     playbook = Path(sys.executable).with_name("ansible-playbook")
-    cmd = [str(playbook), "-i", str(REPO_ROOT / "inventory/lab"), str(REPO_ROOT / "playbooks/site.yml"), *extra]
+    cmd = [str(playbook), "-i", str(REPO_ROOT / "inventory/lab/hosts.yml"), str(REPO_ROOT / "playbooks/site.yml"), *extra]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
     log(" ".join(cmd))
     return subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False).returncode

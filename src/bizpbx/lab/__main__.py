@@ -1,4 +1,4 @@
-"""`python -m bizpbx.lab up|converge|down|status [ansible-playbook args...]`."""
+"""`python -m bizpbx.lab up|converge|down|status|secrets [ansible-playbook args...]`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from bizpbx import lab
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m bizpbx.lab up|converge|down|status [ansible-playbook options for converge]"
-    if not argv or argv[0] not in {"up", "converge", "down", "status"}:
+    usage = "usage: python -m bizpbx.lab up|converge|down|status|secrets [ansible-playbook options for converge]"
+    if not argv or argv[0] not in {"up", "converge", "down", "status", "secrets"}:
         print(usage, file=sys.stderr)
         return 2
     try:
@@ -17,6 +17,8 @@ def main(argv: list[str]) -> int:
             lab.up()
         elif argv[0] == "converge":
             return lab.converge(argv[1:])
+        elif argv[0] == "secrets":
+            lab.ensure_lab_secrets()  # also for the Vagrantfile; needs no root
         elif argv[0] == "down":
             lab.down()
         else:
