@@ -1,0 +1,235 @@
+"""FreeSWITCH's end of the controller's sockets, made of captured frames.
+
+The captures in ../shared/esl-captures are what a real FreeSWITCH 1.10.12
+sent on the socket application and the event socket. A call of a test is not
+byte for byte one of the captured calls (other numbers, other applications in
+another order), so `CapturedSwitch` answers the controller's commands with
+the captured frames of the same kind, replacing only the headers that differ
+for this call: the application and its data, the Application-UUID, the
+caller and destination, the bizpbx_* variables the rendered dialplan sets,
+and the bridge's result. Every other header, and the framing, is FreeSWITCH's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import uuid as uuid_module
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from bizpbx.esl.events import PLAIN, Event
+from bizpbx.esl.protocol import COMMAND_REPLY, DISCONNECT_NOTICE, Frame, FrameParser, encode
+
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "esl-captures"
+
+
+@cache
+def frames(name: str) -> tuple:
+    path = CAPTURES / f"{name}.fs.bin"
+    data = path.read_bytes() if path.exists() else gzip.decompress(path.with_name(path.name + ".gz").read_bytes())
+    return tuple(FrameParser().feed(data))
+
+
+def captured_events(name: str, event_name: str, application: str | None = None) -> list[Event]:
+    return [
+        item
+        for item in frames(name)
+        if isinstance(item, Event) and item.name == event_name and (application is None or item.get("Application") == application)
+    ]
+
+
+def replaced(event: Event, changes: dict[str, str | None]) -> Event:
+    """The captured event with some headers replaced (None removes one)."""
+    merged = dict(event.headers)
+    for name, value in changes.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return Event.build(event.content_type, merged, event.body)
+
+
+def _reply(name: str, text_start: str) -> Frame:
+    return next(item for item in frames(name) if isinstance(item, Frame) and item.content_type == COMMAND_REPLY and item.reply_text.startswith(text_start))
+
+
+@dataclass
+class Script:
+    """How the far end behaves during one call."""
+
+    digits: list[str] = field(default_factory=list)  # one entry per play_and_get_digits
+    bridges: list[str] = field(default_factory=list)  # per bridge: answer, busy, ring (until cancelled)
+    registered: list[bool] = field(default_factory=list)  # per sofia_contact
+    talk_seconds: int = 5  # how long an answered bridge lasts (in the CDR only)
+
+
+@dataclass
+class CallSeen:
+    """What the controller did on the call."""
+
+    commands: list[str] = field(default_factory=list)
+    applications: list[tuple[str, str]] = field(default_factory=list)
+    api: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    hangup_cause: str | None = None
+
+
+def channel_variables(direction: str, called: str, **more: str) -> dict[str, str]:
+    """The bizpbx_* variables the rendered dialplan sets before `socket`."""
+    return {"variable_bizpbx_direction": direction, "variable_bizpbx_called": called, **{f"variable_bizpbx_{k}": v for k, v in more.items()}}
+
+
+class CapturedSwitch:
+    """Connects to the controller's socket as the `socket` application does, for one call."""
+
+    def __init__(self, caller: str, destination: str, variables: dict[str, str], script: Script) -> None:
+        self.uuid = str(uuid_module.uuid4())
+        self.caller = caller
+        self.destination = destination
+        self.variables = dict(variables)
+        self.script = script
+        self.seen = CallSeen()
+        self._ringing: Event | None = None  # the completion of a bridge that rings on
+
+    def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
+        identity = {
+            "Unique-ID": self.uuid,
+            "Channel-Call-UUID": self.uuid,
+            "Caller-Unique-ID": self.uuid,
+            "Caller-Caller-ID-Number": self.caller,
+            "Caller-Destination-Number": self.destination,
+        }
+        return replaced(event, {**identity, **(changes or {})})
+
+    async def call(self, port: int) -> CallSeen:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await self._serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the controller closed the socket
+        finally:
+            writer.close()
+        return self.seen
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ok = encode(_reply("outbound-forward", "+OK"))
+        while True:
+            raw = (await reader.readuntil(b"\n\n")).decode()
+            line, *header_lines = raw.strip("\n").split("\n")
+            headers = dict(h.split(": ", 1) for h in header_lines)
+            self.seen.commands.append(line)
+            verb = line.split(" ", 1)[0]
+            if verb == "connect":
+                data = frames("outbound-ivr")[0]
+                channel = self._channel(Event.build(PLAIN, dict(data.headers)), self.variables)
+                writer.write(encode(Frame(COMMAND_REPLY, channel.headers)))
+            elif verb == "myevents":
+                writer.write(encode(_reply("outbound-ivr", "+OK Events")))
+            elif verb == "linger":
+                writer.write(encode(_reply("outbound-ivr", "+OK will linger")))
+            elif verb == "exit":
+                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK bye"})))
+                await writer.drain()
+                return
+            elif verb == "api":
+                writer.write(self._api(line.split(" ", 1)[1]))
+            elif headers.get("call-command") == "hangup":
+                writer.write(ok)
+                self.seen.hangup_cause = headers.get("hangup-cause")
+                await self._end(writer)
+                return
+            elif headers.get("call-command") == "execute":
+                writer.write(ok)
+                await writer.drain()
+                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", ""))
+                if ended:
+                    await self._end(writer)
+                    return
+            await writer.drain()
+
+    def _api(self, command: str) -> bytes:
+        self.seen.api.append(command)
+        response = next(item for item in frames("inbound-register") if isinstance(item, Frame) and item.content_type == "api/response")
+        if command.startswith("sofia_contact"):
+            registered = self.script.registered.pop(0) if self.script.registered else True
+            body = "sofia/internal/sip:101@127.0.0.1:5077" if registered else "error/user_not_registered"
+        elif command.startswith("uuid_kill") and self._ringing is not None:
+            ended, self._ringing = encode(self._ringing), None
+            return encode(Frame(response.content_type, response.headers, "+OK\n")) + ended
+        else:
+            body = "-ERR no_such_command Command not found!\n"
+        return encode(Frame(response.content_type, response.headers, body))
+
+    async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str) -> bool:
+        """Run one application; True when the call is over afterwards."""
+        self.seen.applications.append((application, argument))
+        app_uuid = str(uuid_module.uuid4())
+        template = captured_events("outbound-forward", "CHANNEL_EXECUTE", "set")[0]
+        application_headers = {"Application": application, "Application-Data": argument, "Application-UUID": app_uuid}
+        writer.write(encode(self._channel(template, application_headers)))
+        completion_template = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "set")[0]
+        extra: dict[str, str | None] = {}
+        ended = False
+        if application == "answer":
+            writer.write(encode(self._channel(captured_events("outbound-forward", "CHANNEL_ANSWER")[0])))
+        elif application == "set":
+            name, _, value = argument.partition("=")
+            self.seen.variables[name] = value
+            self.variables[f"variable_{name}"] = value
+        elif application == "play_and_get_digits":
+            words = argument.split(" ")
+            entered = self.script.digits.pop(0) if self.script.digits else ""
+            dtmf = captured_events("outbound-ivr", "DTMF")[0]
+            for digit in entered:
+                writer.write(encode(self._channel(dtmf, {"DTMF-Digit": digit})))
+            completion_template = captured_events("outbound-ivr", "CHANNEL_EXECUTE_COMPLETE", "play_and_get_digits")[0]
+            extra = {f"variable_{words[7]}": entered or None, "variable_bizlab_org_id": None, "variable_read_result": "success" if entered else "failure"}
+        elif application == "bridge":
+            busy, ringing = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")
+            behaviour = self.script.bridges.pop(0) if self.script.bridges else "answer"
+            if behaviour == "ring":
+                # It rings until the controller cancels the leg (uuid_kill), as the switch's timer did not.
+                self._ringing = self._channel(ringing, {**application_headers, **self.variables})
+                return False
+            completion_template = busy
+            if behaviour == "answer":
+                self.variables["variable_answer_epoch"] = "1795637077"
+                self.variables["variable_billsec"] = str(self.script.talk_seconds)
+                extra = {"variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER"}
+                ended = True
+        elif application == "voicemail":
+            ended = True
+        writer.write(encode(self._channel(completion_template, {**application_headers, **self.variables, **extra})))
+        return ended
+
+    async def _end(self, writer: asyncio.StreamWriter) -> None:
+        """The call ends: the captured hangup events, then linger and disconnect notices."""
+        for event in (captured_events("outbound-ivr", "CHANNEL_HANGUP")[0], captured_events("outbound-ivr", "CHANNEL_HANGUP_COMPLETE")[0]):
+            writer.write(encode(self._channel(event, self.variables)))
+        for notice in (item for item in frames("outbound-ivr") if isinstance(item, Frame) and item.content_type == DISCONNECT_NOTICE):
+            writer.write(encode(notice))
+        await writer.drain()
+
+
+def hangup_complete(caller: str, destination: str, variables: dict[str, str], *, call_uuid: str, billsec: int) -> Event:
+    """A captured A-leg CHANNEL_HANGUP_COMPLETE (inbound event socket) for another call."""
+    template = next(e for e in captured_events("inbound-plain", "CHANNEL_HANGUP_COMPLETE") if e.get("Call-Direction") == "inbound")
+    answered = template.get("variable_answer_epoch")
+    return replaced(
+        template,
+        {
+            "Unique-ID": call_uuid,
+            "Caller-Caller-ID-Number": caller,
+            "Caller-Destination-Number": destination,
+            "variable_billsec": str(billsec),
+            "variable_answer_epoch": answered if billsec else "0",
+            **variables,
+        },
+    )
+
+
+def events_of(name: str, event_names: Iterable[str]) -> list[Event]:
+    return [item for item in frames(name) if isinstance(item, Event) and item.name in set(event_names)]

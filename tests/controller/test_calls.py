@@ -1,0 +1,140 @@
+"""Calls through the outbound socket: the controller's handler inside the real
+`OutboundServer`, the far end made of captured FreeSWITCH frames."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from switch_peer import CapturedSwitch, Script, channel_variables
+
+from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.guard import SOUND_REFUSED
+from bizpbx.controller.metrics import Metrics
+from bizpbx.esl.outbound import OutboundServer
+from bizpbx.ledger import Ledger
+from bizpbx.rating import Rater
+from bizpbx.site_loader import load_site
+
+MAIN = "74952121562"
+KAZAN_CALLER = "78432123456"
+
+
+@pytest.fixture
+def site(lab_site_copy: Path, tmp_path: Path):
+    def build(change=None):
+        data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
+        data["controller"]["ledger"] = str(tmp_path / "ledger.sqlite3")
+        data["freeswitch"]["sip_domain"] = "pbx.lab"
+        if change:
+            change(data)
+        lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return load_site(lab_site_copy)
+
+    return build
+
+
+def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
+    """Serve one call; return what the controller did, the events it emitted and its metrics."""
+    emitted, metrics = [], Metrics()
+    handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
+
+    async def scenario():
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
+            # The bound only turns a hang into a failure; nothing here measures time.
+            return await asyncio.wait_for(switch.call(server.port), 60)
+
+    seen = asyncio.run(scenario())
+    return seen, emitted, metrics
+
+
+def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site):
+    lab = site()
+    switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562", number_kind="main", trunk="carrier"), Script(digits=["12"]))
+    seen, _, metrics = place(lab, switch)
+    applications = [name for name, _ in seen.applications]
+    assert applications == ["set", "set", "answer", "play_and_get_digits", "set", "bridge"]
+    collect = seen.applications[3][1].split(" ")
+    # min max tries timeout terminator prompt invalid variable pattern
+    assert collect[:5] == ["2", "2", "3", "5000", "#"]
+    assert collect[5:7] == [lab.main_number.prompt, lab.main_number.invalid_prompt]
+    assert collect[8] == "^(12|34)$"
+    assert seen.variables["bizpbx_org_id"] == "12"  # the CDR carries the chosen organization
+    assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
+    dial = seen.applications[5][1]
+    assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
+    assert seen.api == ["sofia_contact 12-100@pbx.lab"]
+    assert metrics.routing_seconds.counts != [0] * len(metrics.routing_seconds.counts)
+
+
+def test_a_wrong_organization_id_hears_the_invalid_prompt(site):
+    lab = site()
+    switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562"), Script(digits=[""]))
+    seen, _, _ = place(lab, switch)
+    assert seen.applications[-1] == ("playback", lab.main_number.invalid_prompt)
+    assert seen.hangup_cause == "NO_ROUTE_DESTINATION"
+
+
+def test_forwarding_on_no_answer_cancels_the_ringing_leg_and_forwards(site):
+    def quick_no_answer(data):
+        data["organizations"]["12"]["employees"]["101"]["forwarding"]["no_answer"]["after_seconds"] = 5
+
+    lab = site(quick_no_answer)
+    switch = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["ring", "answer"]))
+    seen, emitted, _ = place(lab, switch)
+    bridges = [argument for name, argument in seen.applications if name == "bridge"]
+    assert len(bridges) == 2
+    assert bridges[0].endswith("]user/12-101@${domain}")
+    ringing_leg = bridges[0].split("origination_uuid=")[1].split(",")[0]
+    # The controller's own deadline ended the ringing leg, not the switch's timer.
+    assert f"uuid_kill {ringing_leg} NO_ANSWER" in seen.api
+    assert bridges[1].endswith("]sofia/gateway/carrier/+79161234567")
+    assert "origination_caller_id_number=+74951234567" in bridges[1]
+    [transfer] = [event for event in emitted if event.name == "call.transferred"]
+    assert transfer.body["to"] == "number:+79161234567" and transfer.body["organization"] == "12"
+
+
+def test_busy_forwards_to_the_busy_target(site):
+    lab = site()
+    switch = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["busy", "answer"]))
+    seen, _, _ = place(lab, switch)
+    bridges = [argument for name, argument in seen.applications if name == "bridge"]
+    assert bridges[0].endswith("user/12-101@${domain}") and bridges[1].endswith("user/12-102@${domain}")
+
+
+def test_an_unregistered_phone_goes_to_its_unavailable_target_without_ringing(site):
+    lab = site()
+    switch = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script(registered=[False]))
+    seen, emitted, _ = place(lab, switch)
+    assert not [a for a in seen.applications if a[0] == "bridge"]
+    assert seen.applications[-1] == ("voicemail", "default ${domain} 12-100")
+    assert [e.body["to"] for e in emitted] == ["voicemail:100"]
+
+
+def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):
+    lab = site()
+    switch = CapturedSwitch("12-100", "81049301234567", channel_variables("internal", "81049301234567", org_id="12"), Script())
+    with caplog.at_level(logging.WARNING, logger="bizpbx.controller.executor"):
+        seen, _, metrics = place(lab, switch)
+    assert [a for a in seen.applications if a[0] == "bridge"] == []
+    assert seen.applications[-2:] == [("answer", ""), ("playback", SOUND_REFUSED)]
+    assert seen.hangup_cause == "CALL_REJECTED"
+    assert metrics.refused_calls.value == 1
+    [record] = [r for r in caplog.records if "toll-fraud guard refused" in r.getMessage()]
+    assert "international" in record.getMessage() and "+49301234567" in record.getMessage()
+    assert record.call_uuid == switch.uuid
+
+
+def test_the_daily_spend_cap_counts_the_first_minute(site):
+    lab = site()  # organization 12: cap 1500.00; Russian mobiles 2.90 a minute
+    under = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script())
+    seen, _, _ = place(lab, under, spent=Decimal("1497.10"))
+    assert seen.applications[-1][0] == "bridge"
+    assert seen.variables["bizpbx_direction"] == "outbound" and seen.variables["bizpbx_trunk"] == "carrier"
+    over = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script())
+    seen, _, metrics = place(lab, over, spent=Decimal("1497.11"))
+    assert seen.hangup_cause == "CALL_REJECTED" and metrics.refused_calls.value == 1
