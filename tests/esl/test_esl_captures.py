@@ -6,6 +6,7 @@ import io
 import json
 import random
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from esl_captures import Capture
@@ -65,6 +66,25 @@ def test_esl_dump_reads_standard_input(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(capture.fs_bytes))))
     assert main(["esl-dump", "-"]) == 0
     assert capsys.readouterr().out == capture.frames_text
+
+
+def test_esl_dump_names_the_offset_of_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = Capture.load("auth-failure")
+    damaged = tmp_path / "damaged.bin"
+    first_frame = b"Content-Type: auth/request\n\n"
+    assert capture.fs_bytes.startswith(first_frame)
+    damaged.write_bytes(first_frame + b"Content-Type: api/response\nContent-Length: many\n\n")
+    assert main(["esl-dump", str(damaged)]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == capture.frames_text.splitlines(keepends=True)[0]
+    assert f"Content-Length 'many' is not a byte count (at byte {len(first_frame)})" in printed.err
+
+
+def test_esl_dump_says_when_the_file_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["esl-dump", str(tmp_path / "absent.bin")]) == 1
+    assert "absent.bin" in capsys.readouterr().err
 
 
 def test_event_name_fast_path_agrees_with_the_headers(capture: Capture) -> None:

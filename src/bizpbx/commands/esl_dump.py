@@ -34,12 +34,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with contextlib.ExitStack() as stack:
             dump(_open(args.file, stack), sys.stdout)
-    except ProtocolError as error:
+    except BrokenPipeError:
+        raise  # the reader went away: the CLI's own business
+    except (ProtocolError, OSError, EOFError) as error:  # EOFError: a truncated gzip file
         print(f"bizpbx esl-dump: {args.file}: {error}", file=sys.stderr)
         return 1
-    except (OSError, EOFError) as error:
-        print(f"bizpbx esl-dump: {args.file}: {error}", file=sys.stderr)
-        return 2
     return 0
 
 

@@ -43,16 +43,15 @@ class Event:
     raw: bytes = field(repr=False)
     offset: int = field(default=0, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.content_type not in EVENT_CONTENT_TYPES:
+            raise ValueError(f"not an event content type: {self.content_type!r}")
+
     @classmethod
     def build(cls, content_type: str, headers: Headers, body: str | None = None) -> Event:
         """Serialise headers and body the way FreeSWITCH does (the inverse of decoding)."""
-        if content_type == PLAIN:
-            raw = _encode_plain(headers, body)
-        elif content_type == JSON:
-            raw = _encode_json(headers, body)
-        else:
-            raise ValueError(f"not an event content type: {content_type!r}")
-        return cls(content_type, raw)
+        encode = _encode_plain if content_type == PLAIN else _encode_json
+        return cls(content_type, encode(headers, body))
 
     @property
     def headers(self) -> Headers:
