@@ -233,3 +233,60 @@ def hangup_complete(caller: str, destination: str, variables: dict[str, str], *,
 
 def events_of(name: str, event_names: Iterable[str]) -> list[Event]:
     return [item for item in frames(name) if isinstance(item, Event) and item.name in set(event_names)]
+
+
+class CapturedEventSocket:
+    """FreeSWITCH's inbound event socket: the captured greeting and replies,
+    then whatever events the test pushes (`send`), to every connected client."""
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.commands: list[str] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+        self.subscribed = asyncio.Event()
+
+    async def __aenter__(self) -> CapturedEventSocket:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    def send(self, event: Event) -> None:
+        for writer in self._writers:
+            writer.write(encode(event))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        greeting, accepted, *_ = frames("inbound-plain")
+        writer.write(encode(greeting))
+        try:
+            while True:
+                command = (await reader.readuntil(b"\n\n")).decode().strip()
+                self.commands.append(command.split(" ", 1)[0] if command.startswith("auth ") else command)
+                if command.startswith("auth "):
+                    if command != f"auth {self.password}":
+                        writer.write(encode(_reply("auth-failure", "-ERR")))
+                        return
+                    writer.write(encode(accepted))
+                elif command.startswith("event "):
+                    writer.write(encode(_reply("inbound-plain", "+OK event listener enabled plain")))
+                    self._writers.append(writer)
+                    self.subscribed.set()
+                else:
+                    writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK"})))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if writer in self._writers:
+                self._writers.remove(writer)
+            writer.close()

@@ -6,36 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
-import yaml
 from switch_peer import CapturedSwitch, Script, channel_variables
 
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.outbound import OutboundServer
-from bizpbx.ledger import Ledger
 from bizpbx.rating import Rater
-from bizpbx.site_loader import load_site
 
 MAIN = "74952121562"
 KAZAN_CALLER = "78432123456"
-
-
-@pytest.fixture
-def site(lab_site_copy: Path, tmp_path: Path):
-    def build(change=None):
-        data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
-        data["controller"]["ledger"] = str(tmp_path / "ledger.sqlite3")
-        data["freeswitch"]["sip_domain"] = "pbx.lab"
-        if change:
-            change(data)
-        lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        return load_site(lab_site_copy)
-
-    return build
 
 
 def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):

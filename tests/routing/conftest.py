@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -13,11 +11,6 @@ import yaml
 from bizpbx.settings import SITE_DIR, Site
 from bizpbx.site_loader import _normalise_keys, load_site
 
-MOSCOW = ZoneInfo("Europe/Moscow")
-# A Wednesday: inside the demo site's business hours, and outside them.
-WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=MOSCOW)
-WEDNESDAY_EVENING = datetime(2026, 11, 25, 19, 0, tzinfo=MOSCOW)
-SATURDAY_MORNING = datetime(2026, 11, 28, 10, 0, tzinfo=MOSCOW)
 
 
 @pytest.fixture

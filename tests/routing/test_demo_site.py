@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from conftest import SATURDAY_MORNING, WEDNESDAY_EVENING, WEDNESDAY_MORNING
+from moments import SATURDAY_MORNING, WEDNESDAY_EVENING, WEDNESDAY_MORNING
 from plan_paths import runs
 
 from bizpbx.routing import (

@@ -10,14 +10,13 @@ remembers how far each CDR file was processed.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bizpbx.ledger import Ledger
-from bizpbx.ledger.store import BUSY_TIMEOUT_MS
+from bizpbx.ledger.database import connect, insert_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +36,7 @@ class Outbox:
 
     def __init__(self, path: Path | str) -> None:
         Ledger(path).close()  # creates the file and runs the migrations, ours included
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._db = connect(Path(path))
 
     def close(self) -> None:
         self._db.close()
@@ -48,19 +46,7 @@ class Outbox:
         already stored is skipped. Returns how many were new."""
         now = int(time.time())
         rows = [(key, uuid, name, json.dumps(body, ensure_ascii=False, separators=(",", ":")), now) for key, uuid, name, body in events]
-        if not rows:
-            return 0
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            before = db.total_changes
-            db.executemany("INSERT INTO call_events (key, call_uuid, name, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING", rows)
-            added = db.total_changes - before
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return added
+        return insert_once(self._db, "INSERT INTO call_events (key, call_uuid, name, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING", rows)
 
     def after(self, last_id: int, limit: int = 100) -> list[StoredEvent]:
         rows = self._db.execute("SELECT id, call_uuid, name, body FROM call_events WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))

@@ -1,0 +1,120 @@
+"""The whole controller (`Controller.run`): the outbound socket, the inbound
+event socket, the ledger, the outbox, the metrics endpoint and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables, hangup_complete
+
+from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.service import Controller
+from bizpbx.ledger import Ledger
+
+HOTLINE = "78005553535"
+KAZAN_CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
+HOTLINE_VARIABLES = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
+
+
+async def until(condition, what: str, bound: float = 30.0) -> None:
+    """Wait for `condition()`; the bound only turns a hang into a failure."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    while not condition():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def metrics_text(site) -> str:
+    listen = site.controller.metrics
+    reader, writer = await asyncio.open_connection(str(listen.host), listen.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200 OK") and "text/plain; version=0.0.4" in head
+    return body
+
+
+def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets):
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(esl_port=event_socket.port)
+            controller = Controller(lab, grace_seconds=5)
+            stop = asyncio.Event()
+            running = asyncio.create_task(controller.run(stop))
+            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
+            seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
+            # The switch reports the end of the call on the event socket.
+            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, call_uuid=switch.uuid, billsec=65))
+            await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
+            metrics = await metrics_text(lab)
+            stop.set()
+            await asyncio.wait_for(running, 30)
+            return lab, switch, seen, metrics, event_socket.commands
+
+    lab, switch, seen, metrics, commands = asyncio.run(scenario())
+    assert "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE" in commands
+    assert "auth" in commands  # the password itself is never kept by the peer's record
+    [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
+    assert bridge.count("user/34-") == 3  # the simultaneous support group: 200, 201, 202
+    with Ledger(lab.controller.ledger) as ledger:
+        [stored] = list(ledger.calls("34", 0, 2**31))
+    assert stored.uuid == switch.uuid and stored.rule == "hotline-origin"
+    assert stored.cost == Decimal("7.00")  # 65 s: two started minutes at 3.50
+    outbox = Outbox(lab.controller.ledger)
+    [ended] = [e.data for e in outbox.after(0) if e.name == "call.ended"]
+    assert ended["cost"] == "7.00" and ended["duration"] == 65 and ended["organization"] == "34" and ended["from"] == KAZAN_CALLER
+    assert "bizpbx_routing_seconds_count 1" in metrics
+    assert "bizpbx_up 1" in metrics
+
+
+def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):
+    """A call that is ringing when the stop comes is still handled to its end;
+    a call that arrives afterwards is handed back to the dialplan's fallback."""
+
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(lambda d: d["organizations"]["12"]["employees"]["101"]["forwarding"]["no_answer"].update(after_seconds=5), esl_port=event_socket.port)
+            controller = Controller(lab, grace_seconds=30)
+            stop = asyncio.Event()
+            running = asyncio.create_task(controller.run(stop))
+            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            ringing = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["ring", "answer"]))
+            in_progress = asyncio.create_task(ringing.call(lab.controller.socket.port))
+            await until(lambda: controller.handler.active, "the call to be in progress")
+            stop.set()
+            await until(lambda: controller.handler.draining, "the controller to start draining")
+            late = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script())
+            late_seen = await asyncio.wait_for(late.call(lab.controller.socket.port), 30)
+            seen = await asyncio.wait_for(in_progress, 30)
+            await asyncio.wait_for(running, 30)
+            return seen, late_seen
+
+    seen, late_seen = asyncio.run(scenario())
+    # The ringing call was not dropped: the deadline passed and the forward happened.
+    assert [argument.rsplit("]", 1)[1] for name, argument in seen.applications if name == "bridge"] == [
+        "user/12-101@${domain}",
+        "sofia/gateway/carrier/+79161234567",
+    ]
+    assert late_seen.applications == [] and late_seen.commands[-1] == "exit"
+
+
+def test_events_command_and_status_read_the_ledger(site, tmp_path):
+    import subprocess
+    import sys
+
+    lab = site()
+    outbox = Outbox(lab.controller.ledger)
+    outbox.add([("u1:call.started", "u1", "call.started", {"event": "call.started", "id": "u1:call.started"})])
+    site_file = tmp_path / "site.yml"
+    events = subprocess.run([sys.executable, "-m", "bizpbx.cli", "events", str(site_file), "--all", "--once"], capture_output=True, text=True, check=False)
+    assert events.returncode == 0, events.stderr
+    assert [json.loads(line)["id"] for line in events.stdout.splitlines()] == ["u1:call.started"]
+    status = subprocess.run([sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json"], capture_output=True, text=True, check=False)
+    assert status.returncode == 3  # not running
+    shown = json.loads(status.stdout)
+    assert shown["running"] is False and shown["calls_in_ledger"] == 0 and shown["last_cdr"] is None
