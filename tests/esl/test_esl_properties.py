@@ -118,6 +118,17 @@ def test_malformed_frames_are_named_with_their_offset(data: bytes, message: str,
     assert f"(at byte {offset})" in str(raised.value)
 
 
+def test_frames_before_bad_bytes_come_out_before_the_error() -> None:
+    parser = FrameParser()
+    good = b"Content-Type: auth/request\n\n"
+    [frame] = parser.feed(good + b"no colon\n\n")
+    assert frame.content_type == AUTH_REQUEST
+    for later_call in (lambda: parser.feed(b"more"), parser.end_of_stream):
+        with pytest.raises(ProtocolError, match="header line without a colon") as raised:
+            later_call()
+        assert raised.value.offset == len(good)
+
+
 def test_a_stream_cut_inside_a_frame_is_an_error() -> None:
     parser = FrameParser()
     parser.feed(b"Content-Type: auth/request\n\nContent-Type: api/response\nContent-Length: 10\n\nabc")

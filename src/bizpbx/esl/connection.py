@@ -112,6 +112,10 @@ class Connection:
                 self._notice(item)
         return happenings
 
+    def end_of_stream(self) -> None:
+        """The peer closed: raises ProtocolError if it stopped inside a frame or after bad bytes."""
+        self._parser.end_of_stream()
+
     def connection_lost(self) -> list[Any]:
         """The tokens that will now never be answered; the connection is closed."""
         self.state = State.CLOSED

@@ -82,7 +82,9 @@ class FrameParser:
 
     Feed it bytes as they arrive, in any chunking; each call returns the frames
     completed so far. Call :meth:`end_of_stream` when the peer closes, to learn
-    whether it stopped in the middle of a frame.
+    whether it stopped in the middle of a frame. Malformed bytes raise
+    :class:`ProtocolError`; when good frames came before them in the same
+    call, those are returned first and the error is raised by the next call.
     """
 
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
@@ -91,11 +93,24 @@ class FrameParser:
         self._buffer_offset = 0  # stream offset of self._buffer[0]
         self._scan_from = 0  # where the search for the blank line resumes
         self._head: _Head | None = None
+        self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> list[Received]:
-        buffer = self._buffer
-        buffer += data
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
         received: list[Received] = []
+        try:
+            self._extract(received)
+        except ProtocolError as error:
+            if not received:
+                raise
+            self._error = error
+        return received
+
+    def _extract(self, received: list[Received]) -> None:
+        """Append the complete frames in the buffer to ``received`` and drop their bytes."""
+        buffer = self._buffer
         position = 0
         head = self._head
         while True:
@@ -124,10 +139,11 @@ class FrameParser:
             del buffer[:position]
             self._buffer_offset += position
             self._scan_from = max(0, self._scan_from - position)
-        return received
 
     def end_of_stream(self) -> None:
-        """Raise :class:`ProtocolError` if the stream ended inside a frame."""
+        """Raise :class:`ProtocolError` if the stream ended inside a frame (or after bad bytes)."""
+        if self._error is not None:
+            raise self._error
         if self._head is not None:
             raise ProtocolError(f"stream ended inside the body of a {self._head.content_type} frame", self._head.offset)
         if self._buffer:

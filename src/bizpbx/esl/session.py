@@ -93,6 +93,7 @@ class Session:
             while data := await self._reader.read(READ_SIZE):
                 for happening in self._connection.receive(data):
                     self._dispatch(happening)
+            self._connection.end_of_stream()
         except (OSError, ProtocolError) as error:
             reason = str(error)
         finally:
