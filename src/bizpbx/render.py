@@ -188,15 +188,16 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
 # expands $${name} and treats a line naming X-PRE-PROCESS as a directive. A
 # value from the site must never do either, so those characters go out as
 # character references, which the XML parser turns back into themselves.
-_PREPROCESSOR_HAZARDS = re.compile(r"\$|x-pre-process|\n|\r", re.IGNORECASE)
-_PLAIN = re.compile(r"[^&<>\"'$\n\r]*\Z")
+_PREPROCESSOR_HAZARDS = re.compile(r"\$|x-pre-process|[\n\r\t]", re.IGNORECASE)
+_PLAIN = re.compile(r"[^&<>\"'$\n\r\t]*\Z")
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _neutralise(match: re.Match[str]) -> str:
     text = match.group(0)
     if text == "$":
         return "&#36;" if match.string.startswith("${", match.start() + 1) else text
-    if text in "\n\r":
+    if text in "\n\r\t":
         return f"&#{ord(text)};"
     return text.replace("-", "&#45;")
 
@@ -207,9 +208,12 @@ def xml_value(value: Any) -> Markup:
     if isinstance(value, Markup):
         return value
     text = str(value)
+    control = _NOT_IN_XML.search(text)
+    if control:
+        raise ValueError(f"{text!r} holds the control character U+{ord(control.group(0)):04X}, which XML cannot carry")
     if _PLAIN.match(text) and "pre-process" not in text.lower():
         return Markup(text)
-    return Markup(_PREPROCESSOR_HAZARDS.sub(_neutralise, str(escape(value))))
+    return Markup(_PREPROCESSOR_HAZARDS.sub(_neutralise, str(escape(text))))
 
 
 def _environment(templates: Path) -> jinja2.Environment:

@@ -50,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(unified_diff(target, files, found, secret_values(site)))
         for change in found:
             print(change)
-        if args.check:
-            return EXIT_WOULD_CHANGE if found else 0
-        if found:
+        if found and not args.check:
             replace_tree(target, files)
     except (RenderError, TreeError, OSError) as error:
         print(f"{args.site}: render failed, {target} left as it was: {error}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"{target}: {len(found)} file(s) changed" if found else f"{target}: up to date")
+    if not found:
+        print(f"{target}: up to date")
+        return 0
+    if args.check:
+        return EXIT_WOULD_CHANGE
+    print(f"{target}: {len(found)} file(s) changed")
     return 0
