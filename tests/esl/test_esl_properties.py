@@ -113,7 +113,7 @@ def test_oversized_frames_are_refused_before_they_are_read() -> None:
 )
 def test_malformed_frames_are_named_with_their_offset(data: bytes, message: str, offset: int) -> None:
     with pytest.raises(ProtocolError, match=message) as raised:
-        FrameParser().feed(data)
+        decode_fully([data])
     assert raised.value.offset == offset
     assert f"(at byte {offset})" in str(raised.value)
 
