@@ -1,0 +1,115 @@
+"""The controller killed (SIGKILL) during a burst of calls and started again:
+every finished call is in the ledger once, from the event socket or from the
+CDR files, with a CDR file rotated and a line half-written meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import signal
+import sys
+
+from switch_peer import CapturedEventSocket, hangup_complete
+
+from bizpbx.cdr import CDR_COLUMNS
+from bizpbx.controller.outbox import Outbox
+from bizpbx.ledger import Ledger
+
+CALLS = 60
+KILL_AT, ROTATE_AT, RESTART_AT = 20, 30, 40
+
+
+def call(i: int) -> dict[str, str]:
+    """Call i of the burst: outbound calls of organization 12 and 8-800 calls of 34."""
+    uuid = f"00000000-0000-4000-8000-{i:012d}"
+    billsec = str(5 + i)
+    if i % 2:
+        return dict(uuid=uuid, organization="12", direction="outbound", called_number="+79161234567", number_kind="", caller="12-101",
+                    callee="89161234567", billsec=billsec, trunk="carrier")
+    return dict(uuid=uuid, organization="34", direction="inbound", called_number="+78005553535", number_kind="hotline", caller="78432123456",
+                callee="78005553535", billsec=billsec, trunk="carrier")
+
+
+def cdr_line(c: dict[str, str]) -> str:
+    values = {**c, "start_epoch": "1795636467", "answer_epoch": "1795636467", "end_epoch": "1795636500", "duration": c["billsec"], "hangup_cause": "NORMAL_CLEARING"}
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow([values[column] for column, _ in CDR_COLUMNS])
+    return out.getvalue()
+
+
+def event_of(c: dict[str, str]):
+    variables = {f"variable_bizpbx_{v}": c[k] for k, v in (("organization", "org_id"), ("direction", "direction"), ("called_number", "called"), ("number_kind", "number_kind"), ("trunk", "trunk"))}
+    return hangup_complete(c["caller"], c["callee"], variables, call_uuid=c["uuid"], billsec=int(c["billsec"]))
+
+
+async def until(condition, what: str, bound: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    while not condition():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def stored(ledger_path) -> list:
+    if not ledger_path.exists():
+        return []
+    with Ledger(ledger_path) as ledger:
+        return [c for org in ("12", "34") for c in ledger.calls(org, 0, 2**31)]
+
+
+def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(site, lab_secrets, lab_site_copy, tmp_path):
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(esl_port=event_socket.port)
+            cdr_dir = lab.freeswitch.log_dir / "cdr-csv"
+            cdr_dir.mkdir(parents=True)
+            master = cdr_dir / "Master.csv"
+            log = (tmp_path / "controller.log").open("ab")
+
+            async def start():
+                event_socket.subscribed.clear()
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy), stdout=log, stderr=log, env=os.environ.copy()
+                )
+                await asyncio.wait_for(event_socket.subscribed.wait(), 60)
+                return process
+
+            process = await start()
+            half = ""
+            for i in range(CALLS):
+                c = call(i)
+                if i == KILL_AT:
+                    line = cdr_line(c)
+                    half = line[len(line) // 2 :]
+                    with master.open("a") as cdr:
+                        cdr.write(line[: len(line) // 2])  # the switch is writing this line when the controller dies
+                    process.send_signal(signal.SIGKILL)
+                    assert await process.wait() == -signal.SIGKILL
+                    with master.open("a") as cdr:
+                        cdr.write(half)
+                    continue
+                if i == ROTATE_AT:
+                    master.rename(cdr_dir / "Master.csv.1")  # mod_cdr_csv's rotation
+                if i == RESTART_AT:
+                    process = await start()
+                with master.open("a") as cdr:
+                    cdr.write(cdr_line(c))
+                event_socket.send(event_of(c))  # reaches the controller only while it is connected
+                await asyncio.sleep(0.01)
+            await until(lambda: len(stored(lab.controller.ledger)) >= CALLS, "every call in the ledger")
+            await asyncio.sleep(6)  # one more CDR sweep, which must add nothing
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 60)
+            return lab, code
+
+    lab, code = asyncio.run(scenario())
+    assert code == 0
+    calls = stored(lab.controller.ledger)
+    uuids = [c.uuid for c in calls]
+    assert sorted(uuids) == sorted(call(i)["uuid"] for i in range(CALLS))
+    sources = {c.source for c in calls}
+    assert "esl" in sources and any(s.endswith(".csv.1:21") for s in sources) and any(".csv:" in s for s in sources)
+    ended = [e.call_uuid for e in Outbox(lab.controller.ledger).after(0, limit=10 * CALLS) if e.name == "call.ended"]
+    assert sorted(ended) == sorted(uuids), "one call.ended per call"
