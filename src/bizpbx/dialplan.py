@@ -257,7 +257,7 @@ class _Spelling:
             return [Extension(node.node, (_destination(here, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
-            actions = (*caller_id, _set("bizpbx_trunk", node.trunk), Action("bridge", f"sofia/gateway/{node.trunk}/{node.number.lstrip('+')}"))
+            actions = (*caller_id, _set("bizpbx_trunk", node.trunk), Action("bridge", fs_names.gateway_dial(node.trunk, node.number)))
             return [Extension(node.node, (_destination(here, *actions),))]
         if isinstance(node, Refuse):
             return [Extension(node.node, (_destination(here, Action("hangup", node.cause)),))]

@@ -28,6 +28,11 @@ def ivr_menu(org_id: str, menu: str) -> str:
     return f"org-{org_id}-{menu}"
 
 
+def gateway_dial(trunk: str, e164: str) -> str:
+    """The dial string of an outside number through a trunk's gateway (E.164, with its +)."""
+    return f"sofia/gateway/{trunk}/{e164}"
+
+
 PUBLIC_CONTEXT = "public"
 MAIN_NUMBER_CONTEXT = "main-number"
 VOICEMAIL_PROFILE = "default"

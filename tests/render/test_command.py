@@ -156,3 +156,14 @@ def test_refuses_to_replace_a_directory_that_is_not_a_freeswitch_configuration(l
     assert "holds no freeswitch.xml" in result.stderr
     assert (unrelated / "passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
     assert leftovers(unrelated) == []
+
+
+def test_new_files_take_the_group_of_the_tree_they_replace(rendered: Path, render_files):
+    other = next((gid for gid in os.getgroups() if gid != os.getegid()), 4242 if os.geteuid() == 0 else None)
+    if other is None:
+        pytest.skip("needs a second group (or root) to give the tree a group of its own")
+    os.chown(rendered, -1, other)
+    file_tree.replace_tree(rendered, {**render_files, "vars.xml": b"<include/>\n"})
+    assert (rendered / "vars.xml").read_bytes() == b"<include/>\n"
+    for path in [rendered, *rendered.rglob("*")]:
+        assert path.stat().st_gid == other, path

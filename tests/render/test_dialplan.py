@@ -200,7 +200,7 @@ def test_forwarding_outcomes(rendered: Path):
     assert outcomes["otherwise"] == [("hangup", "${originate_disposition}")]
     assert branches[-1].findall("condition")[0].find("action") is not None, "the catch-all comes last"
     out = actions(matching(incoming, "out-79161234567").find("condition"))
-    assert out[-1] == ("bridge", "sofia/gateway/carrier/79161234567")
+    assert out[-1] == ("bridge", "sofia/gateway/carrier/+79161234567")
     assert ("set", "effective_caller_id_number=+74951234567") in out
 
 
