@@ -39,9 +39,9 @@ class Accounting:
 
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket."""
-        if not call_events.is_call_leg(event):
+        name = event.name  # read without decoding the event: most events are not about calls
+        if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
-        name = event.name
         if name == "CHANNEL_CREATE":
             self._outbox.add([call_events.started(event).as_row()])
             self._metrics.calls_total.inc()

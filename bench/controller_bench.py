@@ -1,0 +1,172 @@
+"""The controller's speed: routing decisions, and a replayed event stream end to end.
+
+1. Routing: `route` and its continuations over the demo site
+   (inventory/lab/site.yml) for a mix of calls; decisions per second and the
+   latency of one decision (p50, p99, max). Aim: p99 under 1 ms.
+2. Event stream: ../shared/esl-captures/load-plain-all (60 bridged calls at
+   10 a second, every event of a real FreeSWITCH 1.10.12) sent over a local
+   TCP socket into the controller's inbound client and runtime rating, with
+   a real ledger and outbox on disk. The capture was recorded with the lab's
+   own dialplan, which sets no bizpbx_* variables; a second run adds to each
+   A-leg hangup the variables the rendered dialplan sets (an 8-800 call), so
+   every call is rated and stored.
+
+Run: .venv/bin/python bench/controller_bench.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURE = REPO.parent / "shared" / "esl-captures" / "load-plain-all.fs.bin.gz"
+# The demo site keeps its secrets outside the file; these stand in for them here.
+os.environ.setdefault("BIZPBX_ESL__PASSWORD", "bench-esl-secret-1")
+os.environ.setdefault("BIZPBX_TRUNKS__CARRIER__PASSWORD", "bench-carrier-secret")
+
+from bizpbx.controller.accounting import Accounting  # noqa: E402
+from bizpbx.controller.metrics import Metrics  # noqa: E402
+from bizpbx.controller.outbox import Outbox  # noqa: E402
+from bizpbx.esl.events import Event  # noqa: E402
+from bizpbx.esl.inbound import InboundClient  # noqa: E402
+from bizpbx.esl.protocol import Frame, FrameParser, encode  # noqa: E402
+from bizpbx.ledger import Ledger  # noqa: E402
+from bizpbx.rating import Rater  # noqa: E402
+from bizpbx.routing import Call, Menu, Source, route, route_after_digits, route_menu_choice  # noqa: E402
+from bizpbx.site_loader import load_site  # noqa: E402
+
+ROUNDS = 20_000
+
+
+def routing(site) -> None:
+    moscow = ZoneInfo(site.timezone)
+    open_hours, closed = datetime(2026, 11, 25, 10, tzinfo=moscow), datetime(2026, 11, 25, 20, tzinfo=moscow)
+    main = Call(Source.TRUNK, "78432123456", "74952121562")
+    individual = Call(Source.TRUNK, "79161112233", "74951234567")
+    menu = next(step for step in route(individual, site, open_hours).steps if isinstance(step, Menu))
+    decisions = [
+        ("main number", lambda: route(main, site, open_hours)),
+        ("main number + org ID", lambda: route_after_digits(main, site, open_hours, "12")),
+        ("individual, open", lambda: route(individual, site, open_hours)),
+        ("individual, closed", lambda: route(individual, site, closed)),
+        ("8-800", lambda: route(Call(Source.TRUNK, "78432123456", "88005553535"), site, open_hours)),
+        ("extension with forwards", lambda: route(Call(Source.PHONE, "100", "101", org_id="12"), site, open_hours)),
+        ("sequential group", lambda: route(Call(Source.PHONE, "100", "600", org_id="12"), site, open_hours)),
+        ("outbound", lambda: route(Call(Source.PHONE, "100", "89161234567", org_id="12"), site, open_hours)),
+        ("menu key", lambda: route_menu_choice(individual, site, open_hours, menu, "1")),
+    ]
+    for _, decide in decisions:  # warm the caches as a running controller has
+        decide()
+    latencies: list[int] = []
+    started = time.perf_counter()
+    for _ in range(ROUNDS):
+        for _, decide in decisions:
+            before = time.perf_counter_ns()
+            decide()
+            latencies.append(time.perf_counter_ns() - before)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    count = len(latencies)
+    print(f"routing: {count} decisions ({len(decisions)} kinds x {ROUNDS}) in {elapsed:.2f} s: {count / elapsed:,.0f} decisions/s")
+    print(
+        f"routing latency: p50 {latencies[count // 2] / 1000:.1f} us, p99 {latencies[int(count * 0.99)] / 1000:.1f} us, "
+        f"max {latencies[-1] / 1000:.1f} us, mean {statistics.fmean(latencies) / 1000:.1f} us"
+    )
+
+
+HOTLINE_VARIABLES = {
+    "variable_bizpbx_direction": "inbound",
+    "variable_bizpbx_called": "+78005553535",
+    "variable_bizpbx_number_kind": "hotline",
+    "variable_bizpbx_org_id": "34",
+    "variable_bizpbx_trunk": "carrier",
+}
+
+
+def stream_frames(with_dialplan_variables: bool) -> list[bytes]:
+    items = FrameParser().feed(gzip.decompress(CAPTURE.read_bytes()))
+    out = []
+    for item in items:
+        if isinstance(item, Event) and with_dialplan_variables and item.get("Call-Direction") == "inbound" and item.name == "CHANNEL_HANGUP_COMPLETE":
+            item = Event.build(item.content_type, {**item.headers, **HOTLINE_VARIABLES}, item.body)
+        out.append(encode(item))
+    return out
+
+
+async def replay(frames: list[bytes], accounting: Accounting) -> tuple[float, int]:
+    """Serve the captured stream to a real inbound client; seconds from the first event to the last handled."""
+    greeting, accepted, subscribed, *events = frames[:-2]  # the stream ends with `exit`'s reply and the notice
+    done = asyncio.Event()
+    handled = 0
+
+    async def switch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting)
+        await reader.readuntil(b"\n\n")
+        writer.write(accepted)
+        await reader.readuntil(b"\n\n")
+        writer.write(subscribed)
+        await writer.drain()
+        for frame in events:
+            writer.write(frame)
+        await writer.drain()
+        await done.wait()
+        writer.close()
+
+    def on_event(event: Event) -> None:
+        nonlocal handled
+        accounting.on_event(event)
+        handled += 1
+        if handled == len(events):
+            done.set()
+
+    server = await asyncio.start_server(switch, "127.0.0.1", 0)
+    client = InboundClient("127.0.0.1", server.sockets[0].getsockname()[1], "bench-password", events=["ALL"], on_event=on_event, reconnect=False)
+    started = time.perf_counter()
+    await client.connect()
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed = time.perf_counter() - started
+    await client.close(timeout=1)
+    server.close()
+    return elapsed, handled
+
+
+def event_stream(site) -> None:
+    for with_variables in (False, True):
+        frames = stream_frames(with_variables)
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "ledger.sqlite3"
+            ledger, outbox, metrics = Ledger(path), Outbox(path), Metrics()
+            accounting = Accounting(Rater(site), ledger, outbox, metrics)
+            elapsed, handled = asyncio.run(replay(frames, accounting))
+            size = sum(len(f) for f in frames)
+            label = "with the rendered dialplan's variables" if with_variables else "as captured (no bizpbx_* variables)"
+            print(
+                f"event stream {label}: {handled} events, {size / 1e6:.1f} MB in {elapsed:.2f} s: "
+                f"{handled / elapsed:,.0f} events/s, {size / 1e6 / elapsed:.1f} MB/s; "
+                f"calls in the ledger {ledger.count()}, call events {len(outbox.after(0, limit=10_000))}, rating errors {metrics.rating_errors.value}"
+            )
+            ledger.close()
+            outbox.close()
+
+
+def main() -> int:
+    logging.disable(logging.ERROR)  # the captured calls' rating errors are counted below, not printed one by one
+    site = load_site(REPO / "inventory" / "lab" / "site.yml")
+    print(f"python {sys.version.split()[0]}")
+    routing(site)
+    event_stream(site)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
