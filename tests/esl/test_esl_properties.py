@@ -228,3 +228,19 @@ def test_the_password_is_not_in_the_repr_of_auth() -> None:
 def test_custom_subclasses_go_last() -> None:
     command = commands.event("plain", ["CHANNEL_CREATE", "CUSTOM", "DTMF"], ["sofia::register"])
     assert command.encode() == b"event plain CHANNEL_CREATE DTMF CUSTOM sofia::register\n\n"
+
+
+def test_a_cyrillic_caller_name_percent_encoded_byte_by_byte_decodes() -> None:
+    """FACTS: caller names arrive as UTF-8, percent-encoded byte by byte, in plain events."""
+    name = "Иван Петров"
+    encoded = "".join(f"%{byte:02X}" for byte in name.encode())
+    raw = f"Event-Name: CHANNEL_CREATE\nCaller-Caller-ID-Name: {encoded}\n\n".encode()
+    assert Event(PLAIN, raw).headers["Caller-Caller-ID-Name"] == name
+
+
+def test_content_length_counts_bytes_not_characters() -> None:
+    body = "Иван\n"
+    data = b"Content-Type: api/response\nContent-Length: %d\n\n" % len(body.encode()) + body.encode()
+    frames = FrameParser().feed(data + b"Content-Type: auth/request\n\n")
+    assert [frame.content_type for frame in frames] == [API_RESPONSE, AUTH_REQUEST]  # the next frame found
+    assert frames[0].body == body
