@@ -82,10 +82,10 @@ class _QueuedExecute:
 
 
 class Connection:
-    def __init__(self, role: Role, parser: FrameParser | None = None) -> None:
+    def __init__(self, role: Role) -> None:
         self.role = role
         self.state = State.GREETING
-        self._parser = parser or FrameParser()
+        self._parser = FrameParser()
         self._awaiting_reply: deque[tuple[Command, Any]] = deque()
         self._jobs: dict[str, Any] = {}  # Job-UUID -> token
         self._executes: dict[str, Any] = {}  # Application-UUID -> token
