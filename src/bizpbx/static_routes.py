@@ -26,9 +26,19 @@ from dataclasses import dataclass
 from bizpbx.routing.rules import VOICEMAIL_AFTER_SECONDS
 from bizpbx.settings import BusinessHours, NumberKind, Organization, Site, Target, TargetKind
 
-# Callers who may reach an 8-800 number: Russian numbers (+7 then 3, 4, 8 or
-# 9; +7 6 and +7 7 are Kazakhstan), as the trunk may present them.
-RUSSIAN_CALLER = r"^(?:\+7|7|8)[3489]\d{9}$"
+# Callers who may reach an 8-800 number: a Russian number (+7 except +7 6…
+# and +7 7…, Kazakhstan's) in any form a trunk presents it, read as
+# `bizpbx.rating.numbers` reads caller numbers (is_russian of e164_digits),
+# for the dialplan, which has only a regular expression.
+RUSSIAN_CALLER = (
+    r"^(?:"
+    r"\+7(?![67])\d{6,14}"  # E.164
+    r"|[78](?![67])\d{10}"  # 11 digits: trunk prefix 8 or country code 7
+    r"|(?![67])\d{10}"  # 10 digits: a national number
+    r"|8107(?![67])\d{7,14}"  # the old international prefix 810, then E.164
+    r"|7(?![67])(?:\d{6,8}|\d{11,14})"  # E.164 digits without the +
+    r")$"
+)
 # What a phone dials to reach an outside number; extensions are 2-6 digits.
 EXTERNAL_NUMBER = r"^\+?\d{7,15}$"
 

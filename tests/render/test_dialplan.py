@@ -10,9 +10,12 @@ from xml.etree.ElementTree import Element
 
 import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rendered_tree import edit_site, parse
 
 from bizpbx.dialplan import number_pattern
+from bizpbx.rating.numbers import e164_digits, is_russian
 from bizpbx.render import render_site
 from bizpbx.site_loader import load_site
 from bizpbx.static_routes import EXTERNAL_NUMBER, RUSSIAN_CALLER
@@ -122,9 +125,16 @@ def test_hotline_takes_callers_in_russia_only(rendered: Path):
 )
 def test_the_russian_caller_pattern_agrees_with_phonenumbers(caller: str):
     in_russia = phonenumbers.region_code_for_number(phonenumbers.parse(caller)) == "RU"
-    national = "8" + caller[2:] if caller.startswith("+7") else caller
-    for form in {caller, caller.lstrip("+"), national}:
+    # Without the +, only +7 numbers read unambiguously (10 bare digits are a national number).
+    forms = {caller, caller[1:], "8" + caller[2:], caller[2:]} if caller.startswith("+7") else {caller}
+    for form in forms:
         assert bool(re.search(RUSSIAN_CALLER, form)) == in_russia, form
+
+
+@given(st.from_regex(r"\A\+?(?:810|[78])?[0-9]{0,15}\Z"))
+def test_the_russian_caller_pattern_is_the_controllers_notion(caller: str):
+    digits = e164_digits(caller)
+    assert bool(re.search(RUSSIAN_CALLER, caller)) == (digits is not None and is_russian(digits)), caller
 
 
 def test_number_pattern_accepts_the_forms_a_trunk_sends():
