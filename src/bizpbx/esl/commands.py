@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-EVENT_FORMATS = ("plain", "json", "xml")
+EVENT_FORMATS = ("plain", "json")  # xml exists too, but this package decodes only these
 
 
 class CommandError(ValueError):
