@@ -3,19 +3,13 @@ sockets in the test's own places."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import yaml
+from local_net import free_port
 
 from bizpbx.site_loader import load_site
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import signal
 import sys
 
 from burst import call, cdr_line, event_of
+from local_net import until
 from switch_peer import CapturedEventSocket
 
 from bizpbx.controller.outbox import Outbox
@@ -17,14 +18,6 @@ from bizpbx.ledger import Ledger
 
 CALLS = 60
 KILL_AT, ROTATE_AT, RESTART_AT = 20, 30, 40
-
-
-async def until(condition, what: str, bound: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + bound
-    while not condition():
-        assert loop.time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def stored(ledger_path) -> list:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from local_net import free_port
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
@@ -116,12 +117,6 @@ Duration=160
   <recv response="200"/>
   <pause milliseconds="300"/>
 """
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def answers(port: int) -> bool:

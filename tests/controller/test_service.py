@@ -7,6 +7,7 @@ import asyncio
 import json
 from decimal import Decimal
 
+from local_net import until
 from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables, hangup_complete
 
 from bizpbx.controller.outbox import Outbox
@@ -16,15 +17,6 @@ from bizpbx.ledger import Ledger
 HOTLINE = "78005553535"
 KAZAN_CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 HOTLINE_VARIABLES = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
-
-
-async def until(condition, what: str, bound: float = 30.0) -> None:
-    """Wait for `condition()`; the bound only turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + bound
-    while not condition():
-        assert loop.time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def metrics_text(site) -> str:

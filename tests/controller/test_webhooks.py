@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 
+from local_net import until
+
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery
 from bizpbx.settings import Webhook
@@ -48,14 +50,6 @@ class Receiver:
 def event(call: str, name: str) -> tuple[str, str, str, dict]:
     key = f"{call}:{name}"
     return key, call, name, {"event": name, "id": key, "call_uuid": call}
-
-
-async def until(condition, what: str, bound: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + bound
-    while not condition():
-        assert loop.time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def test_a_webhook_down_then_up_gets_every_event_once_in_order_per_call(tmp_path):
