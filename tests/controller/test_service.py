@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from decimal import Decimal
 
 from local_net import until
-from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables, hangup_complete
+from switch_peer import CapturedEventSocket, CapturedSwitch, Script, captured_events, channel_variables, hangup_complete, replaced
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.service import Controller
@@ -30,7 +32,7 @@ async def metrics_text(site) -> str:
     return body
 
 
-def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets):
+def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets, tmp_path):
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
@@ -39,16 +41,26 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             running = asyncio.create_task(controller.run(stop))
             await asyncio.wait_for(event_socket.subscribed.wait(), 30)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
+            for name in ("CHANNEL_CREATE", "CHANNEL_ANSWER"):
+                [captured] = [e for e in captured_events("inbound-plain", name) if e.get("Call-Direction") == "inbound"][:1]
+                event_socket.send(replaced(captured, {"Unique-ID": switch.uuid, "Caller-Destination-Number": HOTLINE, **HOTLINE_VARIABLES}))
             seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
             # The switch reports the end of the call on the event socket.
             event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, call_uuid=switch.uuid, billsec=65))
             await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
             metrics = await metrics_text(lab)
+            status = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE
+            )
+            shown = json.loads((await status.communicate())[0])
+            assert status.returncode == 0
             stop.set()
             await asyncio.wait_for(running, 30)
-            return lab, switch, seen, metrics, event_socket.commands
+            return lab, switch, seen, metrics, event_socket.commands, shown
 
-    lab, switch, seen, metrics, commands = asyncio.run(scenario())
+    site_file = tmp_path / "site.yml"
+    lab, switch, seen, metrics, commands, status = asyncio.run(scenario())
+    assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
@@ -58,6 +70,7 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert stored.uuid == switch.uuid and stored.rule == "hotline-origin"
     assert stored.cost == Decimal("7.00")  # 65 s: two started minutes at 3.50
     outbox = Outbox(lab.controller.ledger)
+    assert [e.name for e in outbox.after(0)] == ["call.started", "call.answered", "call.ended"]
     [ended] = [e.data for e in outbox.after(0) if e.name == "call.ended"]
     assert ended["cost"] == "7.00" and ended["duration"] == 65 and ended["organization"] == "34" and ended["from"] == KAZAN_CALLER
     assert "bizpbx_routing_seconds_count 1" in metrics
@@ -96,9 +109,6 @@ def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):
 
 
 def test_events_command_and_status_read_the_ledger(site, tmp_path):
-    import subprocess
-    import sys
-
     lab = site()
     outbox = Outbox(lab.controller.ledger)
     outbox.add([("u1:call.started", "u1", "call.started", {"event": "call.started", "id": "u1:call.started"})])
