@@ -5,8 +5,6 @@ A missing ../shared fails the run (it is never skipped): CI lays it beside the c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from esl_captures import CAPTURES_DIR, Capture, capture_names
 
@@ -32,8 +30,3 @@ def capture(capture_name: str) -> Capture:
 @pytest.fixture
 def small_capture(small_capture_name: str) -> Capture:
     return Capture.load(small_capture_name)
-
-
-@pytest.fixture(scope="session")
-def captures_dir() -> Path:
-    return CAPTURES_DIR
