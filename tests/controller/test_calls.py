@@ -119,3 +119,28 @@ def test_the_daily_spend_cap_counts_the_first_minute(site):
     over = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script())
     seen, _, metrics = place(lab, over, spent=Decimal("1497.11"))
     assert seen.hangup_cause == "CALL_REJECTED" and metrics.refused_calls.value == 1
+
+
+def always_open(data):
+    """Business hours that cover every moment, so the number's rule (the IVR) applies whenever the test runs."""
+    data["organizations"]["12"]["incoming"][0]["hours"] = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59:59"}
+
+
+def test_an_ivr_menu_collects_one_key_and_follows_its_option(site):
+    lab = site(always_open)
+    switch = CapturedSwitch("79161112233", "74951234567", channel_variables("inbound", "+74951234567", number_kind="individual", org_id="12", trunk="carrier"), Script(digits=["0", "1"]))
+    seen, _, _ = place(lab, switch)
+    menus = [argument.split(" ") for name, argument in seen.applications if name == "play_and_get_digits"]
+    # The main menu, then (key 0) the nested support menu, then (key 1) extension 101.
+    assert [m[5] for m in menus] == ["ivr/ivr-welcome.wav", "ivr/ivr-please_hold.wav"]
+    assert menus[0][:5] == ["1", "1", "3", "5000", "#"] and menus[0][8] == "^[012]$"
+    assert menus[1][8] == "^[19]$"
+    assert [name for name, _ in seen.applications].count("answer") == 1
+    assert seen.applications[-1][1].endswith("user/12-101@${domain}")
+
+
+def test_a_menu_without_a_valid_key_takes_its_fallback(site):
+    lab = site(always_open)
+    switch = CapturedSwitch("79161112233", "74951234567", channel_variables("inbound", "+74951234567", org_id="12"), Script(digits=[""]))
+    seen, _, _ = place(lab, switch)
+    assert seen.applications[-1][1].endswith("user/12-100@${domain}")  # main's fallback: extension 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from decimal import Decimal
@@ -120,3 +121,22 @@ def test_events_command_and_status_read_the_ledger(site, tmp_path):
     assert status.returncode == 3  # not running
     shown = json.loads(status.stdout)
     assert shown["running"] is False and shown["calls_in_ledger"] == 0 and shown["last_cdr"] is None
+
+
+def test_the_controller_command_refuses_a_bad_site_without_echoing_secrets(site, tmp_path, monkeypatch):
+    site()
+    monkeypatch.setenv("BIZPBX_ESL__PASSWORD", "Qx7-tiny")
+    result = subprocess.run([sys.executable, "-m", "bizpbx.cli", "controller", str(tmp_path / "site.yml")], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 2
+    assert "esl.password: too short: at least 12 characters are required" in result.stderr
+    assert "Qx7-tiny" not in result.stderr + result.stdout
+
+
+def test_the_controller_command_says_why_it_cannot_start(site, tmp_path):
+    lab = site()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", lab.controller.socket.port))
+        taken.listen()
+        result = subprocess.run([sys.executable, "-m", "bizpbx.cli", "controller", str(tmp_path / "site.yml")], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 1
+    assert "bizpbx controller: cannot start: " in result.stderr and f"socket 127.0.0.1:{lab.controller.socket.port}" in result.stderr
