@@ -93,28 +93,43 @@ def test_an_appended_migration_runs_once_on_an_existing_ledger(ledger: Ledger, t
 
 
 def _writer(path: str, uuids: list[str], start: multiprocessing.synchronize.Barrier, inserted: multiprocessing.Queue) -> None:
-    with Ledger(path) as ledger:
-        start.wait()
-        total = 0
-        for offset in range(0, len(uuids), 50):
-            total += ledger.record([rated(u) for u in uuids[offset : offset + 50]])
+    try:
+        start.wait(timeout=60)
+        with Ledger(path) as ledger:
+            total = 0
+            for offset in range(0, len(uuids), 50):
+                total += ledger.record([rated(u) for u in uuids[offset : offset + 50]])
         inserted.put(total)
+    except Exception as error:  # reported to the test, which fails on it
+        inserted.put(repr(error))
+
+
+def _run_at_once(path: str, orders: list[list[str]]) -> list[int | str]:
+    """Each order written by its own process, all opening the ledger at once."""
+    context = multiprocessing.get_context("fork")
+    start, inserted = context.Barrier(len(orders)), context.Queue()
+    writers = [context.Process(target=_writer, args=(path, order, start, inserted), daemon=True) for order in orders]
+    for writer in writers:
+        writer.start()
+    results = [inserted.get(timeout=120) for _ in writers]
+    for writer in writers:
+        writer.join(timeout=60)
+    return results
 
 
 def test_two_writer_processes_at_once_store_each_call_once(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
     path = str(tmp_path / "ledger.sqlite3")
     uuids = [f"call-{n}" for n in range(3000)]
-    start, inserted = context.Barrier(2), context.Queue()
-    writers = [
-        context.Process(target=_writer, args=(path, order, start, inserted)) for order in (uuids, list(reversed(uuids)))
-    ]
-    for writer in writers:
-        writer.start()
-    counts = [inserted.get(timeout=60) for _ in writers]
-    for writer in writers:
-        writer.join(timeout=60)
-        assert writer.exitcode == 0
+    counts = _run_at_once(path, [uuids, list(reversed(uuids))])
     assert sum(counts) == len(uuids)
     with Ledger(path) as ledger:
         assert ledger.count() == len(uuids)
+
+
+def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    # A new file is switched to WAL and migrated by whichever comes first;
+    # the others wait (SQLite answers BUSY at once for the WAL switch).
+    for round_ in range(30):
+        path = str(tmp_path / f"ledger-{round_}.sqlite3")
+        results = _run_at_once(path, [[f"{round_}-{n}"] for n in range(6)])
+        assert results == [1] * 6

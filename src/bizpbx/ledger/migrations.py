@@ -31,6 +31,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from bizpbx.ledger.database import immediate_transaction
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -98,10 +100,9 @@ class LedgerVersionError(RuntimeError):
 def migrate(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the steps the database lacks; return its version afterwards.
 
-    `connection` must be in autocommit mode (isolation_level None).
+    `connection` comes from `bizpbx.ledger.database.connect`.
     """
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(connection):
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version > len(migrations):
             raise LedgerVersionError(
@@ -112,8 +113,4 @@ def migrate(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = 
                 if statement.strip():
                     connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {len(migrations)}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     return len(migrations)

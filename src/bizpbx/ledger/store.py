@@ -3,24 +3,21 @@
 `record` inserts a batch in one transaction with ``ON CONFLICT(uuid) DO
 NOTHING``: a call seen again (the same CDR fed twice, an ESL event and the
 CDR of the same call, two processes at once) keeps its first row, and a batch
-is stored whole or not at all. The database runs in WAL mode with a busy
-timeout, so readers never block the writer and two writers wait for each
-other instead of failing.
+is stored whole or not at all. The connection settings (WAL, busy timeout)
+are those of `bizpbx.ledger.database`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bizpbx.ledger.database import connect, insert_once
 from bizpbx.ledger.migrations import migrate
 from bizpbx.rating.rate import CallRecord, Rating
-
-BUSY_TIMEOUT_MS = 30_000
 
 _INSERT = """
 INSERT INTO calls (uuid, organization, direction, called_number, number_kind, caller, callee,
@@ -60,13 +57,7 @@ class Ledger:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        # WAL with synchronous=NORMAL survives a process crash; a power loss
-        # may lose the last batches, which the CDR files still hold.
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db = connect(self.path)
         self.version = migrate(self._db)
 
     def close(self) -> None:
@@ -81,20 +72,7 @@ class Ledger:
     def record(self, calls: Iterable[RatedCall]) -> int:
         """Store a batch in one transaction; return how many were new."""
         now = int(time.time())
-        rows = [_row(rated, now) for rated in calls]
-        if not rows:
-            return 0
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            before = db.total_changes
-            db.executemany(_INSERT, rows)
-            inserted = db.total_changes - before
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return inserted
+        return insert_once(self._db, _INSERT, [_row(rated, now) for rated in calls])
 
     def has(self, uuid: str) -> bool:
         return self._db.execute("SELECT 1 FROM calls WHERE uuid = ?", (uuid,)).fetchone() is not None
