@@ -20,7 +20,7 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
-from bizpbx.rating import CallRecord, Rater
+from bizpbx.rating import CallRecord, Outcome, Rater
 from bizpbx.rating.cdr_input import CdrError, parse_cdr_line
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Accounting:
                 self._metrics.rating_errors.inc()
                 log.error("call not rated: %s", error, extra={"call_uuid": event.unique_id})
                 return
-            self.finished([(record, "esl")], at=call_events.ended_at(event))
+            self.finished([(record, "esl")], at=call_events.event_time(event))
 
     def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None) -> int:
         """Rate and store calls (record, source); returns how many were new to the ledger."""
@@ -63,7 +63,7 @@ class Accounting:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
             ended.append(call_events.ended(record, rating, at).as_row())
-            if rating.outcome.value == "unrated":
+            if rating.outcome is Outcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         new = self._ledger.record(rated)

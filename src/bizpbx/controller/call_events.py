@@ -53,7 +53,8 @@ def record_from_event(event: Event) -> CallRecord:
     return record_from_columns(values)
 
 
-def _at_of(event: Event) -> str:
+def event_time(event: Event) -> str:
+    """When FreeSWITCH raised the event (UTC, ISO 8601)."""
     micros = event.get("Event-Date-Timestamp")
     moment = datetime.fromtimestamp(int(micros) / 1e6, timezone.utc) if isinstance(micros, str) and micros.isdigit() else datetime.now(timezone.utc)
     return moment.isoformat(timespec="milliseconds")
@@ -74,7 +75,7 @@ def started(event: Event) -> CallEvent:
         event.unique_id or "",
         STARTED,
         "",
-        _at_of(event),
+        event_time(event),
         **{"from": event.get("Caller-Caller-ID-Number", ""), "to": event.get("Caller-Destination-Number", "")},
         organization=_variable(event, "bizpbx_org_id"),
         direction=_variable(event, "bizpbx_direction"),
@@ -82,7 +83,7 @@ def started(event: Event) -> CallEvent:
 
 
 def answered(event: Event) -> CallEvent:
-    return _make(event.unique_id or "", ANSWERED, "", _at_of(event), organization=_variable(event, "bizpbx_org_id"))
+    return _make(event.unique_id or "", ANSWERED, "", event_time(event), organization=_variable(event, "bizpbx_org_id"))
 
 
 def transferred(uuid: str, sequence: int, organization: str | None, target: str, reason: str) -> CallEvent:
@@ -108,7 +109,3 @@ def ended(call: CallRecord, rating: Rating, at: str | None = None) -> CallEvent:
         currency="RUB",
         rating=rating.outcome.value,
     )
-
-
-def ended_at(event: Event) -> str:
-    return _at_of(event)
