@@ -123,9 +123,18 @@ def test_unknown_caller_is_unrated_not_free(lab_site: Site, caller: str) -> None
     assert rating.outcome is Outcome.UNRATED
 
 
-def test_unanswered_hotline_call_is_free(lab_site: Site) -> None:
-    rating = Rater(lab_site).rate(hotline("79161234567", 0))
+@pytest.mark.parametrize("caller", ["79161234567", "anonymous"])
+def test_unanswered_hotline_call_is_free(lab_site: Site, caller: str) -> None:
+    rating = Rater(lab_site).rate(hotline(caller, 0))
     assert (rating.rule, rating.cost) == (Rule.UNANSWERED, 0)
+
+
+def test_a_site_table_without_a_catch_all_leaves_other_callers_unrated(site_overlay) -> None:
+    site = site_overlay({"tariffs": {"hotline_origins": [{"origin": "Moscow", "prefixes": ["7495"], "rate": "2.00"}]}})
+    rater = Rater(site)
+    assert rater.rate(hotline("74951234567", 60)).cost == Decimal("2.00")
+    rating = rater.rate(hotline("79161234567", 60))
+    assert (rating.rule, rating.outcome) == (Rule.HOTLINE_NO_ORIGIN, Outcome.UNRATED)
 
 
 def test_hotline_uses_the_site_billing_increments(site_overlay) -> None:

@@ -93,7 +93,7 @@ def test_two_rate_processes_on_the_same_file_store_each_call_once(lab_site_copy:
     # 3..302 s: never under the demo deck's 3 free seconds.
     cdrs = write(tmp_path / "Master.csv", [call_line(f"call-{n}", "+79161234567", 3 + n % 300) for n in range(calls)])
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_rate_in_child, args=(str(lab_site_copy), str(cdrs))) for _ in range(2)]
+    processes = [context.Process(target=_rate_in_child, args=(str(lab_site_copy), str(cdrs)), daemon=True) for _ in range(2)]
     for process in processes:
         process.start()
     for process in processes:

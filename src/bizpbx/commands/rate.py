@@ -194,7 +194,7 @@ def _as_json(call: CallRecord, rating: Rating) -> dict[str, object]:
 
 def _as_text(call: CallRecord, rating: Rating) -> str:
     kind = f" ({call.number_kind} number)" if call.number_kind else ""
-    payer = f", paid by organization {rating.payer}" if rating.payer else ""
+    payer = f", organization {rating.payer}" if rating.payer else ""
     return "\n".join(
         (
             f"{rating.cost} RUB  {rating.rule} ({rating.outcome})",

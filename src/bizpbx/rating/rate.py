@@ -71,6 +71,7 @@ class Rule(StrEnum):
     HOTLINE_ORIGIN = "hotline-origin"
     HOTLINE_FOREIGN_CALLER = "hotline-foreign-caller"
     HOTLINE_UNKNOWN_CALLER = "hotline-unknown-caller"
+    HOTLINE_NO_ORIGIN = "hotline-no-origin"
     OUTBOUND_DECK = "outbound-deck"
     NO_DECK = "no-deck"
     NO_PREFIX = "no-prefix"
@@ -86,6 +87,7 @@ _OUTCOME = {
     Rule.OUTBOUND_DECK: Outcome.BILLED,
     Rule.HOTLINE_FOREIGN_CALLER: Outcome.REJECTED,
     Rule.HOTLINE_UNKNOWN_CALLER: Outcome.UNRATED,
+    Rule.HOTLINE_NO_ORIGIN: Outcome.UNRATED,
     Rule.NO_DECK: Outcome.UNRATED,
     Rule.NO_PREFIX: Outcome.UNRATED,
     Rule.NOT_A_NUMBER: Outcome.UNRATED,
@@ -151,6 +153,7 @@ class Rating(NamedTuple):
             Rule.HOTLINE_ORIGIN: f"8-800 call paid by its owner at the rate of the caller's origin{priced}",
             Rule.HOTLINE_FOREIGN_CALLER: f"8-800 numbers cannot be reached from outside Russia (caller {self.number}, {self.detail}): rejected, never billed",
             Rule.HOTLINE_UNKNOWN_CALLER: f"8-800 call whose caller {self.detail!r} is not a phone number: the origin, hence the price, is unknown",
+            Rule.HOTLINE_NO_ORIGIN: f"no origin of tariffs.hotline_origins matches the 8-800 caller {self.number}",
             Rule.OUTBOUND_DECK: f"outbound call priced by the deck of trunk {self.detail}{priced}",
             Rule.NO_DECK: f"outbound call through trunk {self.detail}, which has no rate deck",
             Rule.NO_PREFIX: f"no prefix of the deck of trunk {self.detail} matches {self.number}",
@@ -216,16 +219,16 @@ class Rater:
         if kind is not NumberKind.HOTLINE:
             return Rating(Rule.INBOUND_FREE, payer=payer)
         caller = e164_digits(call.caller) if call.caller else None
-        if caller is None:
-            return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, detail=call.caller)
-        if not is_russian(caller):
+        if caller is not None and not is_russian(caller):
             region = region_of(caller)
             return Rating(Rule.HOTLINE_FOREIGN_CALLER, payer=payer, number=caller, detail=f"country {region or 'unknown'}")
         if not (call.answer_epoch and call.billsec > 0):
             return Rating(Rule.UNANSWERED, payer=payer)
+        if caller is None:
+            return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, detail=call.caller)
         price = self._hotline.longest(caller)
         if price is None:
-            return Rating(Rule.HOTLINE_UNKNOWN_CALLER, payer=payer, number=caller, detail=call.caller)
+            return Rating(Rule.HOTLINE_NO_ORIGIN, payer=payer, number=caller)
         billed, kopecks = price.charge(call.billsec)
         if not billed:
             return Rating(Rule.FREE_SECONDS, 0, 0, payer, caller, price)
