@@ -60,3 +60,18 @@ def test_events_of_b_legs_are_not_calls(site):
     b_leg = replaced(event_of(call(6)), {"Call-Direction": "outbound"})
     accounting.on_event(b_leg)
     assert ledger.count() == 0 and outbox.after(0) == []
+
+
+def test_a_large_file_is_read_in_batches_and_line_numbers_survive_a_restart(site, tmp_path, monkeypatch):
+    monkeypatch.setattr("bizpbx.controller.accounting.CDR_CHUNK_BYTES", 2 * len(cdr_line(call(10))) + 5)
+    lab = site()
+    master = tmp_path / "Master.csv"
+    master.write_text("".join(cdr_line(call(i)) for i in range(10, 15)))
+    accounting, ledger, _, _ = accounting_for(lab)
+    assert accounting.catch_up(tmp_path) == 5
+    with master.open("a") as handle:
+        handle.write(cdr_line(call(15)))
+    restarted, _, _, _ = accounting_for(lab)  # a new process: the line count comes from the file
+    assert restarted.catch_up(tmp_path) == 1
+    sources = {c.uuid: c.source for org in ("12", "34") for c in ledger.calls(org, 0, 2**31)}
+    assert sources == {call(i)["uuid"]: f"{master}:{i - 9}" for i in range(10, 16)}

@@ -12,6 +12,7 @@ after its lines are stored.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # The channel events the controller subscribes to on the inbound socket.
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
+CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
 
 class Accounting:
@@ -36,6 +38,7 @@ class Accounting:
         self._ledger = ledger
         self._outbox = outbox
         self._metrics = metrics
+        self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
 
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket."""
@@ -76,32 +79,54 @@ class Accounting:
         return sum(self._catch_up_file(path) for path in files)
 
     def _catch_up_file(self, path: Path) -> int:
+        new = 0
         try:
             with path.open("rb") as handle:
-                status = path.stat()
+                status = os.fstat(handle.fileno())
                 key = f"{status.st_dev}:{status.st_ino}"
                 offset = self._outbox.offset(key)
                 if offset > status.st_size:
                     offset = 0  # the file was truncated and written anew
-                head = handle.read(offset)
-                data = handle.read()
+                line_number = self._lines_before(key, handle, offset)
+                handle.seek(offset)
+                while chunk := handle.read(CDR_CHUNK_BYTES):
+                    complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
+                    if not complete:
+                        break
+                    records = []
+                    for raw in complete.split(b"\n")[:-1]:
+                        line_number += 1
+                        record = self._parse(raw, path, line_number)
+                        if record is not None:
+                            records.append((record, f"{path}:{line_number}"))
+                    new += self.finished(records)
+                    offset += len(complete)
+                    self._outbox.set_offset(key, path, offset)
+                    self._line_counts[key] = (offset, line_number)
+                    handle.seek(offset)
         except FileNotFoundError:
-            return 0  # rotated away between the listing and the read: read under its new name next time
-        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
-        if not complete:
-            return 0
-        line_number = head.count(b"\n")
-        records = []
-        for raw in complete.split(b"\n")[:-1]:
-            line_number += 1
-            text = raw.decode("utf-8", "replace").strip()
-            if not text:
-                continue
-            try:
-                records.append((parse_cdr_line(text), f"{path}:{line_number}"))
-            except CdrError as error:
-                self._metrics.rating_errors.inc()
-                log.error("%s:%d: CDR not rated: %s", path, line_number, error)
-        new = self.finished(records)
-        self._outbox.set_offset(key, path, offset + len(complete))
+            pass  # rotated away between the listing and the read: read under its new name next time
         return new
+
+    def _lines_before(self, key: str, handle, offset: int) -> int:
+        """Lines in the first `offset` bytes (counted once per process, then kept)."""
+        known = self._line_counts.get(key)
+        if known is not None and known[0] == offset:
+            return known[1]
+        handle.seek(0)
+        lines, left = 0, offset
+        while left and (chunk := handle.read(min(CDR_CHUNK_BYTES, left))):
+            lines += chunk.count(b"\n")
+            left -= len(chunk)
+        return lines
+
+    def _parse(self, raw: bytes, path: Path, line_number: int) -> CallRecord | None:
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
+            return None
+        try:
+            return parse_cdr_line(text)
+        except CdrError as error:
+            self._metrics.rating_errors.inc()
+            log.error("%s:%d: CDR not rated: %s", path, line_number, error)
+            return None
