@@ -54,7 +54,7 @@ def test_rate_stores_good_lines_and_names_bad_ones(lab_site_copy: Path, ledger_p
     out, err = capsys.readouterr()
     assert f"{cdrs}:2: direction 'upward'" in err
     assert f"{cdrs}:3: unrated, not stored: no prefix" in err
-    assert out.strip() == "3 new, 0 already stored, 1 rejected (stored, never billed), 1 unrated (not stored), 1 bad lines"
+    assert out.strip() == "3 new, 0 already stored, 1 rejected (stored, never billed), 1 unrated (not stored), 0 priced for no organization of the site (stored), 1 bad lines"
     with Ledger(ledger_path) as ledger:
         assert [ledger.has(u) for u in "abcde"] == [True, False, False, True, True]
         assert {c.uuid: (c.cost, c.source) for c in ledger.calls("12", 0, 2**40)} == {
@@ -213,3 +213,12 @@ def test_invoice_flags_unrated_calls_another_writer_stored(lab_site_copy: Path, 
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["unrated_calls"] == 1
     assert "organization 12: 1 unrated call(s) in 2026-11" in err
+
+
+def test_a_priced_call_of_an_unknown_organization_is_stored_and_reported(lab_site_copy: Path, ledger_path: Path, tmp_path: Path, capsys) -> None:
+    cdrs = write(tmp_path / "Master.csv", [call_line("gone", "+74951112233", 60, organization="55"), call_line("free", "+74951112233", 0, organization="55")])
+    assert main(["rate", str(lab_site_copy), str(cdrs)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{cdrs}:1: costs 1.20 RUB but organization '55' is not in the site" in err
+    assert f"{cdrs}:2" not in err
+    assert out.startswith("2 new") and "1 priced for no organization of the site (stored)" in out

@@ -4,8 +4,9 @@ columns, or JSON lines with the same keys) into the site's ledger.
 Each call is stored once under its UUID: feeding a file again stores nothing
 new. A bad line is reported as `FILE:LINE: reason` and skipped; an unrated
 call (no prefix of the deck matches, no deck) is reported and not stored, so
-that after the deck is fixed the same file can be fed again to store it. The
-exit status is 1 when any line was bad or unrated.
+that after the deck is fixed the same file can be fed again to store it. A
+priced call whose organization the site does not have is stored and reported
+(no invoice can show it). The exit status is 1 when any of these happened.
 
 `bizpbx rate --explain SITE --from N --to N --seconds S [--org ID] [--json]`:
 the price of one call and why, without a ledger. The kind of call follows
@@ -31,7 +32,7 @@ from bizpbx.ledger import Ledger, LedgerVersionError, RatedCall
 from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rating
 from bizpbx.rating.cdr_input import CdrError, parse_cdr_file
 from bizpbx.rating.numbers import e164_digits
-from bizpbx.settings import NumberKind, Site
+from bizpbx.settings import Site
 
 EXIT_PROBLEMS = 1
 BATCH_SIZE = 5000
@@ -76,23 +77,23 @@ def run(args: argparse.Namespace) -> int:
     with ledger:
         tally = _Tally()
         for path in args.files:
-            _rate_file(path, rater, ledger, tally)
+            _rate_file(path, rater, ledger, tally, set(site.organizations))
     print(tally.summary())
-    return EXIT_PROBLEMS if tally.bad or tally.unrated else 0
+    return EXIT_PROBLEMS if tally.bad or tally.unrated or tally.unbilled else 0
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
-    explain_options = [f"--{name}" for name, value in (("from", args.caller), ("to", args.to), ("seconds", args.seconds)) if value is not None]
+    call_options = {"--from": args.caller, "--to": args.to, "--seconds": args.seconds}
     if args.explain:
         if args.files:
             return "--explain takes no FILE"
-        missing = [f"--{name}" for name, value in (("from", args.caller), ("to", args.to), ("seconds", args.seconds)) if value is None]
+        missing = [option for option, value in call_options.items() if value is None]
         if missing:
             return f"--explain needs {', '.join(missing)}"
         if args.seconds < 0:
             return "--seconds must be 0 or more"
         return None
-    if explain_options or args.org or args.json:
+    if any(value is not None for value in call_options.values()) or args.org or args.json:
         return "--from, --to, --seconds, --org and --json go with --explain"
     if not args.files:
         return "give the CDR FILEs to rate (or --explain)"
@@ -105,16 +106,17 @@ class _Tally:
     already: int = 0
     rejected: int = 0
     unrated: int = 0
+    unbilled: int = 0
     bad: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.new} new, {self.already} already stored, {self.rejected} rejected (stored, never billed), "
-            f"{self.unrated} unrated (not stored), {self.bad} bad lines"
+            f"{self.unrated} unrated (not stored), {self.unbilled} priced for no organization of the site (stored), {self.bad} bad lines"
         )
 
 
-def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally) -> None:
+def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally, organizations: set[str]) -> None:
     batch: list[RatedCall] = []
 
     def store() -> None:
@@ -135,6 +137,10 @@ def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally) -> None:
                 tally.unrated += 1
                 continue
             tally.rejected += rating.rejected
+            if rating.kopecks and rating.payer not in organizations:
+                # Stored all the same (the call happened), but no invoice will show it.
+                print(f"{path}:{line}: costs {rating.cost} RUB but organization {rating.payer!r} is not in the site", file=sys.stderr)
+                tally.unbilled += 1
             batch.append(RatedCall(item, rating, f"{path}:{line}"))
             if len(batch) >= BATCH_SIZE:
                 store()
