@@ -103,21 +103,23 @@ class Ledger:
 
 
 def _row(rated: RatedCall, now: int) -> tuple[object, ...]:
+    # The enums are StrEnums, stored as their text; reading `.value` would
+    # cost more than the rest of the row.
     call, rating = rated.call, rated.rating
     return (
         call.uuid,
         rating.payer,
-        call.direction.value,
+        call.direction,
         call.called_number,
-        call.number_kind.value if call.number_kind else "",
+        call.number_kind or "",
         call.caller,
         call.callee,
         call.answer_epoch,
         call.billsec,
         call.hangup_cause,
         call.trunk,
-        rating.outcome.value,
-        rating.rule.value,
+        rating.outcome,
+        rating.rule,
         rating.prefix,
         rating.billed_seconds,
         str(rating.cost),
