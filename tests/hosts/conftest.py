@@ -25,6 +25,14 @@ PLAYBOOK = REPO / "playbooks/site.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 LOCK = Path("/run/bizpbx-lab.lock")
 
+# testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# Every run of the session installs the same commit of the controller, even if commits land meanwhile.
+SOURCE_VERSION = subprocess.run(
+    ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+).stdout.strip() or "HEAD"
+
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$", re.MULTILINE)
 
 
@@ -49,7 +57,7 @@ class Run:
 
 
 def playbook(*args: str, playbook_path: Path = PLAYBOOK) -> Run:
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), *args]
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     return Run([str(playbook_path.relative_to(REPO)), *args], proc.returncode, proc.stdout + proc.stderr)

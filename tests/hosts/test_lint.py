@@ -34,3 +34,29 @@ def test_vagrantfile_validates() -> None:
         pytest.skip("vagrant is not installed (Debian's vagrant package; .ci/run installs it)")
     result = _run("vagrant", "validate")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_roles_readme_mirrors_every_default() -> None:
+    """roles/README.md documents every variable of every role's defaults/main.yml."""
+    import yaml
+
+    readme = (REPO / "roles/README.md").read_text()
+    missing = [
+        f"{defaults.parent.parent.name}: {name}"
+        for defaults in sorted(REPO.glob("roles/*/defaults/main.yml"))
+        for name in (yaml.safe_load(defaults.read_text()) or {})
+        if f"`{name}`" not in readme
+    ]
+    assert not missing, f"not in roles/README.md: {missing}"
+
+
+def test_every_default_is_documented_above_its_value() -> None:
+    """geerlingguy style: a comment line directly above (or a comment block ending just above) each variable."""
+    undocumented = []
+    for defaults in sorted(REPO.glob("roles/*/defaults/main.yml")):
+        lines = defaults.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line and not line.startswith(("#", " ", "-", "---")) and ":" in line:
+                if i == 0 or not lines[i - 1].startswith("#"):
+                    undocumented.append(f"{defaults.relative_to(REPO)}:{i + 1} {line.split(':')[0]}")
+    assert not undocumented, undocumented

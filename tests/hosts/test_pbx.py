@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import yaml
@@ -104,8 +105,8 @@ def test_fail2ban_filter_matches_auth_failures_and_not_challenges(pbx) -> None:
         "'internal' for [101@10.231.0.10] from ip 192.0.2.7"
     )
     challenge = failure.replace("auth failure", "auth challenge")
-    hit = pbx.check_output(f"fail2ban-regex '{failure}' /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
-    miss = pbx.check_output(f"fail2ban-regex '{challenge}' /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
+    hit = pbx.check_output(f"fail2ban-regex {shlex.quote(failure)} /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
+    miss = pbx.check_output(f"fail2ban-regex {shlex.quote(challenge)} /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
     assert "Lines: 1 lines, 0 ignored, 1 matched" in hit
     assert "Lines: 1 lines, 0 ignored, 0 matched" in miss
 
@@ -131,12 +132,13 @@ def test_nftables_rules_in_force(pbx) -> None:
     assert "ip saddr 10.231.0.20 meta l4proto { tcp, udp } th dport 5080 counter" in listing
     assert "ip saddr 10.231.0.0/24 meta l4proto { tcp, udp } th dport 5060 counter" in listing
     assert "tcp dport { 8021, 8084, 9464 } counter" in listing
-    assert "tcp dport 22 counter packets" in listing
+    assert "tcp dport 22 counter packets" in listing and "accept" in listing
 
 
 def _sipp_options(host, target: str):
-    # One OPTIONS; nothing answers a dropped request, so SIPp ends on its (bounded) timeout.
-    return host.run(f"sipp -sf /etc/sipp/options.xml -m 1 -timeout 3s -timeout_error -nostdin -trace_err {target}")
+    # One OPTIONS; nothing answers a dropped request, so SIPp ends on its (bounded) timeout and
+    # exits non-zero (255, which testinfra's SSH backend would take for an SSH failure: hence the echo).
+    return host.run(f"sipp -sf /etc/sipp/options.xml -m 1 -timeout 3s -timeout_error -nostdin {target}; echo sipp-exit=$?")
 
 
 def test_sip_from_a_non_trunk_address_is_dropped(pbx, phone) -> None:
@@ -160,6 +162,8 @@ def test_sip_from_the_phones_is_accepted(pbx, phone) -> None:
 def test_loopback_only_ports_are_not_listening_outside_loopback(pbx) -> None:
     for sock in pbx.socket.get_listening_sockets():
         proto, rest = sock.split("://", 1)
+        if proto == "unix":
+            continue
         address, _, port = rest.rpartition(":")
         if int(port) in LOOPBACK_ONLY_PORTS:
             assert address in ("127.0.0.1", "::1"), f"{sock} listens beyond loopback"
