@@ -14,8 +14,8 @@ to whole kopecks. A call shorter than ``free_seconds`` costs nothing, not even
 the connect fee; a longer one is billed from its first second.
 
 The arithmetic is done in integers (the rate and fee scaled to their smallest
-decimal place), so it is exact and fast; the result leaves as a `Decimal` of
-roubles with two places.
+decimal place), so it is exact and fast; the price is whole kopecks, made a
+`Decimal` of roubles with two places (`roubles`) where it leaves the engine.
 """
 
 from __future__ import annotations
