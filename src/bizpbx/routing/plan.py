@@ -175,11 +175,6 @@ class Hangup:
 
 Step = Answer | Collect | Menu | Bridge | Voicemail | Play | Hangup
 
-# Steps after which the plan has nothing more to do with the call.
-FINAL_STEPS = (Voicemail, Hangup)
-# Steps whose continuation is planned once the caller has pressed keys.
-WAITING_STEPS = (Collect, Menu)
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:

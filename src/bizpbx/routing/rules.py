@@ -77,6 +77,7 @@ def route_menu_choice(call: Call, site: Site, now: datetime, menu: Menu, digit: 
 
 
 def is_waiting(step: Step) -> bool:
+    """Whether the step waits for the caller's keys (its continuation is planned afterwards)."""
     return isinstance(step, (Collect, Menu))
 
 
