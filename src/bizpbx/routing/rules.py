@@ -25,7 +25,7 @@ from bizpbx.routing.plan import (
     Voicemail,
 )
 from bizpbx.rating.numbers import e164_digits, is_russian
-from bizpbx.settings import NumberKind, Organization, Site, Target, TargetKind
+from bizpbx.settings import IncomingRule, NumberKind, Organization, Site, Target, TargetKind
 
 # Rings before voicemail when an employee has a box but no no-answer forward.
 VOICEMAIL_AFTER_SECONDS = 30
@@ -115,7 +115,9 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
     return _to_organization(site, now, org_id, org, rule, answered=False, why=f"{entry.kind} number {called} of organization {org_id}")
 
 
-def _to_organization(site: Site, now: datetime, org_id: str, org: Organization, rule, *, answered: bool, why: str) -> Plan:
+def _to_organization(
+    site: Site, now: datetime, org_id: str, org: Organization, rule: IncomingRule | None, *, answered: bool, why: str
+) -> Plan:
     builder = _Builder(site, now, org_id, org)
     if rule is None:
         target, reason = Target(TargetKind.EXTENSION, org.owner), f"{why}: no incoming rule, the owner"
