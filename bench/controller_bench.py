@@ -39,7 +39,7 @@ from bizpbx.controller.metrics import Metrics  # noqa: E402
 from bizpbx.controller.outbox import Outbox  # noqa: E402
 from bizpbx.esl.events import Event  # noqa: E402
 from bizpbx.esl.inbound import InboundClient  # noqa: E402
-from bizpbx.esl.protocol import Frame, FrameParser, encode  # noqa: E402
+from bizpbx.esl.protocol import FrameParser, encode  # noqa: E402
 from bizpbx.ledger import Ledger  # noqa: E402
 from bizpbx.rating import Rater  # noqa: E402
 from bizpbx.routing import Call, Menu, Source, route, route_after_digits, route_menu_choice  # noqa: E402
