@@ -256,7 +256,7 @@ class CallHandler:
         if leg.external:
             if leg.caller_id:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
-            return f"[{','.join(options)}]sofia/gateway/{leg.trunk}/{leg.number}"
+            return f"[{','.join(options)}]{fs_names.gateway_dial(leg.trunk, leg.number)}"
         return f"[{','.join(options)}]user/{fs_names.user_id(leg.org_id, leg.extension)}@${{domain}}"
 
 
