@@ -24,6 +24,7 @@ from bizpbx import fs_names
 from bizpbx.controller import call_events
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
+from bizpbx.dialplan import BUSY_CAUSES, NO_ANSWER_CAUSES  # the static fallback reads dispositions the same way
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.esl.outbound import OutboundSession
@@ -49,9 +50,6 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-# A bridge's originate_disposition, by the outcome it means for forwarding.
-BUSY_DISPOSITIONS = frozenset({"USER_BUSY", "CALL_REJECTED"})
-NO_ANSWER_DISPOSITIONS = frozenset({"NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE"})
 ANSWERED_DIALSTATUS = "ANSWER"
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = "bizpbx_entered_id"
@@ -270,9 +268,9 @@ def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> 
     if deadline_passed:
         return Outcome.NO_ANSWER
     disposition = result.get("variable_originate_disposition")
-    if disposition in BUSY_DISPOSITIONS:
+    if disposition in BUSY_CAUSES:
         return Outcome.BUSY
-    if disposition in NO_ANSWER_DISPOSITIONS:
+    if disposition in NO_ANSWER_CAUSES:
         return Outcome.NO_ANSWER
     if disposition == "ORIGINATOR_CANCEL":
         return None  # the caller hung up while it rang
