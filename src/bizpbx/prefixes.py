@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_SPEC = re.compile(r"^(\d+)(?:\s*[-–]\s*(\d+))?$")
+_SPEC = re.compile(r"^([0-9]+)(?:\s*[-–]\s*([0-9]+))?$")
 
 
 class PrefixSpecError(ValueError):

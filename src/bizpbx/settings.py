@@ -81,11 +81,11 @@ def _to_e164(value: Any) -> str:
 
 
 E164 = Annotated[str, BeforeValidator(_to_e164)]
-Digits = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(pattern=r"^\d+$")]
+Digits = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(pattern=r"^[0-9]+$")]
 Extension = Annotated[
     str,
     BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
-    Field(pattern=r"^\d{2,6}$", description="2 to 6 digits"),
+    Field(pattern=r"^[0-9]{2,6}$", description="2 to 6 digits"),
 ]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="lower-case letters, digits, _")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), PlainSerializer(str, when_used="json")]
@@ -137,8 +137,8 @@ class Target:
 
 
 _TARGET_VALUE = {
-    TargetKind.EXTENSION: re.compile(r"^\d{2,6}$"),
-    TargetKind.VOICEMAIL: re.compile(r"^\d{2,6}$"),
+    TargetKind.EXTENSION: re.compile(r"^[0-9]{2,6}$"),
+    TargetKind.VOICEMAIL: re.compile(r"^[0-9]{2,6}$"),
     TargetKind.GROUP: re.compile(r"^[a-z][a-z0-9_]{0,31}$"),
     TargetKind.IVR: re.compile(r"^[a-z][a-z0-9_]{0,31}$"),
 }
@@ -177,7 +177,7 @@ class Increments(Model):
 
     initial: int = Field(60, ge=1, description="seconds billed for the first step")
     subsequent: int = Field(60, ge=1, description="seconds per further step")
-    free_seconds: int = Field(0, ge=0, description="calls this short cost nothing")
+    free_seconds: int = Field(0, ge=0, description="calls shorter than this cost nothing")
 
 
 class RateRow(Model):
@@ -362,7 +362,7 @@ class Forwarding(Model):
 
 
 def _digits_pin(pin: SecretStr) -> SecretStr:
-    if not re.fullmatch(r"\d{4,10}", pin.get_secret_value()):
+    if not re.fullmatch(r"[0-9]{4,10}", pin.get_secret_value()):
         raise ValueError("a voicemail PIN is 4 to 10 digits")
     return pin
 
@@ -527,7 +527,7 @@ def _default_hotline_origins() -> list[HotlineOrigin]:
 class Tariffs(Model):
     currency: Literal["RUB"] = "RUB"
     billing: Increments = Increments()
-    individual_connection_fees: dict[Annotated[str, Field(pattern=r"^\d{3}$")], Money] = Field(
+    individual_connection_fees: dict[Annotated[str, Field(pattern=r"^[0-9]{3}$")], Money] = Field(
         default_factory=lambda: {
             "495": Decimal(2500),
             **{code: Decimal(1000) for code in ("499", "812", "343", "831", "863", "843")},
@@ -550,6 +550,12 @@ class Tariffs(Model):
         for name in ("profi", "vip"):
             if name not in self.plans or self.plans[name].applies_to != "organization":
                 raise ValueError(f"plans.{name} must exist and apply to organization")
+        priced_by: dict[str, str] = {}
+        for origin in self.hotline_origins:
+            for prefix in (p for spec in origin.prefixes for p in expand(spec)):
+                if prefix in priced_by:
+                    raise ValueError(f"hotline_origins: prefix {prefix} is priced by both {priced_by[prefix]!r} and {origin.origin!r}")
+                priced_by[prefix] = origin.origin
         return self
 
 
@@ -575,6 +581,10 @@ class FreeSwitch(Model):
     log_dir: Path = Path("/var/log/freeswitch")
     storage_dir: Path = Path("/var/lib/freeswitch/storage")
     sounds_dir: Path = Path("/usr/share/freeswitch/sounds")
+    phrases_dir: Path = Field(
+        Path("/usr/share/freeswitch/lang"),
+        description="FreeSWITCH's phrase files by language (package freeswitch-lang-en; etc/freeswitch/lang in a source build): voicemail speaks with them",
+    )
     sip_domain: str | None = Field(None, description="domain phones register to; the internal profile's address when unset")
     max_sessions: int = Field(1000, ge=1, le=100000)
     sessions_per_second: int = Field(30, ge=1, le=10000)

@@ -31,3 +31,9 @@ def test_a_range_is_every_prefix_between_its_ends(start, span, width):
     assert len(expanded) == span + 1
     assert all(len(p) == width for p in expanded)
     assert expanded == sorted(set(expanded))
+
+
+@pytest.mark.parametrize("spec", ["1٠", "７495", "783141-٣"])
+def test_only_ascii_digits_make_a_prefix(spec):
+    with pytest.raises(PrefixSpecError):
+        expand(spec)

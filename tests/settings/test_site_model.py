@@ -115,6 +115,14 @@ def test_secrets_do_not_show_in_reprs_or_dumps(lab_site_copy):
         (lambda d: d["numbers"].update({"12345": {"kind": "main"}}), ("numbers.12345", "not a possible phone number")),
         (lambda d: d["organizations"]["12"]["employees"].update({"1": {"name": "x"}}), ("organizations.12.employees.1", "pattern")),
         (lambda d: d.update(timezone="Mars/Olympus"), ("timezone", "unknown time zone")),
+        (lambda d: d["organizations"]["12"]["employees"].update({"1٠1": {"name": "x"}}), ("organizations.12.employees.1٠1", "pattern")),
+        (
+            lambda d: d.update(tariffs={"hotline_origins": [
+                {"origin": "A", "prefixes": ["7495"], "rate": "2"},
+                {"origin": "B", "prefixes": ["7490-5"], "rate": "3"},
+            ]}),
+            ("tariffs", "prefix 7495 is priced by both 'A' and 'B'"),
+        ),
         (
             lambda d: d["organizations"]["12"]["employees"]["101"]["forwarding"].update(busy="phone:102"),
             ("organizations.12.employees.101.forwarding.busy", "unknown target kind 'phone'"),
