@@ -230,12 +230,10 @@ class _Spelling:
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
         context = fs_names.incoming_context(org.org_id)
         # Phones that just ring (no forwarding, no voicemail) share one extension.
-        plain = [node for node in org.nodes if _rings_plainly(node)]
-        extensions: list[Extension] = []
-        if plain:
-            extensions.append(self.plain_rings(org.org_id, [node.extensions[0] for node in plain]))
+        plain = [node.extensions[0] for node in org.nodes if _rings_plainly(node)]
+        extensions: list[Extension] = [self.plain_rings(org.org_id, plain)] if plain else []
         for node in org.nodes:
-            if node not in plain:
+            if not _rings_plainly(node):
                 extensions.extend(self.node(org.org_id, context, node))
         return Context(context, tuple(extensions))
 
