@@ -9,10 +9,16 @@ a temporary directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import secrets
+import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -21,6 +27,7 @@ from rendered_tree import edit_site
 
 from bizpbx.file_tree import replace_tree
 from bizpbx.render import render_site
+from bizpbx.settings import Site
 from bizpbx.site_loader import load_site
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
@@ -34,6 +41,7 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
+LAB_SITE = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "site.yml"
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -102,7 +110,7 @@ def _live_site(site_file: Path, work: Path) -> dict[str, int]:
             storage_dir=str(work / "storage"),
             sounds_dir=str(work / "sounds"),
             phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),
-            phone_networks=["127.0.0.0/8"],
+            phone_networks=["127.0.0.1/32"],
             internal={"ip": "127.0.0.1", "port": ports["internal"]},
             external={"ip": "127.0.0.1", "port": ports["external"]},
             rtp_start_port=41000,
@@ -173,53 +181,81 @@ def _problems(log: Path) -> list[str]:
     return [line for line in text.splitlines() if "[ERR]" in line or "[CRIT]" in line or "deprecated" in line]
 
 
-def test_freeswitch_loads_the_rendered_tree(lab_site_copy: Path, tmp_path: Path, monkeypatch):
+def register(port: int, user: str, password: str, source: str = "127.0.0.1") -> int:
+    """REGISTER `user` with digest authentication; the final SIP status."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:
+        sip.bind((source, 0))
+        sip.settimeout(10)
+        local = sip.getsockname()[1]
+        call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
+
+        def send(cseq: int, extra: str = "") -> tuple[int, str]:
+            request = (
+                f"REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {source}:{local};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag={tag}\r\nTo: <sip:{user}@127.0.0.1>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{source}:{local}>\r\n"
+                f"Expires: 60\r\n{extra}Content-Length: 0\r\n\r\n"
+            )
+            sip.sendto(request.encode(), ("127.0.0.1", port))
+            while True:
+                reply = sip.recv(65536).decode(errors="replace")
+                status = int(reply.split(" ", 2)[1])
+                if status >= 200:
+                    return status, reply
+
+        status, reply = send(1)
+        if status != 401:
+            return status
+        challenge = dict(re.findall(r'(\w+)="?([^",]+)"?', reply.split("WWW-Authenticate: Digest ", 1)[1].split("\r\n", 1)[0]))
+        realm, nonce, cnonce = challenge["realm"], challenge["nonce"], secrets.token_hex(8)
+        ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+        ha2 = hashlib.md5(b"REGISTER:sip:127.0.0.1").hexdigest()
+        answer = hashlib.md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        authorization = (
+            f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="sip:127.0.0.1", '
+            f'response="{answer}", algorithm=MD5, qop=auth, nc=00000001, cnonce="{cnonce}"\r\n'
+        )
+        return send(2, authorization)[0]
+
+
+@dataclass
+class Switch:
+    site: Site
+    ports: dict[str, int]
+    esl: EventSocket
+    log: Path
+    controller: DeadController
+    problems_at_start: list[str]
+
+
+@pytest.fixture(scope="module")
+def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switch]:
     binary = Path(PREFIX) / "bin" / "freeswitch"
     assert binary.is_file(), f"{binary} does not exist: FREESWITCH_PREFIX must be the install prefix"
-    monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # an IP-authenticated trunk has none
-    ports = _live_site(lab_site_copy, tmp_path)
-    site = load_site(lab_site_copy, generate_missing_secrets=True)
-    conf = tmp_path / "conf"
-    replace_tree(conf, render_site(site))
-    dirs = {name: tmp_path / name for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds")}
-    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(conf), "-mod", str(Path(PREFIX) / "lib" / "freeswitch" / "mod")]
+    work = tmp_path_factory.mktemp("live")
+    for name in ("site.yml", "rates.csv"):
+        shutil.copy(LAB_SITE.parent / name, work / name)
+    ports = _live_site(work / "site.yml", work)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BIZPBX_ESL__PASSWORD", secrets.token_urlsafe(16))  # the trunk is IP-authenticated: no password
+        site = load_site(work / "site.yml", generate_missing_secrets=True)
+    replace_tree(work / "conf", render_site(site))
+    dirs = {name: work / name for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds")}
+    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(work / "conf"), "-mod", str(Path(PREFIX) / "lib" / "freeswitch" / "mod")]
     for name, directory in dirs.items():
         directory.mkdir(exist_ok=True)
         command += [f"-{name}", str(directory)]
     log = dirs["log"] / "freeswitch.log"
     controller = DeadController(ports["controller"])
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
     try:
         esl = _wait_for_event_socket(process, ports["esl"], site.esl.password.get_secret_value(), log)
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
-            status = esl.api("sofia status")
-            while status.count("RUNNING") < 2 and time.monotonic() < deadline:
+            while esl.api("sofia status").count("RUNNING") < 2 and time.monotonic() < deadline:
                 time.sleep(0.5)
-                status = esl.api("sofia status")
-            # Rows: name, type (profile, gateway, alias), data, state.
-            rows = {parts[0]: parts[1:] for parts in map(str.split, status.splitlines()) if len(parts) >= 3}
-            for profile in ("internal", "external"):
-                assert rows.get(profile, [None])[0] == "profile", status
-                assert "RUNNING" in rows[profile], status
-            assert rows.get("external::carrier", [None])[0] == "gateway", status
-            assert esl.api("reloadxml").startswith("+OK"), "reloadxml refused"
-            assert esl.api("user_exists id 12-101 127.0.0.1").strip() == "true"
-            assert '<language name="en"' in esl.api("xml_locate languages language name en"), "no phrases for voicemail"
-            assert _problems(log) == [], "\n".join(_problems(log))
-
-            # A call from the trunk side to organization 12's number: handed to
-            # the controller with its variables, then on into the fallback.
-            esl.background("originate {origination_caller_id_number=74957654321}loopback/74951234567/public &park()")
-            controller.take_one_call()
-            assert controller.channel.get("variable_bizpbx_called") == "+74951234567", controller.channel
-            assert controller.channel.get("variable_bizpbx_org_id") == "12"
-            assert controller.channel.get("variable_hangup_after_bridge") == "true"
-            deadline = time.monotonic() + 10
-            while "in-74951234567" not in log.read_text(errors="replace") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert "->in-74951234567 in context org-12-incoming" in log.read_text(errors="replace"), "no fallback after the controller left"
-            esl.api("hupall")
+            yield Switch(site, ports, esl, log, controller, _problems(log))
         finally:
             esl.close()
     finally:
@@ -230,3 +266,46 @@ def test_freeswitch_loads_the_rendered_tree(lab_site_copy: Path, tmp_path: Path,
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def test_loads_with_both_profiles_and_the_gateway(switch: Switch):
+    assert switch.problems_at_start == [], "\n".join(switch.problems_at_start)
+    status = switch.esl.api("sofia status")
+    # Rows: name, type (profile, gateway, alias), data, state.
+    rows = {parts[0]: parts[1:] for parts in map(str.split, status.splitlines()) if len(parts) >= 3}
+    for profile in ("internal", "external"):
+        assert rows.get(profile, [None])[0] == "profile", status
+        assert "RUNNING" in rows[profile], status
+    assert rows.get("external::carrier", [None])[0] == "gateway", status
+    assert switch.esl.api("reloadxml").startswith("+OK"), "reloadxml refused"
+    assert switch.esl.api("user_exists id 12-101 127.0.0.1").strip() == "true"
+    assert '<language name="en"' in switch.esl.api("xml_locate languages language name en"), "no phrases for voicemail"
+
+
+def test_phones_register_with_their_password_from_the_phone_networks_only(switch: Switch):
+    port = switch.ports["internal"]
+    password = switch.site.organizations["12"].employees["101"].password.get_secret_value()
+    assert register(port, "12-101", password) == 200
+    assert register(port, "12-101", password + "x") == 403
+    assert register(port, "12-101", password, source="127.0.0.3") == 403, "registered from outside the phone networks"
+    failures = [line for line in switch.log.read_text(errors="replace").splitlines() if "SIP auth failure (REGISTER)" in line]
+    assert any("for [12-101@127.0.0.1] from ip 127.0.0.1" in line for line in failures), "no line for fail2ban"
+    assert any("from ip 127.0.0.3" in line for line in failures), "no line for fail2ban"
+
+
+def test_a_trunk_call_goes_to_the_controller_then_to_the_fallback(switch: Switch):
+    # Organization 12's number: handed to the controller with its variables,
+    # then, the controller gone, on into the fallback.
+    switch.esl.background("originate {origination_caller_id_number=74957654321}loopback/74951234567/public &park()")
+    switch.controller.take_one_call()
+    channel = switch.controller.channel
+    assert channel.get("variable_bizpbx_called") == "+74951234567", channel
+    assert channel.get("variable_bizpbx_org_id") == "12"
+    assert channel.get("variable_bizpbx_trunk") == "carrier"
+    assert channel.get("variable_hangup_after_bridge") == "true"
+    fallback = "->in-74951234567 in context org-12-incoming"
+    deadline = time.monotonic() + 10
+    while fallback not in switch.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    switch.esl.api("hupall")
+    assert fallback in switch.log.read_text(errors="replace"), "no fallback after the controller left"
