@@ -300,7 +300,7 @@ class Trunk(Model):
 
     proxy: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$", description="provider's SIP host name or address")
     port: Port = 5060
-    transport: Literal["udp", "tcp", "tls"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = Field("udp", description="tls is refused until the renderer sets up certificates")
     auth: Literal["registration", "ip"] = Field("registration", description="register with username/password, or be trusted by source address")
     username: str | None = None
     password: Secret(8) | None = None
@@ -312,6 +312,15 @@ class Trunk(Model):
     max_concurrent_calls: int = Field(30, ge=1)
     numbers: list[E164] = Field(default_factory=list, description="numbers this trunk delivers to the site")
     rate_deck: RateDeckFile | None = Field(None, description="CSV of outbound prices per prefix")
+
+    @field_validator("transport")
+    @classmethod
+    def _transport_the_renderer_supports(cls, transport: str) -> str:
+        # A TLS gateway needs a TLS listener with certificates on the external
+        # profile; rendering one without them would fail at the switch, not here.
+        if transport == "tls":
+            raise ValueError("tls trunks are not supported yet (the external profile has no certificates); use udp or tcp")
+        return transport
 
     @model_validator(mode="after")
     def _registration_needs_credentials(self) -> Trunk:
@@ -585,7 +594,7 @@ class FreeSwitch(Model):
         Path("/usr/share/freeswitch/lang"),
         description="FreeSWITCH's phrase files by language (package freeswitch-lang-en; etc/freeswitch/lang in a source build): voicemail speaks with them",
     )
-    sip_domain: str | None = Field(None, description="domain phones register to; the internal profile's address when unset")
+    sip_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")] | None = Field(None, description="domain phones register to; the internal profile's address when unset")
     max_sessions: int = Field(1000, ge=1, le=100000)
     sessions_per_second: int = Field(30, ge=1, le=10000)
     rtp_start_port: Port = 16384
