@@ -3,23 +3,32 @@
 Needs FREESWITCH_PREFIX (the install prefix: $FREESWITCH_PREFIX/bin/freeswitch)
 and SIPp (`sipp` on PATH: Debian's sip-tester). The demo site is rendered into a
 temporary directory with every port on loopback; the trunk is IP-authenticated
-so nothing registers anywhere.
+so nothing registers towards a carrier. A source build installs no sounds, so
+the test gives the main number's prompts (silence) to the switch itself.
 
-A SIPp caller dials the main number, keys the organization ID 12 as SIP INFO
-and hangs up after a few seconds. The controller answers, collects the ID and
-routes the call (the owner's phone is not registered, so to voicemail); when
-the call ends it must be in the ledger once, charged to organization 12, with
-its call events.
+A SIPp caller from Kazan dials a number, keys digits as SIP INFO and hangs up
+after a few seconds. When the call ends it must be in the ledger once, charged
+to the right organization, with its call events:
+- the main number, keying the organization ID 12: the controller answers,
+  collects the ID and routes the call (the owner's phone is not registered, so
+  to voicemail);
+- organization 34's 8-800 hotline: a SIPp phone registers as extension 200 of
+  the support group and answers; the owner pays by where the caller is.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import wave
+from contextlib import closing
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,6 +40,7 @@ from bizpbx.controller.outbox import Outbox
 from bizpbx.file_tree import replace_tree
 from bizpbx.ledger import Ledger
 from bizpbx.render import render_site
+from bizpbx.settings import Site
 from bizpbx.site_loader import load_site
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
@@ -43,18 +53,22 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
+SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)
+CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
+MAIN_NUMBER = "74952121562"
+HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
 
-# A caller from Kazan dials the main number, keys 1, 2, # as SIP INFO, talks, hangs up.
+# The caller dials, keys the digits as SIP INFO, talks, hangs up.
 CALLER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="main number with an organization ID">
+<scenario name="a call from the trunk side">
   <send retrans="500"><![CDATA[
-INVITE sip:74952121562@[remote_ip]:[remote_port] SIP/2.0
+INVITE sip:{called}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:78432123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:74952121562@[remote_ip]:[remote_port]>
+From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{called}@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
-Contact: <sip:78432123456@[local_ip]:[local_port]>
+Contact: <sip:{caller}@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
@@ -73,26 +87,25 @@ a=rtpmap:0 PCMU/8000
   <recv response="183" optional="true"/>
   <recv response="200" rtd="true"/>
   <send><![CDATA[
-ACK sip:74952121562@[remote_ip]:[remote_port] SIP/2.0
+ACK sip:{called}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:78432123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:74952121562@[remote_ip]:[remote_port]>[peer_tag_param]
+From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{called}@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
   <pause milliseconds="2000"/>
-  <!-- the organization ID: 1, 2 and the terminator -->
-  DTMF_INFO
+  {keys}
   <pause milliseconds="6000"/>
   <send retrans="500"><![CDATA[
-BYE sip:74952121562@[remote_ip]:[remote_port] SIP/2.0
+BYE sip:{called}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:78432123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:74952121562@[remote_ip]:[remote_port]>[peer_tag_param]
+From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{called}@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 9 BYE
+CSeq: 99 BYE
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -100,11 +113,11 @@ Content-Length: 0
 </scenario>
 """
 
-DTMF_INFO = """<send><![CDATA[
-INFO sip:74952121562@[remote_ip]:[remote_port] SIP/2.0
+KEY_INFO = """<send><![CDATA[
+INFO sip:{called}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:78432123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:74952121562@[remote_ip]:[remote_port]>[peer_tag_param]
+From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{called}@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: {cseq} INFO
 Max-Forwards: 70
@@ -117,6 +130,112 @@ Duration=160
   <recv response="200"/>
   <pause milliseconds="300"/>
 """
+
+# A phone registers (digest authentication) with a contact elsewhere: the SIPp
+# that answers the calls listens there.
+REGISTRATION_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a phone registers">
+  <send retrans="500"><![CDATA[
+REGISTER sip:{domain}:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@{domain}>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{user}@{domain}>
+Call-ID: [call_id]
+CSeq: 1 REGISTER
+Contact: <sip:{user}@[local_ip]:{contact_port}>
+Expires: 300
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="401" auth="true"/>
+  <send retrans="500"><![CDATA[
+REGISTER sip:{domain}:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@{domain}>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{user}@{domain}>
+Call-ID: [call_id]
+CSeq: 2 REGISTER
+Contact: <sip:{user}@[local_ip]:{contact_port}>
+[authentication username={user} password={password}]
+Expires: 300
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+# The phone answers the call (and ends it when the caller does). FreeSWITCH
+# also sends it a message-summary NOTIFY after registering, as to any phone.
+PHONE_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a phone that answers">
+  <recv request="NOTIFY" optional="true" next="notified"/>
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 0
+a=rtpmap:8 PCMA/8000
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send next="done"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <label id="notified"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag02[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <label id="done"/>
+</scenario>
+"""
+
+
+def write_silence(path: Path) -> None:
+    """Half a second of silence as a prompt: a prompt FreeSWITCH cannot open ends
+    play_and_get_digits at once, without waiting for a single digit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"\0\0" * 4000)
 
 
 def answers(port: int) -> bool:
@@ -135,19 +254,72 @@ def wait_for(condition, what: str, bound: float = STARTUP_SECONDS) -> None:
         time.sleep(0.25)
 
 
-def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(lab_site_copy: Path, tmp_path: Path, monkeypatch):
+def sipp(work: Path, name: str, *arguments: str) -> list[str]:
+    """A SIPp command line on loopback, its scenario `name`.xml and its SIP messages traced in `work`."""
+    return [SIPP, *arguments, "-sf", str(work / f"{name}.xml"), "-i", "127.0.0.1", "-timeout", "60s", "-trace_err", "-trace_msg", "-message_file", str(work / f"{name}_messages.log")]
+
+
+def one_call(work: Path, name: str, to_port: int) -> None:
+    """SIPp runs the scenario `name`.xml once, towards the switch's port; it must succeed."""
+    command = sipp(work, name, f"127.0.0.1:{to_port}", "-m", "1", "-p", str(free_port(socket.SOCK_DGRAM)))
+    run = subprocess.run(command, capture_output=True, text=True, cwd=work, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+@dataclass
+class Live:
+    site: Site
+    work: Path
+    external: int
+    internal: int
+
+    def call(self, called: str, keys: str = "") -> None:
+        """A call from the trunk side; returns once the caller has hung up."""
+        fields = {"called": called, "caller": CALLER}
+        keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=digit, **fields) for n, digit in enumerate(keys))
+        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, **fields))
+        one_call(self.work, "caller", self.external)
+
+    def register(self, org_id: str, extension: str, contact_port: int) -> None:
+        password = self.site.organizations[org_id].employees[extension].password.get_secret_value()
+        scenario = REGISTRATION_SCENARIO.format(domain=self.site.freeswitch.sip_domain, user=f"{org_id}-{extension}", password=password, contact_port=contact_port)
+        (self.work / "register.xml").write_text(scenario)
+        one_call(self.work, "register", self.internal)
+
+    def the_one_call(self, org_id: str):
+        """The call charged to `org_id`, once a CDR sweep has been over it too, and its call events."""
+
+        def stored() -> list:
+            with Ledger(self.site.controller.ledger) as ledger:
+                return list(ledger.calls(org_id, 0, 2**31))
+
+        wait_for(lambda: len(stored()) == 1, "the call in the ledger")
+        with closing(Outbox(self.site.controller.ledger)) as outbox:
+            # The call's CDR line, once swept, must not add a second row.
+            wait_for(lambda: outbox.last_cdr() is not None, "a CDR sweep to read the call's CDR")
+            [call] = stored()
+            events = [e for e in outbox.after(0) if e.call_uuid == call.uuid]
+        names = [e.name for e in events]
+        assert names[0] == "call.started" and names.count("call.ended") == 1
+        return call, events
+
+
+@pytest.fixture
+def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
+    """FreeSWITCH and the controller running the demo site, on loopback."""
     binary = Path(PREFIX) / "bin" / "freeswitch"
     assert binary.is_file(), f"{binary} does not exist: FREESWITCH_PREFIX must be the install prefix"
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # an IP-authenticated trunk has none
-    external, esl = free_port(socket.SOCK_DGRAM), free_port()
+    external, internal, esl = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
     data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
     data["freeswitch"].update(
         log_dir=str(tmp_path / "log"),
         storage_dir=str(tmp_path / "storage"),
         sounds_dir=str(tmp_path / "sounds"),
+        phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),  # where a source build installs them
         phone_networks=["127.0.0.0/8"],
         sip_domain="127.0.0.1",
-        internal={"ip": "127.0.0.1", "port": free_port(socket.SOCK_DGRAM)},
+        internal={"ip": "127.0.0.1", "port": internal},
         external={"ip": "127.0.0.1", "port": external},
         rtp_start_port=42000,
         rtp_end_port=42100,
@@ -166,31 +338,16 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(lab_site
     for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds"):
         (tmp_path / name).mkdir(exist_ok=True)
         command += [f"-{name}", str(tmp_path / name)]
+    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
+        write_silence(tmp_path / "sounds" / SOUND_VOICE / prompt)
     switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
     controller_log = (tmp_path / "controller.log").open("wb")
     controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: answers(esl), "FreeSWITCH's event socket")
-        wait_for(lambda: read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") is not None, "the controller's metrics endpoint")
-        digits = "".join(DTMF_INFO.format(cseq=2 + n, digit=d) for n, d in enumerate("12#"))
-        scenario = tmp_path / "caller.xml"
-        scenario.write_text(CALLER_SCENARIO.replace("DTMF_INFO", digits))
-        sipp = subprocess.run(
-            [SIPP, f"127.0.0.1:{external}", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)), "-timeout", "60s", "-trace_err"],
-            capture_output=True, text=True, cwd=tmp_path, check=False,
-        )
-        assert sipp.returncode == 0, sipp.stdout[-2000:] + sipp.stderr[-2000:]
-
-        def stored() -> list:
-            with Ledger(site.controller.ledger) as ledger:
-                return list(ledger.calls("12", 0, 2**31))
-
-        wait_for(lambda: len(stored()) == 1, "the call in the ledger")
-        time.sleep(6)  # a CDR sweep later the CDR of the same call must not add a second row
-        [call] = stored()
-        assert call.direction == "inbound"
-        names = [e.name for e in Outbox(site.controller.ledger).after(0) if e.call_uuid == call.uuid]
-        assert names[0] == "call.started" and names.count("call.ended") == 1
+        # A call placed before the controller subscribes would start unseen (no call.started).
+        wait_for(lambda: (read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
+        yield Live(site, tmp_path, external, internal)
     finally:
         controller.terminate()
         assert controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
@@ -199,3 +356,30 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(lab_site
             switch.wait(30)
         except subprocess.TimeoutExpired:
             switch.kill()
+
+
+def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Live):
+    live.call(MAIN_NUMBER, keys="12#")
+    call, events = live.the_one_call("12")
+    assert call.direction == "inbound"
+    [transfer] = [e.data for e in events if e.name == "call.transferred"]
+    assert transfer["organization"] == "12" and transfer["to"] == "voicemail:100"
+
+
+def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
+    phone_port = free_port(socket.SOCK_DGRAM)
+    (live.work / "phone.xml").write_text(PHONE_SCENARIO)
+    # Without -m: the phone takes a NOTIFY and the call, then SIGUSR1 stops it;
+    # it exits non-zero if any of them failed.
+    phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
+    try:
+        live.register("34", "200", phone_port)
+        live.call(HOTLINE)
+    finally:
+        phone.send_signal(signal.SIGUSR1)
+        out, err = phone.communicate(timeout=60)
+    assert phone.returncode == 0, out[-2000:] + err[-2000:]
+    call, events = live.the_one_call("34")
+    assert call.direction == "inbound" and call.rule == "hotline-origin"
+    assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price
+    assert "call.answered" in [e.name for e in events]

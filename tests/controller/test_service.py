@@ -62,6 +62,7 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     site_file = tmp_path / "site.yml"
     lab, switch, seen, metrics, commands, status = asyncio.run(scenario())
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
+    assert status["esl_connected"] is True
     assert "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
@@ -76,6 +77,31 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert ended["cost"] == "7.00" and ended["duration"] == 65 and ended["organization"] == "34" and ended["from"] == KAZAN_CALLER
     assert "bizpbx_routing_seconds_count 1" in metrics
     assert "bizpbx_up 1" in metrics
+
+
+def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secrets):
+    """While it is not, calls start without a call.started: whoever places calls
+    (a monitor, the live test) can tell from bizpbx_esl_connected."""
+
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(esl_port=event_socket.port)
+            controller = Controller(lab, grace_seconds=5)
+            stop = asyncio.Event()
+            running = asyncio.create_task(controller.run(stop))
+            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            await until(lambda: controller.inbound.connected, "the subscription to be acknowledged")
+            subscribed = await metrics_text(lab)
+        # The switch went away (restarted, say): the controller is reconnecting.
+        await until(lambda: not controller.inbound.connected, "the controller to notice the switch is gone")
+        gone = await metrics_text(lab)
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        return subscribed, gone
+
+    subscribed, gone = asyncio.run(scenario())
+    assert "bizpbx_esl_connected 1" in subscribed.splitlines()
+    assert "bizpbx_esl_connected 0" in gone.splitlines()
 
 
 def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):

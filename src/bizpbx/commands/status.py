@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             active_calls=int(metrics["bizpbx_active_calls"]),
             calls_total=int(metrics["bizpbx_calls_total"]),
             outbox_depth=int(metrics["bizpbx_outbox_depth"]),
+            esl_connected=metrics["bizpbx_esl_connected"] == 1,
             esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
             rating_errors=int(metrics["bizpbx_rating_errors_total"]),
         )
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
         print(f"controller: {'running' if status['running'] else 'not running'} (metrics {status['metrics']})")
-        for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_reconnects", "rating_errors"):
+        for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "rating_errors"):
             if key in status:
                 print(f"{key.replace('_', ' ')}: {status[key]}")
         if "last_cdr" in status:

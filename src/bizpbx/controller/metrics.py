@@ -66,11 +66,12 @@ class Histogram:
 
 
 class Metrics:
-    def __init__(self, outbox_depth: Callable[[], float] | None = None) -> None:
+    def __init__(self, outbox_depth: Callable[[], float] | None = None, esl_connected: Callable[[], float] | None = None) -> None:
         self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket")
         self.calls_total = Counter("bizpbx_calls_total", "Calls started (rate() of it: calls per second)")
         self.routing_seconds = Histogram("bizpbx_routing_seconds", "Time to plan a call (route and its continuations)")
         self.esl_reconnects = Counter("bizpbx_esl_reconnects_total", "Reconnections of the inbound event socket")
+        self.esl_connected = Gauge("bizpbx_esl_connected", "1 while subscribed on the inbound event socket (calls start unseen while 0)", esl_connected)
         self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated")
         self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard")
         self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", outbox_depth)

@@ -44,13 +44,14 @@ class Controller:
         self.site = site
         self.grace_seconds = grace_seconds
         self.cdr_dir = cdr_dir or site.freeswitch.log_dir / "cdr-csv"
-        self.metrics = Metrics(outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries))
+        self.metrics = Metrics(outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries), esl_connected=lambda: int(self.inbound.connected))
         self.ledger = Ledger(site.controller.ledger)
         self.outbox = Outbox(site.controller.ledger)
         rater = Rater(site)
         self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
         self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
+        self.inbound = InboundClient(str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event)
 
     def emit(self, event: CallEvent) -> None:
         self.outbox.add([event.as_row()])
@@ -71,24 +72,18 @@ class Controller:
         outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
         await outbound.start()
         metrics_server = await serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
-        inbound = InboundClient(
-            str(self.site.esl.host),
-            self.site.esl.port,
-            self.site.esl.password.get_secret_value(),
-            events=SUBSCRIBED_EVENTS,
-            on_event=self._on_event,
-        )
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
-        tasks += [asyncio.create_task(self._keep_connected(inbound), name="event socket"), asyncio.create_task(self._sweep(inbound), name="CDR sweep")]
+        tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
-        await self._shut_down(outbound, metrics_server, inbound, tasks)
+        await self._shut_down(outbound, metrics_server, self.inbound, tasks)
 
     async def _keep_connected(self, inbound: InboundClient) -> None:
         for delay in backoff_delays(0.5, 30.0):
             try:
                 await inbound.connect()
+                log.info("event socket %s:%s: connected, call events flow", inbound.host, inbound.port)
                 return
             except (AuthenticationError, ConnectionRejected) as error:
                 log.error("event socket: %s (runtime rating rests on the CDR files until this is fixed)", error)

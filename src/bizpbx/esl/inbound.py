@@ -79,7 +79,12 @@ class InboundClient:
         self.connections = 0  # how many times a connection was established
 
     def __repr__(self) -> str:
-        return f"InboundClient({self.host!r}, {self.port!r}, connected={self._ready.is_set()})"
+        return f"InboundClient({self.host!r}, {self.port!r}, connected={self.connected})"
+
+    @property
+    def connected(self) -> bool:
+        """Authenticated and subscribed: events raised from now on reach the client."""
+        return self._ready.is_set()
 
     async def __aenter__(self) -> Self:
         await self.connect()
