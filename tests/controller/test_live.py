@@ -364,6 +364,7 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     assert call.direction == "inbound"
     [transfer] = [e.data for e in events if e.name == "call.transferred"]
     assert transfer["organization"] == "12" and transfer["to"] == "voicemail:100"
+    assert transfer["reason"] == "100: unavailable", "no phone registered as 12-100 in this test"
 
 
 def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):

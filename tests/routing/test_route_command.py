@@ -24,10 +24,14 @@ def test_explain_json_follows_the_main_number_into_the_organization(lab_site_cop
         "target": "extension:100",
         "legs": ["extension:100"],
         "ring_seconds": 30,
-        "on": {"busy": 2, "no_answer": 2, "unavailable": 2},
+        "on": {"busy": 2, "no_answer": 3, "unavailable": 4},
         "reason": "",
     }
-    assert second["steps"][1]["action"] == "voicemail" and second["steps"][1]["target"] == "voicemail:100"
+    # One voicemail step per outcome, so the call event says which one happened.
+    assert second["steps"][1:4] == [
+        {"action": "voicemail", "target": "voicemail:100", "reason": f"100: {outcome}"}
+        for outcome in ("busy", "no answer", "unavailable")
+    ]
 
 
 def test_explain_text_says_why(lab_site_copy):

@@ -185,7 +185,9 @@ class _Builder:
         return first
 
     def target(self, target: Target, *, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None = None) -> int:
-        key = (target, path, answered)
+        # The reason is part of the key: the same voicemail reached on busy and
+        # on no answer must tell consumers which of the two happened.
+        key = (target, path, answered, reason, forwarded_from)
         if key not in self._laid_out:
             self._laid_out[key] = self._lay_out(target, path, answered, reason, forwarded_from)
         return self._laid_out[key]
