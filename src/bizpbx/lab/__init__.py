@@ -12,10 +12,13 @@ Address plan (the one the demo site ``inventory/lab/site.yml`` is written for): 
 bridge is not on this machine's own network and nothing is routed or NATed out of the lab::
 
     10.231.0.1    this machine (veth bzl-lan), the lab's tinyproxy: the ONLY way a lab host
-                  reaches Debian's packages; lab hosts have no default route
+                  reaches Debian's packages
     10.231.0.10   pbx      (FreeSWITCH + controller)      namespace bizpbx-pbx,     eth0
     10.231.0.20   carrier  (Kamailio, the SIP provider)   namespace bizpbx-carrier, eth0
     10.231.0.30   phone    (SIPp, the employees' phones)  namespace bizpbx-phone,   eth0
+    10.231.0.254  nobody: the lab hosts' default route points here, into nothing, only so that
+                  "what is my address" (FreeSWITCH's $${local_ip_v4}) answers 10.231.0.x as on
+                  a server; a packet for the outside dies unanswered on the lab's bridge
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ LAN_NETNS = "bizpbx-lan"
 LAN_BRIDGE = "br0"
 LAN_PREFIX = 24
 GATEWAY = "10.231.0.1"  # this machine's side, where tinyproxy listens
+VOID = "10.231.0.254"  # the default route's next hop: no one has this address
 UPLINK = "bzl-lan"  # this machine's veth into the lab's bridge
 
 
@@ -286,6 +290,7 @@ def ensure_network() -> None:
         run("ip", "-n", LAN_NETNS, "link", "set", host.port, "master", LAN_BRIDGE, "up")
         run("ip", "-n", host.netns, "addr", "replace", f"{host.address}/{LAN_PREFIX}", "dev", "eth0")
         run("ip", "-n", host.netns, "link", "set", "eth0", "up")
+        run("ip", "-n", host.netns, "route", "replace", "default", "via", VOID, "dev", "eth0")
 
 
 def proxy_pid() -> int | None:
