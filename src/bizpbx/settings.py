@@ -45,7 +45,7 @@ from bizpbx.prefixes import PrefixSpecError, expand
 # Relative paths in a site (rate decks, the ledger) are relative to the site file.
 SITE_DIR: ContextVar[Path] = ContextVar("SITE_DIR", default=Path("."))
 
-WELL_KNOWN_PASSWORDS = frozenset({"clucon", "cluecon", "1234", "12345", "123456", "password", "secret", "admin"})
+WELL_KNOWN_PASSWORDS = frozenset({"cluecon", "1234", "12345", "123456", "password", "secret", "admin"})
 
 
 def _refuse_well_known(secret: SecretStr | None) -> SecretStr | None:
