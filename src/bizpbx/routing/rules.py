@@ -185,9 +185,12 @@ class _Builder:
         return first
 
     def target(self, target: Target, *, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None = None) -> int:
-        # The reason is part of the key: the same voicemail reached on busy and
-        # on no answer must tell consumers which of the two happened.
-        key = (target, path, answered, reason, forwarded_from)
+        if target.kind in (TargetKind.VOICEMAIL, TargetKind.HANGUP):
+            # A final step jumps nowhere, so each use can have its own (still
+            # after the step that leads to it) and say why it was reached:
+            # a voicemail reached on busy and on no answer tells which happened.
+            return self._lay_out(target, path, answered, reason, forwarded_from)
+        key = (target, path, answered)
         if key not in self._laid_out:
             self._laid_out[key] = self._lay_out(target, path, answered, reason, forwarded_from)
         return self._laid_out[key]
