@@ -59,6 +59,17 @@ MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
 
 # The caller dials, keys the digits as SIP INFO, talks, hangs up.
+# The audio offer (caller) and answer (phone) of both SIPp scenarios: G.711, as the site's codecs.
+SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 0
+a=rtpmap:8 PCMA/8000
+a=rtpmap:0 PCMU/8000
+"""
+
 CALLER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="a call from the trunk side">
   <send retrans="500"><![CDATA[
@@ -73,15 +84,7 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 0
-a=rtpmap:8 PCMA/8000
-a=rtpmap:0 PCMU/8000
-]]></send>
+{sdp}]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
@@ -192,15 +195,7 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 0
-a=rtpmap:8 PCMA/8000
-a=rtpmap:0 PCMU/8000
-]]></send>
+{sdp}]]></send>
   <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
   <send next="done"><![CDATA[
@@ -277,7 +272,7 @@ class Live:
         """A call from the trunk side; returns once the caller has hung up."""
         fields = {"called": called, "caller": CALLER}
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=digit, **fields) for n, digit in enumerate(keys))
-        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, **fields))
+        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, **fields))
         one_call(self.work, "caller", self.external)
 
     def register(self, org_id: str, extension: str, contact_port: int) -> None:
@@ -369,7 +364,7 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
 
 def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
     phone_port = free_port(socket.SOCK_DGRAM)
-    (live.work / "phone.xml").write_text(PHONE_SCENARIO)
+    (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
     # Without -m: the phone takes a NOTIFY and the call, then SIGUSR1 stops it;
     # it exits non-zero if any of them failed.
     phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
