@@ -90,6 +90,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
     ),
+    Migration(
+        "controller: webhook dead letters and delivery health",
+        """
+        CREATE TABLE webhook_dead_letters (
+            webhook TEXT NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES call_events(id),
+            state TEXT NOT NULL,             -- dead (set aside) or retry (queued again, delivered before newer events)
+            attempts INTEGER NOT NULL,
+            reason TEXT NOT NULL,            -- the last failure, without secrets
+            dead_at INTEGER NOT NULL,
+            PRIMARY KEY (webhook, event_id)
+        );
+        ALTER TABLE webhook_cursors ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE webhook_cursors ADD COLUMN last_success_at INTEGER;
+        ALTER TABLE webhook_cursors ADD COLUMN last_failure_at INTEGER;
+        ALTER TABLE webhook_cursors ADD COLUMN last_error TEXT
+        """,
+    ),
 )
 
 
