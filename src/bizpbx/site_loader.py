@@ -43,40 +43,133 @@ def generated_path(site_path: Path) -> Path:
 # employees loads several times faster.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# YAML aliases let a few kilobytes stand for gigabytes (each alias repeats
+# the whole node it names, and aliases nest). A site needs few: the nodes
+# they add when expanded are capped, and so is the nesting.
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 64
+
+
+def _key_text(key: Any) -> str:
+    # A digit key that YAML read as an int (organization 12, extension 101)
+    # names the same thing as its text.
+    return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+
 
 class _StrictLoader(_SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (YAML's
-    default keeps the last silently, hiding a typo'd override)."""
+    default keeps the last silently, hiding a typo'd override), also when the
+    two spellings only become the same key once read (``7:`` and ``"7":``),
+    and a key that is not a single value (``? [a, b]``)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            try:
+                name = _key_text(key)
+                first = seen.get(name)
+            except TypeError:  # unhashable: a list or a mapping as a key
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice (first on line {seen[key].start_mark.line + 1})", key_node.start_mark
+                    None, None, "a key must be a single value, not a list or a mapping", key_node.start_mark
+                ) from None
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {name!r} given twice (first on line {first.start_mark.line + 1})", key_node.start_mark
                 )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+            seen[name] = key_node
+        return {_key_text(key): value for key, value in super().construct_mapping(node, deep=deep).items()}
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, OverflowError) as error:
+            # A scalar its tag cannot read: a date such as 2026-13-45, an
+            # integer of thousands of digits, bad base64 for !!binary.
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read this {node.tag.rpartition(':')[2]} value: {error}", node.start_mark) from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _refuse_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_ALIAS_NODES extra
+    nodes, refer to themselves, or nest deeper than MAX_DEPTH, before any of
+    it is built (an iterative walk over the composed nodes, each once)."""
+    size: dict[int, int] = {}  # node -> nodes it stands for, expanded
+    height: dict[int, int] = {}
+    claimed: set[int] = set()  # nodes already counted once under some parent
+    on_path: set[int] = set()
+    added = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in children)
+            height[key] = 1 + max((height[id(child)] for child in children), default=0)
+            if height[key] > MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+            for child in children:
+                if id(child) in claimed:
+                    added += size[id(child)]
+                    if added > MAX_ALIAS_NODES:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"aliases expand the file by more than {MAX_ALIAS_NODES} values; write them out instead", node.start_mark
+                        )
+                claimed.add(id(child))
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise yaml.constructor.ConstructorError(None, None, "an alias refers to a node that contains it", node.start_mark)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
+
+
+def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> SiteError:
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return SiteError(path, [(f"line {line}, column {column}", f"not UTF-8 text (byte 0x{data[error.start]:02x})")])
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise SiteError(path, [("(file)", f"cannot read {path}: {error.strerror}")]) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, data, error) from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _refuse_expansion(node)
+        document = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         reason = getattr(error, "problem", None) or str(error)
         raise SiteError(path, [(where, f"not valid YAML: {reason}")]) from None
-    if data is None:
+    finally:
+        loader.dispose()
+    if document is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(document, dict):
         raise SiteError(path, [("(file)", "the top level must be a mapping of settings")])
-    return data
+    return document
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -87,20 +180,6 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _key_text(key: Any) -> str:
-    # A digit key that YAML read as an int (organization 12, extension 101)
-    # names the same thing as its text.
-    return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
-
-
-def _normalise_keys(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {_key_text(k): _normalise_keys(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_normalise_keys(v) for v in data]
-    return data
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:
@@ -130,7 +209,6 @@ def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
     for overlay in (generated_path(path), secrets_path(path)):
         if overlay.exists():
             data = deep_merge(data, read_yaml(overlay))
-    data = _normalise_keys(data)
     token = SITE_DIR.set(path.resolve().parent)
     try:
         site = Site(**data)
