@@ -103,7 +103,7 @@ def test_a_webhook_down_then_up_gets_every_event_once_in_order_per_call(tmp_path
         assert [b["event"] for b in bodies if b["call_uuid"] == call] == ["call.started", "call.answered", "call.ended"], call
     assert receiver.requests == len(ids) + receiver.refused  # every refused request was retried, nothing else
     for headers, body in receiver.accepted:
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        expected = "sha256=" + hmac.new(SECRET.encode(), headers["x-bizpbx-timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
         assert headers["x-bizpbx-signature"] == expected
         assert headers["x-bizpbx-event-id"] == json.loads(body)["id"]
 

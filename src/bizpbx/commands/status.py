@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.webhooks import describe_health, health_report
 from bizpbx.ledger import Ledger
 
 EXIT_NOT_RUNNING = 3
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         with Ledger(site.controller.ledger) as ledger:
             status["calls_in_ledger"] = ledger.count()
         status.setdefault("outbox_depth", outbox.depth(site.controller.webhooks))
+        status["webhooks"] = health_report(outbox, site.controller.webhooks)
+        status["dead_letters"] = sum(hook["dead_letters"] for hook in status["webhooks"].values())
         last = outbox.last_cdr()
         status["last_cdr"] = None if last is None else {"file": last[0], "read_at": datetime.fromtimestamp(last[1], timezone.utc).isoformat()}
         outbox.close()
@@ -74,4 +77,8 @@ def run(args: argparse.Namespace) -> int:
         if "last_cdr" in status:
             last_cdr = status["last_cdr"]
             print("last CDR: " + (f"{last_cdr['file']} read at {last_cdr['read_at']}" if last_cdr else "none read yet"))
+        if "webhooks" in status:
+            print(f"dead letters: {status['dead_letters']}" + (f" (bizpbx events dead {args.site})" if status["dead_letters"] else ""))
+            for name, hook in status["webhooks"].items():
+                print(f"webhook {name}: {describe_health(hook)}")
     return 0 if status["running"] else EXIT_NOT_RUNNING

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Routing takes well under a millisecond; the buckets resolve that range.
@@ -65,6 +66,18 @@ class Histogram:
         return [*lines, f"{self.name}_sum {self.sum}", f"{self.name}_count {running}"]
 
 
+class PerWebhook(Gauge):
+    """A gauge per webhook, labelled ``webhook="NAME"``, read from the delivery loops when scraped."""
+
+    def __init__(self, name: str, help_text: str, deliveries: Callable[[], Iterable[Any]], read: Callable[[Any], float], kind: str = "gauge") -> None:
+        super().__init__(name, help_text)
+        self._deliveries, self._read_one, self.kind = deliveries, read, kind
+
+    def samples(self) -> list[str]:
+        # Webhook names are lower-case letters, digits and _: nothing to escape.
+        return [f'{self.name}{{webhook="{d.name}"}} {self._read_one(d)}' for d in self._deliveries()]
+
+
 class Metrics:
     def __init__(self, outbox_depth: Callable[[], float] | None = None, esl_connected: Callable[[], float] | None = None) -> None:
         self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket")
@@ -85,6 +98,17 @@ class Metrics:
         for metric in self.all():
             lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}", *metric.samples()]
         return "\n".join(lines) + "\n"
+
+    def watch_webhooks(self, deliveries: Callable[[], Iterable[Any]]) -> None:
+        """Gauges of the webhooks' delivery loops (`bizpbx.controller.webhooks.Delivery`), per webhook."""
+        self.webhook_consecutive_failures = PerWebhook(
+            "bizpbx_webhook_consecutive_failures", "Failed delivery attempts in a row, 0 after a 2xx (failing from 5 on)", deliveries, lambda d: d.consecutive_failures
+        )
+        self.webhook_last_success = PerWebhook(
+            "bizpbx_webhook_last_success_timestamp_seconds", "When the webhook last answered 2xx (Unix time, 0 if never)", deliveries, lambda d: d.last_success_at or 0
+        )
+        self.webhook_dead_letters = PerWebhook("bizpbx_webhook_dead_letters", "Events set aside for the webhook (bizpbx events dead)", deliveries, lambda d: d.dead_letters())
+        self.webhook_restarts = PerWebhook("bizpbx_webhook_loop_restarts_total", "Delivery loops started again after an error of their own", deliveries, lambda d: d.restarts, "counter")
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:

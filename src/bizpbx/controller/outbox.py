@@ -1,10 +1,18 @@
-"""The durable side of call events, in the ledger's database (migration 2).
+"""The durable side of call events, in the ledger's database (migrations 2, 3).
 
 `call_events` is the outbox: every normalized call event, stored once under
 its key (call UUID, name, sequence), in order of its id. Each webhook has a
 cursor, the last id it acknowledged, so an event is waiting for a webhook
-until the webhook said 2xx, across restarts and outages. `cdr_offsets`
-remembers how far each CDR file was processed.
+until the webhook said 2xx, across restarts and outages. The cursor's row
+also keeps the webhook's delivery health (failed attempts in a row, last
+success, last error). `cdr_offsets` remembers how far each CDR file was
+processed.
+
+An event a webhook refused for good is set aside in `webhook_dead_letters`
+(state ``dead``) and the cursor moves past it, so later events flow.
+`requeue` (``bizpbx events retry``) turns dead letters into state ``retry``:
+the webhook's delivery loop takes those first, in id order, before newer
+events; `discard` (``bizpbx events skip``) forgets them.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bizpbx.ledger import Ledger
-from bizpbx.ledger.database import connect, insert_once
+from bizpbx.ledger.database import connect, immediate_transaction, insert_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,26 @@ class StoredEvent:
     @property
     def data(self) -> dict:
         return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    webhook: str
+    event: StoredEvent
+    state: str  # dead, or retry once queued again
+    attempts: int
+    reason: str
+    dead_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How a webhook's deliveries go (every value survives a restart)."""
+
+    consecutive_failures: int = 0
+    last_success_at: int | None = None
+    last_failure_at: int | None = None
+    last_error: str | None = None
 
 
 class Outbox:
@@ -67,11 +95,101 @@ class Outbox:
         )
 
     def depth(self, webhooks: Iterable[str]) -> int:
-        """Events still waiting for the slowest webhook."""
-        cursors = [self.cursor(name) for name in webhooks]
-        if not cursors:
+        """Events still waiting for the slowest webhook (dead letters queued again included)."""
+        names = list(webhooks)
+        if not names:
             return 0
-        return self._db.execute("SELECT count(*) FROM call_events WHERE id > ?", (min(cursors),)).fetchone()[0]
+        waiting = self._db.execute("SELECT count(*) FROM call_events WHERE id > ?", (min(self.cursor(name) for name in names),)).fetchone()[0]
+        marks = ",".join("?" * len(names))
+        requeued = self._db.execute(f"SELECT count(DISTINCT event_id) FROM webhook_dead_letters WHERE state = 'retry' AND webhook IN ({marks})", names).fetchone()[0]
+        return waiting + requeued
+
+    # --- delivery outcomes, dead letters, health ----------------------------------
+
+    def delivered(self, webhook: str, event_id: int, at: int) -> None:
+        """The webhook answered 2xx: the cursor moves (or the requeued dead letter goes), the failure count resets."""
+        with immediate_transaction(self._db):
+            self._db.execute("DELETE FROM webhook_dead_letters WHERE webhook = ? AND event_id = ?", (webhook, event_id))
+            self._db.execute(
+                "INSERT INTO webhook_cursors (webhook, delivered_id, consecutive_failures, last_success_at) VALUES (?, ?, 0, ?)"
+                " ON CONFLICT(webhook) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id),"
+                " consecutive_failures = 0, last_success_at = excluded.last_success_at",
+                (webhook, event_id, at),
+            )
+
+    def failed(self, webhook: str, at: int, error: str) -> int:
+        """Note a failed attempt; return the failed attempts in a row, this one included."""
+        with immediate_transaction(self._db):
+            self._db.execute(
+                "INSERT INTO webhook_cursors (webhook, delivered_id, consecutive_failures, last_failure_at, last_error) VALUES (?, 0, 1, ?, ?)"
+                " ON CONFLICT(webhook) DO UPDATE SET consecutive_failures = consecutive_failures + 1,"
+                " last_failure_at = excluded.last_failure_at, last_error = excluded.last_error",
+                (webhook, at, error),
+            )
+            return self._db.execute("SELECT consecutive_failures FROM webhook_cursors WHERE webhook = ?", (webhook,)).fetchone()[0]
+
+    def health(self, webhook: str) -> Health:
+        row = self._db.execute(
+            "SELECT consecutive_failures, last_success_at, last_failure_at, last_error FROM webhook_cursors WHERE webhook = ?", (webhook,)
+        ).fetchone()
+        return Health(*row) if row else Health()
+
+    def set_aside(self, webhook: str, event_id: int, attempts: int, reason: str, at: int) -> None:
+        """Make the event a dead letter of the webhook and move the cursor past it, in one transaction."""
+        with immediate_transaction(self._db):
+            self._db.execute(
+                "INSERT INTO webhook_dead_letters (webhook, event_id, state, attempts, reason, dead_at) VALUES (?, ?, 'dead', ?, ?, ?)"
+                " ON CONFLICT(webhook, event_id) DO UPDATE SET state = 'dead', attempts = attempts + excluded.attempts,"
+                " reason = excluded.reason, dead_at = excluded.dead_at",
+                (webhook, event_id, attempts, reason, at),
+            )
+            self._db.execute(
+                "INSERT INTO webhook_cursors (webhook, delivered_id) VALUES (?, ?)"
+                " ON CONFLICT(webhook) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id)",
+                (webhook, event_id),
+            )
+
+    def requeued(self, webhook: str, limit: int = 100) -> list[StoredEvent]:
+        """Dead letters queued again for the webhook, oldest event first."""
+        rows = self._db.execute(
+            "SELECT e.id, e.call_uuid, e.name, e.body FROM webhook_dead_letters d JOIN call_events e ON e.id = d.event_id"
+            " WHERE d.webhook = ? AND d.state = 'retry' ORDER BY e.id LIMIT ?",
+            (webhook, limit),
+        )
+        return [StoredEvent(*row) for row in rows]
+
+    def dead_letters(self, webhook: str | None = None, *, state: str | None = None) -> list[DeadLetter]:
+        query = (
+            "SELECT d.webhook, e.id, e.call_uuid, e.name, e.body, d.state, d.attempts, d.reason, d.dead_at"
+            " FROM webhook_dead_letters d JOIN call_events e ON e.id = d.event_id WHERE 1"
+        )
+        arguments: list[object] = []
+        if webhook is not None:
+            query += " AND d.webhook = ?"
+            arguments.append(webhook)
+        if state is not None:
+            query += " AND d.state = ?"
+            arguments.append(state)
+        rows = self._db.execute(query + " ORDER BY d.webhook, e.id", arguments)
+        return [DeadLetter(row[0], StoredEvent(*row[1:5]), *row[5:]) for row in rows]
+
+    def dead_count(self, webhook: str) -> int:
+        return self._db.execute("SELECT count(*) FROM webhook_dead_letters WHERE webhook = ? AND state = 'dead'", (webhook,)).fetchone()[0]
+
+    def requeue(self, letters: Iterable[DeadLetter]) -> int:
+        """Queue these dead letters again (state retry); return how many changed."""
+        return self._change_letters("UPDATE webhook_dead_letters SET state = 'retry' WHERE webhook = ? AND event_id = ? AND state = 'dead'", letters)
+
+    def discard(self, letters: Iterable[DeadLetter]) -> int:
+        """Forget these dead letters: their events are never delivered to their webhooks."""
+        return self._change_letters("DELETE FROM webhook_dead_letters WHERE webhook = ? AND event_id = ?", letters)
+
+    def _change_letters(self, statement: str, letters: Iterable[DeadLetter]) -> int:
+        rows = [(letter.webhook, letter.event.id) for letter in letters]
+        with immediate_transaction(self._db):
+            before = self._db.total_changes
+            self._db.executemany(statement, rows)
+            return self._db.total_changes - before
 
     def offset(self, file_key: str) -> int:
         row = self._db.execute("SELECT offset FROM cdr_offsets WHERE file_key = ?", (file_key,)).fetchone()

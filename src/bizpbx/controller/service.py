@@ -50,6 +50,7 @@ class Controller:
         rater = Rater(site)
         self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
         self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
+        self.metrics.watch_webhooks(lambda: self.deliveries)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
         self.inbound = InboundClient(str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event)
 
