@@ -114,6 +114,59 @@ class Model(BaseModel):
 
 
 # --- call targets -------------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _given_in_part_keeps_the_default(cls, data: Any) -> Any:
+        """A field given in part keeps the rest of its default: one field of a
+        nested object (``BIZPBX_CONTROLLER__METRICS__HOST`` keeps the metrics
+        port), one entry of a table (a connection fee keeps the other fees; an
+        entry set to null removes a default one)."""
+        if not isinstance(data, dict):
+            return data
+        merged = None
+        for name, given in data.items():
+            if isinstance(given, dict):
+                base = _default_base(cls, name)
+                if base:
+                    merged = merged if merged is not None else dict(data)
+                    merged[name] = _overlay(base, given, table=not isinstance(base, _Set))
+        return data if merged is None else merged
+
+
+class _Set(dict):
+    """The fields a default object sets beyond its class's own defaults."""
+
+
+_DEFAULT_BASES: dict[tuple[type, str], dict[str, Any] | None] = {}
+
+
+def _default_base(model: type[BaseModel], name: str) -> dict[str, Any] | None:
+    key = (model, name)
+    if key not in _DEFAULT_BASES:
+        field = model.model_fields.get(name)
+        default = None if field is None or field.is_required() else field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            _DEFAULT_BASES[key] = _Set(default.model_dump(exclude_unset=True))
+        elif isinstance(default, dict):
+            _DEFAULT_BASES[key] = dict(default)
+        else:
+            _DEFAULT_BASES[key] = None
+    return _DEFAULT_BASES[key]
+
+
+def _overlay(base: dict[str, Any], given: dict[Any, Any], *, table: bool) -> dict[str, Any]:
+    merged = dict(base)
+    for raw_key, value in given.items():
+        key = str(raw_key) if isinstance(raw_key, int) and not isinstance(raw_key, bool) else raw_key
+        old = merged.get(key)
+        if table and value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(old, (dict, BaseModel)):
+            merged[key] = _overlay(old if isinstance(old, dict) else old.model_dump(exclude_unset=True), value, table=False)
+        else:
+            merged[key] = value
+    return merged
+
 
 
 class TargetKind(StrEnum):
