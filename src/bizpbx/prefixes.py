@@ -12,23 +12,53 @@ import re
 
 _SPEC = re.compile(r"^([0-9]+)(?:\s*[-–]\s*([0-9]+))?$")
 
+# An E.164 number has at most 15 digits, so a longer prefix matches nothing.
+MAX_DIGITS = 15
+# The tariff tables' ranges span a handful of codes; a range of millions is a
+# mistake (write the shorter common prefix instead) and would fill the memory.
+MAX_RANGE = 10_000
+
 
 class PrefixSpecError(ValueError):
     """A prefix or range that cannot be read; the message says why."""
 
 
-def expand(spec: str) -> list[str]:
-    """Every prefix a spec stands for, in ascending order."""
+def _bounds(spec: str) -> tuple[str, str]:
+    """The first and last prefix of a spec, checked."""
     match = _SPEC.match(spec.strip())
     if match is None:
-        raise PrefixSpecError(f"{spec!r} is not a digit prefix or a range such as 783141-3")
+        raise PrefixSpecError(f"{_shown(spec)} is not a digit prefix or a range such as 783141-3")
     start, end_tail = match.groups()
+    if len(start) > MAX_DIGITS:
+        raise PrefixSpecError(f"{_shown(spec)}: a prefix has at most {MAX_DIGITS} digits (an E.164 number has no more)")
     if end_tail is None:
-        return [start]
+        return start, start
     if len(end_tail) > len(start):
-        raise PrefixSpecError(f"{spec!r}: the end of the range is longer than its start")
+        raise PrefixSpecError(f"{_shown(spec)}: the end of the range is longer than its start")
     end = start[: len(start) - len(end_tail)] + end_tail
     if end < start:
-        raise PrefixSpecError(f"{spec!r}: the range ends before it starts")
+        raise PrefixSpecError(f"{_shown(spec)}: the range ends before it starts")
+    if int(end) - int(start) >= MAX_RANGE:
+        raise PrefixSpecError(
+            f"{_shown(spec)}: the range spans {int(end) - int(start) + 1} prefixes, more than {MAX_RANGE}; write their common prefix instead"
+        )
+    return start, end
+
+
+def _shown(spec: str) -> str:
+    return repr(spec) if len(spec) <= 40 else repr(spec[:40]) + "…"
+
+
+def size(spec: str) -> int:
+    """How many prefixes a spec stands for, without listing them; PrefixSpecError if unreadable."""
+    start, end = _bounds(spec)
+    return int(end) - int(start) + 1
+
+
+def expand(spec: str) -> list[str]:
+    """Every prefix a spec stands for, in ascending order."""
+    start, end = _bounds(spec)
+    if start == end:
+        return [start]
     width = len(start)
     return [str(value).zfill(width) for value in range(int(start), int(end) + 1)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, time
@@ -42,6 +43,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bizpbx.prefixes import PrefixSpecError, expand
+from bizpbx.prefixes import size as prefix_count
 
 # Relative paths in a site (rate decks, the ledger) are relative to the site file.
 SITE_DIR: ContextVar[Path] = ContextVar("SITE_DIR", default=Path("."))
@@ -112,8 +114,6 @@ LoopbackAddress = Annotated[ipaddress.IPv4Address, AfterValidator(_loopback)]
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-
-# --- call targets -------------------------------------------------------------
     @model_validator(mode="before")
     @classmethod
     def _given_in_part_keeps_the_default(cls, data: Any) -> Any:
@@ -167,6 +167,8 @@ def _overlay(base: dict[str, Any], given: dict[Any, Any], *, table: bool) -> dic
             merged[key] = value
     return merged
 
+
+# --- call targets -------------------------------------------------------------
 
 
 class TargetKind(StrEnum):
@@ -262,70 +264,114 @@ class RateDeck:
         return str(self.path)
 
 
+# A deck of a million prefixes is several times the largest carrier's; the
+# cap keeps a deck (and its ranges) from filling the memory.
+MAX_DECK_PREFIXES = 500_000
+# Decks are the operator's own files, yet a wrong path (../../etc/passwd)
+# must not show another file's content: nothing of a file is quoted until
+# its header says it is a deck, and then only short excerpts.
+_EXCERPT = 40
+
+
+def _excerpt(text: str) -> str:
+    return repr(text) if len(text) <= _EXCERPT else repr(text[:_EXCERPT]) + "…"
+
+
+class _DeckError(ValueError):
+    pass
+
+
 def _decimal(text: str, column: str, where: str) -> Decimal:
     try:
-        value = Decimal(text)
+        value = Decimal(text) if len(text) <= _EXCERPT else None
     except InvalidOperation:
-        raise ValueError(f"{where}: {column} {text!r} is not a number") from None
+        value = None
+    if value is None:
+        raise _DeckError(f"{where}: {column} {_excerpt(text)} is not a number")
     if not value.is_finite() or value < 0:
-        raise ValueError(f"{where}: {column} {text!r} must be a non-negative number")
+        raise _DeckError(f"{where}: {column} {_excerpt(text)} must be a non-negative number")
+    sign, digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and exponent < -2:
+        raise _DeckError(f"{where}: {column} {_excerpt(text)} has more than 2 decimal places")
+    if value >= Decimal(10) ** 12:
+        raise _DeckError(f"{where}: {column} {_excerpt(text)} is too large")
     return value
 
 
 def _int(text: str, column: str, where: str, minimum: int) -> int:
-    if not text.isdigit() or int(text) < minimum:
-        raise ValueError(f"{where}: {column} {text!r} must be a whole number >= {minimum}")
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or int(text) < minimum:
+        raise _DeckError(f"{where}: {column} {_excerpt(text)} must be a whole number >= {minimum} (at most 9 digits)")
     return int(text)
+
+
+def _deck_lines(handle: Any, path: Path) -> Iterator[str]:
+    """The file's lines as text (newlines kept, for quoted fields), each checked to be UTF-8."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _DeckError(f"{path}:{number}: not UTF-8 text (byte {error.start + 1} of the line)") from None
 
 
 def read_rate_deck(path: Path) -> RateDeck:
     """Read a rate deck; every problem is reported with the file and line."""
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as error:
         raise ValueError(f"cannot read rate deck {path}: {error.strerror}") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = [column.strip().lower() for column in next(reader, [])]
-        if header[:2] != ["prefix", "rate"] or not set(header) <= set(_DECK_COLUMNS):
-            raise ValueError(
-                f"{path}:1: the header must start with prefix,rate and may add {', '.join(_DECK_COLUMNS[2:])}; got {','.join(header)!r}"
+    reader = csv.reader(_deck_lines(handle, path), strict=True)
+    try:
+        with handle:
+            return _read_deck_rows(path, reader)
+    except csv.Error as error:
+        raise ValueError(f"{path}:{reader.line_num}: not a CSV line ({error})") from None
+    except OSError as error:
+        raise ValueError(f"cannot read rate deck {path}: {error.strerror}") from None
+    except _DeckError as error:
+        raise ValueError(str(error)) from None
+
+
+def _read_deck_rows(path: Path, reader: Any) -> RateDeck:
+    header = [column.strip().lower() for column in next(reader, [])]
+    if header[:2] != ["prefix", "rate"]:
+        raise _DeckError(f"{path}:1: not a rate deck: the first line must be a header starting with prefix,rate")
+    unknown = [column for column in header if column not in _DECK_COLUMNS]
+    if unknown or len(set(header)) != len(header):
+        what = f"unknown column(s) {', '.join(_excerpt(c) for c in unknown[:5])}" if unknown else "a column named twice"
+        raise _DeckError(f"{path}:1: {what}; the header is prefix,rate and may add {', '.join(_DECK_COLUMNS[2:])}")
+    rows: list[RateRow] = []
+    seen: dict[str, int] = {}
+    for values in reader:
+        line = reader.line_num
+        where = f"{path}:{line}"
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise _DeckError(f"{where}: {len(values)} columns where the header has {len(header)}")
+        record = dict(zip(header, (v.strip() for v in values), strict=True))
+        try:
+            count = prefix_count(record["prefix"])
+        except PrefixSpecError as error:
+            raise _DeckError(f"{where}: {error}") from None
+        if len(rows) + count > MAX_DECK_PREFIXES:
+            raise _DeckError(f"{where}: the deck stands for more than {MAX_DECK_PREFIXES} prefixes")
+        increments = Increments(
+            initial=_int(record.get("initial") or "60", "initial", where, 1),
+            subsequent=_int(record.get("subsequent") or "60", "subsequent", where, 1),
+            free_seconds=_int(record.get("free_seconds") or "0", "free_seconds", where, 0),
+        )
+        rate = _decimal(record["rate"], "rate", where)
+        connect_fee = _decimal(record.get("connect_fee") or "0", "connect_fee", where)
+        description = record.get("description", "")
+        if len(description) > 200:
+            raise _DeckError(f"{where}: description longer than 200 characters")
+        for prefix in expand(record["prefix"]):
+            if prefix in seen:
+                raise _DeckError(f"{where}: prefix {prefix} is already priced on line {seen[prefix]}")
+            seen[prefix] = line
+            rows.append(
+                RateRow(prefix=prefix, rate=rate, increments=increments, connect_fee=connect_fee, description=description, line=line)
             )
-        rows: list[RateRow] = []
-        seen: dict[str, int] = {}
-        for values in reader:
-            line = reader.line_num
-            where = f"{path}:{line}"
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                raise ValueError(f"{where}: {len(values)} columns where the header has {len(header)}")
-            record = dict(zip(header, (v.strip() for v in values), strict=True))
-            try:
-                prefixes = expand(record["prefix"])
-            except PrefixSpecError as error:
-                raise ValueError(f"{where}: {error}") from None
-            increments = Increments(
-                initial=_int(record.get("initial") or "60", "initial", where, 1),
-                subsequent=_int(record.get("subsequent") or "60", "subsequent", where, 1),
-                free_seconds=_int(record.get("free_seconds") or "0", "free_seconds", where, 0),
-            )
-            rate = _decimal(record["rate"], "rate", where)
-            connect_fee = _decimal(record.get("connect_fee") or "0", "connect_fee", where)
-            for prefix in prefixes:
-                if prefix in seen:
-                    raise ValueError(f"{where}: prefix {prefix} is already priced on line {seen[prefix]}")
-                seen[prefix] = line
-                rows.append(
-                    RateRow(
-                        prefix=prefix,
-                        rate=rate,
-                        increments=increments,
-                        connect_fee=connect_fee,
-                        description=record.get("description", ""),
-                        line=line,
-                    )
-                )
     return RateDeck(path=path, rows=tuple(rows))
 
 
@@ -547,6 +593,10 @@ class Plan(Model):
     applies_to: Literal["individual", "hotline", "organization"]
 
 
+# 8-800 prices go by the caller's region: a few hundred prefixes.
+MAX_HOTLINE_PREFIXES = 100_000
+
+
 class HotlineOrigin(Model):
     origin: str
     prefixes: list[str] = Field(min_length=1, description="caller prefixes, E.164 without +, range notation allowed")
@@ -555,11 +605,14 @@ class HotlineOrigin(Model):
     @field_validator("prefixes")
     @classmethod
     def _readable(cls, prefixes: list[str]) -> list[str]:
+        total = 0
         for spec in prefixes:
             try:
-                expand(spec)
+                total += prefix_count(spec)
             except PrefixSpecError as error:
                 raise ValueError(str(error)) from None
+            if total > MAX_HOTLINE_PREFIXES:
+                raise ValueError(f"the prefixes stand for more than {MAX_HOTLINE_PREFIXES} prefixes")
         return prefixes
 
 
@@ -613,6 +666,8 @@ class Tariffs(Model):
         for name in ("profi", "vip"):
             if name not in self.plans or self.plans[name].applies_to != "organization":
                 raise ValueError(f"plans.{name} must exist and apply to organization")
+        if sum(prefix_count(spec) for origin in self.hotline_origins for spec in origin.prefixes) > MAX_HOTLINE_PREFIXES:
+            raise ValueError(f"hotline_origins: the prefixes stand for more than {MAX_HOTLINE_PREFIXES} prefixes")
         priced_by: dict[str, str] = {}
         for origin in self.hotline_origins:
             for prefix in (p for spec in origin.prefixes for p in expand(spec)):

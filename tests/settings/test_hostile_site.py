@@ -115,3 +115,102 @@ def test_an_overlay_keyed_by_text_merges_into_an_int_key(tmp_path, monkeypatch, 
     org = site.organizations["12"]
     assert org.name == yaml.safe_load((Path(__file__).parents[2] / "inventory/lab/site.yml").read_text(encoding="utf-8"))["organizations"]["12"]["name"]
     assert org.employees["101"].password.get_secret_value() == "chosen-by-admin"
+
+
+# --- rate decks and prefix ranges ----------------------------------------------
+
+
+def deck_problem(tmp_path: Path, deck: str | bytes) -> str:
+    path = write_site(tmp_path)
+    target = tmp_path / "rates.csv"
+    target.write_bytes(deck if isinstance(deck, bytes) else deck.encode())
+    [(where, reason)] = problems_of(path)
+    assert where == "trunks.carrier.rate_deck"
+    return reason.replace(f"{target}:", "rates.csv:")
+
+
+def test_a_range_of_billions_is_refused_with_file_and_line(tmp_path, lab_secrets):
+    path = write_site(tmp_path)
+    (tmp_path / "rates.csv").write_text("prefix,rate\n7495,1.20\n1000000000-9999999999,0.50\n", encoding="utf-8")
+    result = validate(path)  # under a memory limit: before, a MemoryError (or the machine's memory)
+    assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
+    assert result.returncode == 2
+    assert (
+        f"trunks.carrier.rate_deck: {tmp_path / 'rates.csv'}:3: '1000000000-9999999999': the range spans 9000000000 prefixes,"
+        " more than 10000; write their common prefix instead"
+    ) in result.stderr.splitlines()
+
+
+def test_a_deck_of_too_many_prefixes_is_refused(tmp_path, lab_secrets, monkeypatch):
+    monkeypatch.setattr("bizpbx.settings.MAX_DECK_PREFIXES", 25)
+    assert deck_problem(tmp_path, "prefix,rate\n7000-7009,1\n7010-7019,1\n7020-7029,1\n") == (
+        "rates.csv:4: the deck stands for more than 25 prefixes"
+    )
+
+
+def test_a_hotline_range_of_billions_is_refused(tmp_path, lab_secrets):
+    def huge_origin(data):
+        data.setdefault("tariffs", {})["hotline_origins"] = [{"origin": "everywhere", "prefixes": ["70000000000-79999999999"], "rate": "1.00"}]
+
+    path = write_site(tmp_path, huge_origin)
+    result = validate(path)
+    assert "Traceback" not in result.stderr and result.returncode == 2
+    assert (
+        "tariffs.hotline_origins.0.prefixes: '70000000000-79999999999': the range spans 10000000000 prefixes, more than 10000;"
+        " write their common prefix instead"
+    ) in result.stderr.splitlines()
+
+
+def test_a_prefix_longer_than_any_number_is_refused(tmp_path, lab_secrets):
+    assert deck_problem(tmp_path, "prefix,rate\n" + "7" * 5000 + ",1\n") == (
+        f"rates.csv:2: {'7' * 40!r}…: a prefix has at most 15 digits (an E.164 number has no more)"
+    )
+
+
+def test_a_file_that_is_not_a_deck_is_never_quoted(tmp_path, lab_secrets):
+    # rate_deck: ../../../../etc/passwd showed the file's first line.
+    secret_file = tmp_path / "passwd"
+    secret_file.write_text("root:x:0:0:Sup3rSecretHash:/root:/bin/bash\ndaemon:x:1:1\n", encoding="utf-8")
+    path = write_site(tmp_path, lambda data: data["trunks"]["carrier"].update(rate_deck=f"../{tmp_path.name}/passwd"))
+    result = validate(path)
+    assert result.returncode == 2
+    assert "Sup3rSecretHash" not in result.stderr and "daemon" not in result.stderr and "/bin/bash" not in result.stderr
+    deck = tmp_path / ".." / tmp_path.name / "passwd"
+    assert f"trunks.carrier.rate_deck: {deck}:1: not a rate deck: the first line must be a header starting with prefix,rate" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Sup3rSecret,prefix,rate\n",
+        b"\x7fELF\x02\x01\x01\x00Sup3rSecret\n",
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\nSup3rSecret\n",
+        b"prefix;rate\nSup3rSecret\n",
+        b"",
+    ],
+)
+def test_no_excerpt_of_a_file_that_is_not_a_deck(tmp_path, lab_secrets, content):
+    reason = deck_problem(tmp_path, content)
+    assert reason == "rates.csv:1: not a rate deck: the first line must be a header starting with prefix,rate"
+
+
+def test_excerpts_of_a_deck_are_short(tmp_path, lab_secrets):
+    assert deck_problem(tmp_path, "prefix,rate\n7495," + "x" * 1000 + "\n") == f"rates.csv:2: rate {'x' * 40!r}… is not a number"
+    reason = deck_problem(tmp_path, "prefix,rate," + "y" * 1000 + "\n")
+    assert reason.startswith(f"rates.csv:1: unknown column(s) {'y' * 40!r}…;") and len(reason) < 200
+
+
+@pytest.mark.parametrize(
+    ("deck", "reason"),
+    [
+        (b"prefix,rate\n7495,1\n\xff\xfe,1\n", "rates.csv:3: not UTF-8 text (byte 1 of the line)"),
+        ("prefix,rate,initial\n7495,1,٣\n", "rates.csv:2: initial '٣' must be a whole number >= 1 (at most 9 digits)"),
+        ("prefix,rate,initial\n7495,1," + "9" * 5000 + "\n", f"rates.csv:2: initial {'9' * 40!r}… must be a whole number >= 1 (at most 9 digits)"),
+        ("prefix,rate\n7495,1.234\n", "rates.csv:2: rate '1.234' has more than 2 decimal places"),
+        ("prefix,rate\n7495,1e999999\n", "rates.csv:2: rate '1e999999' is too large"),
+        ('prefix,rate\n"7495,1\n', "rates.csv:2: not a CSV line (unexpected end of data)"),
+        ("prefix,rate,rate\n7495,1,1\n", "rates.csv:1: a column named twice; the header is prefix,rate and may add initial, subsequent, free_seconds, connect_fee, description"),
+    ],
+)
+def test_every_bad_deck_line_is_file_line_reason(tmp_path, lab_secrets, deck, reason):
+    assert deck_problem(tmp_path, deck) == reason
