@@ -2,9 +2,11 @@
 `cdr_csv` template) and for the rating engine (the parser).
 
 Only values FreeSWITCH produces itself or that bizpbx sets are written: no
-free text such as caller names, which `mod_cdr_csv` substitutes raw and
-unescaped and which could break a line. Times are epoch seconds, so a CDR
-means the same whatever the server's time zone.
+free text such as caller names. `mod_cdr_csv` substitutes values raw, so the
+two a caller controls (the caller ID and the dialed number: a `"` or a
+newline in either would break the line) are written percent-encoded by the
+switch's `url_encode` API and decoded by the parser. Times are epoch
+seconds, so a CDR means the same whatever the server's time zone.
 """
 
 from __future__ import annotations
@@ -28,9 +30,18 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("trunk", "bizpbx_trunk"),
 )
 
+# Variables whose value the caller chooses; written percent-encoded.
+CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})
+ENCODED_COLUMNS = frozenset(column for column, variable in CDR_COLUMNS if variable in CALLER_CONTROLLED)
+
 CDR_TEMPLATE_NAME = "bizpbx"
+
+
+def column_expression(variable: str) -> str:
+    """How the template writes one variable (FreeSWITCH's `${api(arg)}` expansion for encoded ones)."""
+    return f"${{url_encode(${{{variable}}})}}" if variable in CALLER_CONTROLLED else f"${{{variable}}}"
 
 
 def cdr_csv_template() -> str:
     """The `mod_cdr_csv` template line for CDR_COLUMNS."""
-    return ",".join(f'"${{{variable}}}"' for _, variable in CDR_COLUMNS)
+    return ",".join(f'"{column_expression(variable)}"' for _, variable in CDR_COLUMNS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+
 from burst import call, cdr_line, event_of
 from switch_peer import replaced
 
@@ -27,7 +31,61 @@ def test_a_call_seen_as_an_event_and_as_a_cdr_line_is_stored_once(site, tmp_path
     assert accounting.catch_up(cdr_dir) == 1  # only call 2 is new
     assert accounting.catch_up(cdr_dir) == 0
     assert ledger.count() == 2
-    assert [e.name for e in outbox.after(0)] == ["call.ended", "call.ended"]
+    names = [(e.call_uuid, e.name) for e in outbox.after(0)]
+    assert sorted(names) == sorted((call(i)["uuid"], name) for i in (1, 2) for name in ("call.started", "call.answered", "call.ended"))
+
+
+def test_a_call_known_only_from_its_cdr_gets_its_start_and_answer_recovered_before_its_end(site, tmp_path):
+    accounting, _, outbox, _ = accounting_for(site())
+    (tmp_path / "Master.csv").write_text(cdr_line(call(2)))
+    accounting.catch_up(tmp_path)
+    events = [json.loads(e.body) for e in outbox.after(0)]
+    assert [e["event"] for e in events] == ["call.started", "call.answered", "call.ended"]
+    started = events[0]
+    assert started["recovered"] is True and events[1]["recovered"] is True and "recovered" not in events[2]
+    assert (started["organization"], started["direction"], started["number"], started["number_kind"]) == ("34", "inbound", "+78005553535", "hotline")
+    assert started["at"] == "2026-11-25T19:54:27.000+00:00" and started["at"] <= events[1]["at"]
+
+
+def test_an_unreadable_cdr_directory_is_reported_and_read_once_readable(site, tmp_path, caplog):
+    accounting, ledger, _, metrics = accounting_for(site())
+    cdr_dir = tmp_path / "cdr-csv"
+    assert accounting.catch_up(cdr_dir) == 0
+    assert "does not exist" in accounting.cdr_problem and metrics.cdr_readable.value == 0
+    cdr_dir.mkdir()
+    (cdr_dir / "Master.csv").write_text(cdr_line(call(2)))
+    cdr_dir.chmod(0)
+    try:
+        with another_user():
+            assert accounting.catch_up(cdr_dir) == 0
+    finally:
+        cdr_dir.chmod(0o750)
+    assert "Permission denied" in accounting.cdr_problem and str(cdr_dir) in accounting.cdr_problem
+    assert any("CDR files cannot be read" in r.getMessage() for r in caplog.records)
+    assert 'bizpbx_cdr_readable{problem="' in metrics.render()
+    assert accounting.catch_up(cdr_dir) == 1
+    assert accounting.cdr_problem is None and metrics.cdr_readable.value == 1 and ledger.count() == 1
+
+
+@contextlib.contextmanager
+def another_user():
+    """As root, the directory's mode binds only once the effective user is another."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_a_cdr_of_a_call_refused_before_the_dialplan_is_not_a_rating_error(site, tmp_path):
+    accounting, ledger, _, metrics = accounting_for(site())
+    refused = {**call(2), "organization": "", "direction": "", "called_number": "", "number_kind": "", "trunk": "", "billsec": "0"}
+    (tmp_path / "Master.csv").write_text(cdr_line(refused).replace('"1795636467"', '"0"', 1).replace('"1795636467"', '"0"', 1))
+    assert accounting.catch_up(tmp_path) == 0
+    assert (metrics.rating_errors.value, metrics.never_routed.value, ledger.count()) == (0, 1, 0)
 
 
 def test_a_line_being_written_waits_and_a_truncated_file_is_read_anew(site, tmp_path):

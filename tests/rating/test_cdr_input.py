@@ -32,12 +32,31 @@ GOOD = {
 
 def csv_line(**changes: str) -> str:
     """A line as mod_cdr_csv writes it from the renderer's template: each
-    variable of the template replaced raw by its value."""
+    variable of the template replaced raw by its value, or by FreeSWITCH's
+    url_encode of it where the template asks for that."""
     values = {**GOOD, **changes}
     line = cdr_csv_template()
     for column, variable in CDR_COLUMNS:
-        line = line.replace("${" + variable + "}", values[column], 1)
+        encoded = "${url_encode(${" + variable + "})}"
+        if encoded in line:
+            line = line.replace(encoded, fs_url_encode(values[column]), 1)
+        else:
+            line = line.replace("${" + variable + "}", values[column], 1)
     return line
+
+
+def fs_url_encode(value: str) -> str:
+    """switch_url_encode of FreeSWITCH 1.10: these characters, controls and non-ASCII bytes as %XX."""
+    unsafe = set(' <>#%{}|\\^~[]`\'";/?:@&=+$,')
+    return "".join(
+        f"%{byte:02X}" if byte < 0x20 or byte > 0x7E or chr(byte) in unsafe else chr(byte) for byte in value.encode()
+    )
+
+
+@pytest.mark.parametrize("caller", ['"evil","x', "1%22,2", "line\nbreak", "Иван,\"Петров\""])
+def test_a_caller_id_cannot_break_a_cdr_line(caller: str) -> None:
+    record = parse_cdr_line(csv_line(caller=caller, callee=caller))
+    assert (record.caller, record.callee, record.trunk) == (caller, caller, "carrier")
 
 
 def test_the_parser_reads_the_renderer_columns() -> None:
@@ -92,10 +111,11 @@ def test_a_file_gives_every_line_its_number(tmp_path: Path) -> None:
     assert "not UTF-8" in str(dict(parse_cdr_file(path))[6])
 
 
-def test_a_raw_display_name_with_a_quote_breaks_only_its_line(tmp_path: Path) -> None:
-    # mod_cdr_csv substitutes values raw: a caller ID with a quote yields a
-    # line that is not CSV; it must be reported, the rest still read.
+def test_a_broken_line_breaks_only_itself(tmp_path: Path) -> None:
+    # A line that is not CSV (say, written by a template of before the
+    # caller ID was encoded) is reported; the rest are still read.
+    broken = csv_line(uuid="b").replace('"101"', '"Иван "Ваня"', 1)
     path = tmp_path / "Master.csv"
-    path.write_text("\n".join([csv_line(uuid="a"), csv_line(uuid="b", caller='Иван "Ваня'), csv_line(uuid="c")]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([csv_line(uuid="a"), broken, csv_line(uuid="c")]) + "\n", encoding="utf-8")
     kinds = [(n, isinstance(r, CdrError)) for n, r in parse_cdr_file(path)]
     assert kinds == [(1, False), (2, True), (3, False)]

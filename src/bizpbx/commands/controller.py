@@ -11,7 +11,7 @@ import sys
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.controller.logs import log_to_stdout
-from bizpbx.controller.service import run_until_signalled
+from bizpbx.controller.service import StartupError, run_until_signalled
 
 EXIT_CANNOT_START = 1
 
@@ -29,12 +29,7 @@ def run(args: argparse.Namespace) -> int:
     log_to_stdout()
     try:
         run_until_signalled(site)
-    except OSError as error:
-        listen = site.controller
-        print(
-            f"bizpbx controller: cannot start: {error.strerror or error} "
-            f"(socket {listen.socket.host}:{listen.socket.port}, metrics {listen.metrics.host}:{listen.metrics.port}, ledger {listen.ledger})",
-            file=sys.stderr,
-        )
+    except StartupError as error:
+        print(f"bizpbx controller: cannot start: {error}", file=sys.stderr)
         return EXIT_CANNOT_START
     return 0

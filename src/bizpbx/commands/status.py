@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import urllib.request
 from datetime import datetime, timezone
 
@@ -41,6 +42,18 @@ def read_metrics(url: str) -> dict[str, float] | None:
     return samples
 
 
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def labelled(metrics: dict[str, float], name: str) -> tuple[float, dict[str, str]] | None:
+    """The sample of a metric whose labels vary (its value, its labels), None if absent."""
+    for key, value in metrics.items():
+        if key == name or key.startswith(name + "{"):
+            labels = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\") for k, v in LABEL.findall(key)}
+            return value, labels
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
@@ -55,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
             outbox_depth=int(metrics["bizpbx_outbox_depth"]),
             esl_connected=metrics["bizpbx_esl_connected"] == 1,
             esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
+            esl_refusals=int(metrics["bizpbx_esl_refusals_total"]),
             rating_errors=int(metrics["bizpbx_rating_errors_total"]),
         )
+        cdr = labelled(metrics, "bizpbx_cdr_readable")
+        if cdr is not None:
+            status["cdr_files"] = "readable" if cdr[0] == 1 else cdr[1].get("problem", "not read yet")
     if site.controller.ledger.exists():
         outbox = Outbox(site.controller.ledger)
         with Ledger(site.controller.ledger) as ledger:
@@ -71,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
         print(f"controller: {'running' if status['running'] else 'not running'} (metrics {status['metrics']})")
-        for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "rating_errors"):
+        for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "esl_refusals", "rating_errors", "cdr_files"):
             if key in status:
                 print(f"{key.replace('_', ' ')}: {status[key]}")
         if "last_cdr" in status:

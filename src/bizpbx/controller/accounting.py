@@ -7,6 +7,12 @@ while the controller is down or the socket is lost). Both go through
 store a call once, so reading a call from both, or reading a CDR line again
 after a crash, never counts it twice. A CDR file's offset is saved only
 after its lines are stored.
+
+The CDR directory belongs to the switch; the controller reads it through
+the switch's group (the role's permission model). When it cannot (missing,
+unreadable), routing goes on: the problem is logged once, kept in
+`cdr_problem` for `bizpbx status` and shown by a metric, and reading
+resumes by itself once it is fixed.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from bizpbx.controller.outbox import Outbox
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.rating import CallRecord, Outcome, Rater
-from bizpbx.rating.cdr_input import CdrError, parse_cdr_line
+from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
 
 log = logging.getLogger(__name__)
 
-# The channel events the controller subscribes to on the inbound socket.
-SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
+# The channel events the controller subscribes to on the inbound socket
+# (call.started comes from the controller's own socket: see call_events).
+SUBSCRIBED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
@@ -39,32 +46,43 @@ class Accounting:
         self._outbox = outbox
         self._metrics = metrics
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
+        self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket."""
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
-        if name == "CHANNEL_CREATE":
-            self._outbox.add([call_events.started(event).as_row()])
-            self._metrics.calls_total.inc()
-        elif name == "CHANNEL_ANSWER":
+        if name == "CHANNEL_ANSWER":
             self._outbox.add([call_events.answered(event).as_row()])
         elif name == "CHANNEL_HANGUP_COMPLETE":
             try:
                 record = call_events.record_from_event(event)
             except CdrError as error:
-                self._metrics.rating_errors.inc()
-                log.error("call not rated: %s", error, extra={"call_uuid": event.unique_id})
+                self._not_rated(error, event.unique_id)
                 return
             self.finished([(record, "esl")], at=call_events.event_time(event))
 
-    def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None) -> int:
-        """Rate and store calls (record, source); returns how many were new to the ledger."""
+    def _not_rated(self, error: CdrError, where: str | None) -> None:
+        if isinstance(error, NeverRouted):
+            self._metrics.never_routed.inc()
+            log.debug("%s: %s", where, error)
+        else:
+            self._metrics.rating_errors.inc()
+            log.error("%s: CDR not rated: %s", where, error)
+
+    def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None, *, recovered: bool = False) -> int:
+        """Rate and store calls (record, source); returns how many were new to the ledger.
+
+        `recovered`: read from the CDR files, so the call may never have been seen
+        live; its call.started and call.answered go out first (once: by event key).
+        """
         rated, ended = [], []
         for record, source in records:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
+            if recovered:
+                ended += [event.as_row() for event in call_events.recovered(record)]
             ended.append(call_events.ended(record, rating, at).as_row())
             if rating.outcome is Outcome.UNRATED:
                 self._metrics.rating_errors.inc()
@@ -75,8 +93,31 @@ class Accounting:
 
     def catch_up(self, cdr_dir: Path) -> int:
         """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger."""
-        files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime) if cdr_dir.is_dir() else []
-        return sum(self._catch_up_file(path) for path in files)
+        try:
+            if not cdr_dir.is_dir():
+                self._cdr_readable(cdr_dir, f"{cdr_dir} does not exist (FreeSWITCH makes it at its first CDR)", logged=logging.INFO)
+                return 0
+            files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime)
+            new = sum(self._catch_up_file(path) for path in files)
+        except OSError as error:
+            where = error.filename or cdr_dir
+            self._cdr_readable(cdr_dir, f"{where}: {error.strerror or error} (the controller reads the switch's CDRs through its group)", logged=logging.ERROR)
+            return 0
+        self._cdr_readable(cdr_dir, None)
+        return new
+
+    def _cdr_readable(self, cdr_dir: Path, problem: str | None, logged: int = logging.INFO) -> None:
+        """Note whether the CDR files can be read; logged when that changes, not at every sweep."""
+        if problem != self.cdr_problem:
+            if problem is None:
+                log.info("CDR files in %s readable", cdr_dir)
+            else:
+                log.log(logged, "CDR files cannot be read: %s; calls missed by the event socket wait until they can", problem)
+        self.cdr_problem = problem
+        if problem:
+            self._metrics.cdr_readable.set(0, problem=problem)
+        else:
+            self._metrics.cdr_readable.set(1)
 
     def _catch_up_file(self, path: Path) -> int:
         new = 0
@@ -99,7 +140,7 @@ class Accounting:
                         record = self._parse(raw, path, line_number)
                         if record is not None:
                             records.append((record, f"{path}:{line_number}"))
-                    new += self.finished(records)
+                    new += self.finished(records, recovered=True)
                     offset += len(complete)
                     self._outbox.set_offset(key, path, offset)
                     self._line_counts[key] = (offset, line_number)
@@ -127,6 +168,5 @@ class Accounting:
         try:
             return parse_cdr_line(text)
         except CdrError as error:
-            self._metrics.rating_errors.inc()
-            log.error("%s:%d: CDR not rated: %s", path, line_number, error)
+            self._not_rated(error, f"{path}:{line_number}")
             return None

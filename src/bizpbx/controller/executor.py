@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from bizpbx import fs_names
 from bizpbx.controller import call_events
+from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
 from bizpbx.dialplan import BUSY_CAUSES, NO_ANSWER_CAUSES  # the static fallback reads dispositions the same way
@@ -90,7 +91,9 @@ class CallHandler:
 
     async def __call__(self, session: OutboundSession) -> None:
         call = call_from_channel(session.channel_data)
-        state = CallState(call.uuid, call.org_id or _text(session.channel_data, "variable_bizpbx_org_id") or None)
+        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None)
+        self._metrics.calls_total.inc()
+        self._emit(call_events.started(session.channel_data))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
@@ -277,20 +280,15 @@ def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> 
     return Outcome.UNAVAILABLE
 
 
-def _text(headers, name: str) -> str:
-    value = headers.get(name, "")
-    return value if isinstance(value, str) else (value[0] if value else "")
-
-
 def call_from_channel(data) -> Call:
     """The call as the rendered dialplan handed it over (its bizpbx_* variables)."""
-    uuid = _text(data, "Unique-ID")
-    org_id = _text(data, "variable_bizpbx_org_id") or None
-    caller = _text(data, "Caller-Caller-ID-Number")
-    if _text(data, "variable_bizpbx_direction") == "inbound":
-        destination = _text(data, "variable_bizpbx_called") or _text(data, "Caller-Destination-Number")
+    uuid = header_text(data, "Unique-ID")
+    org_id = header_text(data, "variable_bizpbx_org_id") or None
+    caller = header_text(data, "Caller-Caller-ID-Number")
+    if header_text(data, "variable_bizpbx_direction") == "inbound":
+        destination = header_text(data, "variable_bizpbx_called") or header_text(data, "Caller-Destination-Number")
         return Call(Source.TRUNK, caller, destination, uuid=uuid)
-    destination = _text(data, "Caller-Destination-Number")
+    destination = header_text(data, "Caller-Destination-Number")
     if org_id is None:
         # Handed over without the dialplan's variables: the trunk side is the safe assumption.
         return Call(Source.TRUNK, caller, destination, uuid=uuid)

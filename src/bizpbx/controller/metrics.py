@@ -19,15 +19,16 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 class Counter:
     kind = "counter"
 
-    def __init__(self, name: str, help_text: str) -> None:
+    def __init__(self, name: str, help_text: str, read: Callable[[], int] | None = None) -> None:
         self.name, self.help = name, help_text
         self.value = 0
+        self._read = read
 
     def inc(self, amount: int = 1) -> None:
         self.value += amount
 
     def samples(self) -> list[str]:
-        return [f"{self.name} {self.value}"]
+        return [f"{self.name} {self._read() if self._read else self.value}"]
 
 
 class Gauge:
@@ -36,13 +37,20 @@ class Gauge:
     def __init__(self, name: str, help_text: str, read: Callable[[], float] | None = None) -> None:
         self.name, self.help = name, help_text
         self.value = 0
+        self.labels: dict[str, str] = {}
         self._read = read
 
-    def set(self, value: float) -> None:
+    def set(self, value: float, **labels: str) -> None:
         self.value = value
+        self.labels = labels
 
     def samples(self) -> list[str]:
-        return [f"{self.name} {self._read() if self._read else self.value}"]
+        labels = ",".join(f'{key}="{_escape_label(value)}"' for key, value in self.labels.items())
+        return [f"{self.name}{'{' + labels + '}' if labels else ''} {self._read() if self._read else self.value}"]
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Histogram:
@@ -79,13 +87,21 @@ class PerWebhook(Gauge):
 
 
 class Metrics:
-    def __init__(self, outbox_depth: Callable[[], float] | None = None, esl_connected: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        outbox_depth: Callable[[], float] | None = None,
+        esl_connected: Callable[[], float] | None = None,
+        esl_refusals: Callable[[], int] | None = None,
+    ) -> None:
         self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket")
         self.calls_total = Counter("bizpbx_calls_total", "Calls started (rate() of it: calls per second)")
         self.routing_seconds = Histogram("bizpbx_routing_seconds", "Time to plan a call (route and its continuations)")
         self.esl_reconnects = Counter("bizpbx_esl_reconnects_total", "Reconnections of the inbound event socket")
+        self.esl_refusals = Counter("bizpbx_esl_refusals_total", "Connections the event socket refused (password or ACL); retried with backoff", esl_refusals)
         self.esl_connected = Gauge("bizpbx_esl_connected", "1 while subscribed on the inbound event socket (calls start unseen while 0)", esl_connected)
         self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated")
+        self.never_routed = Counter("bizpbx_cdr_never_routed_total", "CDRs of calls the switch refused before its dialplan (nothing to rate)")
+        self.cdr_readable = Gauge("bizpbx_cdr_readable", "1 while the switch's CDR files can be read (bizpbx status says why not)")
         self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard")
         self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", outbox_depth)
         self.up = Gauge("bizpbx_up", "1 while the controller runs")

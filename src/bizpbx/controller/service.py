@@ -5,9 +5,18 @@
 - a sweep of the CDR files takes calls missed while down or disconnected;
 - one delivery loop per webhook; the metrics endpoint on loopback.
 
-On SIGTERM (or SIGINT) new calls go back to the dialplan's fallback, calls in
-progress get up to `grace_seconds` to end, the CDR files are swept a last
-time and the webhooks get a last chance to take what is pending.
+On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
+call arriving from then on is refused at once and the dialplan's fallback
+takes it (a call accepted and then left unanswered would wait in the
+`socket` application indefinitely); calls in progress get up to
+`grace_seconds` to end, the CDR files are swept a last time and the
+webhooks get a last chance to take what is pending.
+
+Nothing that can be fixed while running stops the controller: an event
+socket that refuses the password is tried again with backoff (the switch
+may not have reloaded a new one yet), unreadable CDR files are reported and
+read again at every sweep. What it cannot run without (its listening
+sockets, its ledger) stops the start with `StartupError`, naming which.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from pathlib import Path
 
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
@@ -39,20 +49,38 @@ LINGER_SECONDS = 5  # the last events of a call still reach its socket after han
 FLUSH_SECONDS = 5.0
 
 
+class StartupError(RuntimeError):
+    """What the controller cannot run without, and why (the message names it)."""
+
+
+async def _listen(what: str, host: str, port: int, start) -> object:
+    try:
+        return await start()
+    except OSError as error:
+        raise StartupError(f"{what} {host}:{port}: {error.strerror or error}") from None
+
+
 class Controller:
     def __init__(self, site: Site, *, grace_seconds: float = 30.0, cdr_dir: Path | None = None) -> None:
         self.site = site
         self.grace_seconds = grace_seconds
         self.cdr_dir = cdr_dir or site.freeswitch.log_dir / "cdr-csv"
-        self.metrics = Metrics(outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries), esl_connected=lambda: int(self.inbound.connected))
-        self.ledger = Ledger(site.controller.ledger)
-        self.outbox = Outbox(site.controller.ledger)
+        self.metrics = Metrics(
+            outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries), esl_connected=lambda: int(self.inbound.connected), esl_refusals=lambda: self.inbound.refusals
+        )
+        try:
+            self.ledger = Ledger(site.controller.ledger)
+            self.outbox = Outbox(site.controller.ledger)
+        except (OSError, sqlite3.Error) as error:
+            raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
         rater = Rater(site)
         self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
         self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
-        self.inbound = InboundClient(str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event)
+        self.inbound = InboundClient(
+            str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event, retry_refusals=True
+        )
 
     def emit(self, event: CallEvent) -> None:
         self.outbox.add([event.as_row()])
@@ -71,8 +99,14 @@ class Controller:
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
         socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
         outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
-        await outbound.start()
-        metrics_server = await serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
+        await _listen("controller.socket", str(socket.host), socket.port, outbound.start)
+        try:
+            metrics_server = await _listen(
+                "controller.metrics", str(metrics_listen.host), metrics_listen.port, lambda: serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
+            )
+        except StartupError:
+            await outbound.close()
+            raise
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
         self.metrics.up.set(1)
@@ -87,11 +121,11 @@ class Controller:
                 log.info("event socket %s:%s: connected, call events flow", inbound.host, inbound.port)
                 return
             except (AuthenticationError, ConnectionRejected) as error:
-                log.error("event socket: %s (runtime rating rests on the CDR files until this is fixed)", error)
-                return
+                inbound.refusals += 1
+                log.error("event socket: %s; again in %.1f s (runtime rating rests on the CDR files meanwhile)", error, delay)
             except (OSError, EslError) as error:
                 log.warning("event socket %s:%s: %s; again in %.1f s", inbound.host, inbound.port, error, delay)
-                await asyncio.sleep(delay)
+            await asyncio.sleep(delay)
 
     async def _sweep(self, inbound: InboundClient) -> None:
         """Every few seconds, and so soon after a reconnection, read what the CDR files added."""
@@ -101,7 +135,10 @@ class Controller:
             if inbound.connections > max(seen, 1):
                 self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
             seen = max(seen, inbound.connections)
-            self.sweep_once()
+            try:
+                self.sweep_once()
+            except Exception:  # the next sweep tries again; a dead sweep would rate nothing more
+                log.exception("CDR sweep failed")
 
     def sweep_once(self) -> int:
         new = self.accounting.catch_up(self.cdr_dir)
@@ -111,6 +148,7 @@ class Controller:
         return new
 
     async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server, inbound: InboundClient, tasks: list[asyncio.Task]) -> None:
+        outbound.stop_listening()
         self.handler.draining = True
         log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
         loop = asyncio.get_running_loop()

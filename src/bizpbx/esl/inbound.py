@@ -57,6 +57,7 @@ class InboundClient:
         filters: Iterable[tuple[str, str]] = (),
         on_event: Callable[[Event], None] | None = None,
         reconnect: bool = True,
+        retry_refusals: bool = False,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
@@ -69,6 +70,8 @@ class InboundClient:
         self._jobs_subscribed = bool({"ALL", "BACKGROUND_JOB"} & set(names))
         self._on_event = on_event
         self._reconnect = reconnect
+        self._retry_refusals = retry_refusals
+        self.refusals = 0  # reconnections the switch refused (password, ACL)
         self._backoff = (backoff_initial, backoff_max)
         self._session: Session | None = None
         self._ready = asyncio.Event()
@@ -198,8 +201,11 @@ class InboundClient:
             try:
                 await self._establish()
                 return
-            except (AuthenticationError, ConnectionRejected):
-                raise
+            except (AuthenticationError, ConnectionRejected) as error:
+                if not self._retry_refusals:
+                    raise
+                self.refusals += 1
+                log.error("event socket %s:%s: %s; trying again", self.host, self.port, error)
             except (OSError, EslError, ProtocolError) as error:
                 log.warning("event socket %s:%s: %s; trying again", self.host, self.port, error)
 

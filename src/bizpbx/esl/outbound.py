@@ -129,6 +129,11 @@ class OutboundServer:
             await self.start()
         await self._server.serve_forever()  # type: ignore[union-attr]  # start() set it
 
+    def stop_listening(self) -> None:
+        """Refuse new connections (FreeSWITCH's dialplan then goes on at once); sessions go on."""
+        if self._server is not None:
+            self._server.close()
+
     async def close(self) -> None:
         """Stop listening and drop the calls still connected (FreeSWITCH's dialplan then goes on)."""
         if self._server is not None:

@@ -1,7 +1,7 @@
 """Reading CDRs into `CallRecord`s: `mod_cdr_csv` lines and JSON lines.
 
 A CSV line has exactly the columns of `bizpbx.cdr.CDR_COLUMNS`, quoted, in
-that order; a JSON line is an object with those column names as keys (a
+that order, the caller-controlled ones percent-encoded; a JSON line is an object with those column names as keys (a
 missing key reads as an empty column, as an unset channel variable does in
 `mod_cdr_csv`). A file may mix both: a line starting with ``{`` is JSON.
 
@@ -16,8 +16,9 @@ import csv
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import unquote
 
-from bizpbx.cdr import CDR_COLUMNS
+from bizpbx.cdr import CDR_COLUMNS, ENCODED_COLUMNS
 from bizpbx.rating.rate import CallRecord, Direction
 from bizpbx.settings import NumberKind
 
@@ -29,6 +30,11 @@ _KINDS = {k.value: k for k in NumberKind}
 
 class CdrError(ValueError):
     """Why one CDR line cannot be rated."""
+
+
+class NeverRouted(CdrError):
+    """A call the switch refused before its dialplan ran (throttled, over the session limit, no
+    route): its CDR has none of the dialplan's variables, and there is nothing to rate."""
 
 
 def parse_cdr_file(path: Path) -> Iterator[tuple[int, CallRecord | CdrError]]:
@@ -58,6 +64,8 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
     if not uuid:
         raise CdrError("uuid is empty")
     direction = _DIRECTIONS.get(values.get("direction", ""))
+    if not any(values.get(column) for column in ("direction", "organization", "trunk")):
+        raise NeverRouted(f"never reached the dialplan (hangup cause {values.get('hangup_cause') or 'unknown'})")
     if direction is None:
         raise CdrError(f"direction {values.get('direction', '')!r} is not one of {', '.join(_DIRECTIONS)}")
     kind_text = values.get("number_kind", "")
@@ -80,6 +88,7 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
         billsec=billsec,
         hangup_cause=values.get("hangup_cause", ""),
         trunk=values.get("trunk", ""),
+        start_epoch=_whole(values, "start_epoch") if values.get("start_epoch") else 0,
     )
 
 
@@ -97,7 +106,10 @@ def _csv_columns(text: str) -> dict[str, str]:
         raise CdrError(f"not a CSV line: {error}") from None
     if len(fields) != len(COLUMNS):
         raise CdrError(f"{len(fields)} columns where a bizpbx CDR has {len(COLUMNS)} ({','.join(COLUMNS)})")
-    return dict(zip(COLUMNS, fields, strict=True))
+    columns = dict(zip(COLUMNS, fields, strict=True))
+    for column in ENCODED_COLUMNS:
+        columns[column] = unquote(columns[column], errors="replace")
+    return columns
 
 
 def _json_columns(text: str) -> dict[str, str]:

@@ -54,6 +54,7 @@ class CallRecord:
     billsec: int
     hangup_cause: str = ""
     trunk: str = ""
+    start_epoch: int = 0  # when the call reached the switch (0 where unknown)
 
 
 class Outcome(StrEnum):
