@@ -694,6 +694,11 @@ class SipProfile(Model):
     external_ip: ipaddress.IPv4Address | None = Field(None, description="public address behind NAT")
 
 
+# A call through the switch is two sessions (the caller's leg and the leg it is bridged to), and
+# FreeSWITCH's max-sessions and sessions-per-second count sessions.
+SESSIONS_PER_CALL = 2
+
+
 class FreeSwitch(Model):
     conf_dir: Path = Path("/etc/freeswitch")
     log_dir: Path = Path("/var/log/freeswitch")
@@ -704,8 +709,8 @@ class FreeSwitch(Model):
         description="FreeSWITCH's phrase files by language (package freeswitch-lang-en; etc/freeswitch/lang in a source build): voicemail speaks with them",
     )
     sip_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")] | None = Field(None, description="domain phones register to; the internal profile's address when unset")
-    max_sessions: int = Field(1000, ge=1, le=100000)
-    sessions_per_second: int = Field(30, ge=1, le=10000)
+    max_calls: int = Field(500, ge=1, le=50000, description="calls at once; the switch counts each call's two legs, so its max-sessions is twice this")
+    calls_per_second: int = Field(30, ge=1, le=5000, description="new calls a second; the switch's sessions-per-second is twice this (both legs count)")
     rtp_start_port: Port = 16384
     rtp_end_port: Port = 32768
     internal: SipProfile = SipProfile(port=5060)
@@ -716,6 +721,14 @@ class FreeSwitch(Model):
         description="where phones may register from",
     )
     log_level: Literal["debug", "info", "notice", "warning", "err"] = "info"
+
+    @property
+    def max_sessions(self) -> int:
+        return SESSIONS_PER_CALL * self.max_calls
+
+    @property
+    def sessions_per_second(self) -> int:
+        return SESSIONS_PER_CALL * self.calls_per_second
 
     @model_validator(mode="after")
     def _ports_make_sense(self) -> FreeSwitch:

@@ -63,8 +63,8 @@ def test_bad_input_fails_before_any_change_naming_the_variable(converged: Lab, e
 
 def test_an_invalid_site_fails_with_bizpbx_validate_reasons(converged: Lab, tmp_path) -> None:
     site = tmp_path / "site.yml"
-    site.write_text((REPO / "inventory/lab/site.yml").read_text().replace("max_sessions: 500", "max_sessions: -5"))
+    site.write_text((REPO / "inventory/lab/site.yml").read_text().replace("max_calls: 250", "max_calls: -5"))
     run = playbook("--limit", "pbx", "-e", json.dumps({"bizpbx__site_file": str(site)}), playbook_path=REPO / "playbooks/pbx.yml")
     assert run.returncode != 0, run.explain()
-    assert "is not a valid site" in run.output and "max_sessions" in run.output, run.explain()
+    assert "is not a valid site" in run.output and "max_calls" in run.output, run.explain()
     assert run.recap["pbx"]["changed"] == 0, run.explain()

@@ -31,7 +31,7 @@ def test_same_site_same_bytes(lab_site_copy: Path, tmp_path: Path):
 
 def test_same_bytes_whatever_the_environment_order_and_hash_seed(lab_site_copy: Path, tmp_path: Path, lab_secrets):
     bizpbx_render(str(lab_site_copy), "--out", str(tmp_path / "seed"))  # stores the generated passwords once
-    overrides = {**lab_secrets, "BIZPBX_FREESWITCH__MAX_SESSIONS": "321", "BIZPBX_ORGANIZATIONS__34__NAME": "АО «Вектор-2»"}
+    overrides = {**lab_secrets, "BIZPBX_FREESWITCH__MAX_CALLS": "321", "BIZPBX_ORGANIZATIONS__34__NAME": "АО «Вектор-2»"}
     base = {k: v for k, v in os.environ.items() if not k.startswith("BIZPBX_")}
     outputs = []
     for order, seed in ((sorted(overrides), "1"), (sorted(overrides, reverse=True), "2")):
@@ -41,7 +41,7 @@ def test_same_bytes_whatever_the_environment_order_and_hash_seed(lab_site_copy: 
         assert result.returncode == 0, result.stderr
         outputs.append(snapshot(out))
     assert outputs[0] == outputs[1]
-    assert b'value="321"' in outputs[0]["autoload_configs/switch.conf.xml"][0]
+    assert b'name="max-sessions" value="642"' in outputs[0]["autoload_configs/switch.conf.xml"][0]
 
 
 def test_check_lists_new_files_and_exits_one_then_zero_once_written(lab_site_copy: Path, tmp_path: Path):

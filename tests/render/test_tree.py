@@ -58,8 +58,9 @@ def test_modules_are_the_chosen_ones(rendered: Path):
 def test_switch_limits_and_rtp_range_are_explicit(rendered: Path, lab_site):
     values = settings(parse(rendered / "autoload_configs/switch.conf.xml").find("settings"))
     fs = lab_site.freeswitch
-    assert values["max-sessions"] == str(fs.max_sessions) == "500"
-    assert values["sessions-per-second"] == str(fs.sessions_per_second)
+    # Both legs of a call are sessions to the switch.
+    assert values["max-sessions"] == str(2 * fs.max_calls) == "500"
+    assert values["sessions-per-second"] == str(2 * fs.calls_per_second) == "120"
     assert (values["rtp-start-port"], values["rtp-end-port"]) == (str(fs.rtp_start_port), str(fs.rtp_end_port))
 
 

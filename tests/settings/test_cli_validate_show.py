@@ -22,13 +22,13 @@ def test_validate_prints_a_summary_and_exits_zero(lab_site_copy):
 
 def test_validate_lists_every_problem_and_exits_two(lab_site_copy, monkeypatch):
     monkeypatch.setenv("BIZPBX_ESL__PASSWORD", "ClueCon")
-    monkeypatch.setenv("BIZPBX_FREESWITCH__MAX_SESSIONS", "0")
+    monkeypatch.setenv("BIZPBX_FREESWITCH__MAX_CALLS", "0")
     result = bizpbx("validate", str(lab_site_copy))
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert lines[0] == f"{lab_site_copy}: invalid site, 2 problem(s):"
     assert "esl.password: a well-known default password is refused; set a secret of your own" in lines
-    assert "freeswitch.max_sessions: Input should be greater than or equal to 1" in lines
+    assert "freeswitch.max_calls: Input should be greater than or equal to 1" in lines
     assert "ClueCon" not in result.stderr
 
 

@@ -52,10 +52,10 @@ def test_demo_site_loads_with_defaults_of_the_rules(lab_site_copy):
 
 
 def test_environment_overrides_the_file(lab_site_copy, monkeypatch):
-    monkeypatch.setenv("BIZPBX_FREESWITCH__MAX_SESSIONS", "77")
+    monkeypatch.setenv("BIZPBX_FREESWITCH__MAX_CALLS", "77")
     monkeypatch.setenv("BIZPBX_ORGANIZATIONS__12__NAME", "Overridden")
     site = load_site(lab_site_copy)
-    assert site.freeswitch.max_sessions == 77
+    assert site.freeswitch.max_calls == 77
     assert site.organizations["12"].name == "Overridden"
     assert site.organizations["12"].employees["100"].name == "Иван Петров"
 
