@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         raise  # the reader went away: the CLI's own business
     except (ProtocolError, OSError, EOFError) as error:  # EOFError: a truncated gzip file
         print(f"bizpbx esl-dump: {args.file}: {error}", file=sys.stderr)
+        return 1
+    except zlib.error as error:  # gzip's magic bytes, then data that does not inflate
+        print(f"bizpbx esl-dump: {args.file}: not a readable gzip file: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -130,10 +130,22 @@ def _pop_content_length(headers: dict[str, HeaderValue], offset: int) -> int | N
     return parse_length(value, offset)
 
 
+# More digits than any frame size FreeSWITCH sends (and Python refuses to
+# read an int of over 4300 digits at all).
+MAX_LENGTH_DIGITS = 12
+
+
 def parse_length(value: HeaderValue, offset: int) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value.lstrip("0")) > MAX_LENGTH_DIGITS:
+            raise ProtocolError(f"Content-Length of {len(value)} digits is not a byte count", offset)
         return int(value)
-    raise ProtocolError(f"Content-Length {value!r} is not a byte count", offset)
+    raise ProtocolError(f"Content-Length {_excerpt(value)} is not a byte count", offset)
+
+
+def _excerpt(value: HeaderValue) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def _decode_json(raw: bytes, offset: int) -> tuple[Headers, str | None]:
@@ -143,6 +155,8 @@ def _decode_json(raw: bytes, offset: int) -> tuple[Headers, str | None]:
         raise ProtocolError(f"JSON event: {error}", offset) from None
     if not isinstance(pairs, _PairList):
         raise ProtocolError("JSON event: not a JSON object", offset)
+    if _ESCAPED_SURROGATE.search(raw):
+        _refuse_surrogates(pairs, offset)
     headers = dict(pairs)
     if len(headers) != len(pairs):
         headers = keep_first_values(pairs)
@@ -157,6 +171,19 @@ def _decode_json(raw: bytes, offset: int) -> tuple[Headers, str | None]:
         elif not (type(value) is list and all(isinstance(item, str) for item in value)):
             raise ProtocolError(f"JSON event: header {name!r} is neither a string nor a list of strings", offset)
     return MappingProxyType(headers), body
+
+
+# JSON can escape half of a UTF-16 pair alone (\\ud800), which decodes to a
+# string no UTF-8 output can hold; FreeSWITCH writes raw UTF-8, never such escapes.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(pairs: list[tuple[str, object]], offset: int) -> None:
+    for name, value in pairs:
+        for text in (name, *(value if isinstance(value, list) else [value])):
+            if isinstance(text, str) and _SURROGATE.search(text):
+                raise ProtocolError(f"JSON event: header {_excerpt(name)} holds an unpaired surrogate escape (not text)", offset)
 
 
 class _PairList(list):

@@ -20,7 +20,7 @@ from bizpbx.esl.headers import Headers, decode_header_block, encode_header_block
 
 MAX_FRAME_SIZE = 16 * 1024 * 1024
 
-_EVENT_HEAD = re.compile(rb"Content-Length: ([0-9]+)\nContent-Type: (text/event-(?:plain|json))")
+_EVENT_HEAD = re.compile(rb"Content-Length: ([0-9]{1,12})\nContent-Type: (text/event-(?:plain|json))")
 
 AUTH_REQUEST = "auth/request"
 COMMAND_REPLY = "command/reply"
