@@ -65,6 +65,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RETRIED_CLIENT_ERRORS = frozenset({408, 425, 429})  # 4xx that say "later", not "never"
 FAILING_AFTER = 5  # failed attempts in a row before a webhook is reported failing
 PROBLEM_CHARS = 300  # a failure's description is cut to this length
+MAX_STATUS_LINE = 64 * 1024  # a longer status line is no answer (httpx takes up to 100 KiB of head)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -307,6 +308,8 @@ class Delivery:
 
     @staticmethod
     def _judge(status: int, response: httpx.Response) -> Attempt:
+        if len(response.extensions.get("reason_phrase", b"")) > MAX_STATUS_LINE - len("HTTP/1.1 200 \r\n"):
+            return Attempt(False, f"a status line over {MAX_STATUS_LINE // 1024} KiB (HTTP {status})")
         if 200 <= status < 300:
             return Attempt(True)
         problem = f"HTTP {status}"
