@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 from bizpbx import __version__, commands
+from bizpbx.commands._site import secrets_for
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with secrets_for(args.command):
+            return args.handler(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

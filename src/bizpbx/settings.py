@@ -425,9 +425,9 @@ class Trunk(Model):
     @model_validator(mode="after")
     def _registration_needs_credentials(self) -> Trunk:
         if self.auth == "registration":
-            missing = [name for name in ("username", "password") if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"auth is registration, so {' and '.join(missing)} must be set")
+            # The password is a secret: bizpbx.site_rules asks for it where it is used.
+            if self.username is None:
+                raise ValueError("auth is registration, so username must be set")
         return self
 
 
@@ -742,7 +742,7 @@ class FreeSwitch(Model):
 class Esl(Model):
     host: LoopbackAddress = ipaddress.IPv4Address("127.0.0.1")
     port: Port = 8021
-    password: Secret(12) = Field(description="required; ClueCon and other well-known values are refused")
+    password: Secret(12) | None = Field(None, description="required by render, the controller and validate; ClueCon and other well-known values are refused")
     acl: list[ipaddress.IPv4Network] = Field(
         default_factory=lambda: [ipaddress.IPv4Network("127.0.0.1/32")], min_length=1, description="who may connect"
     )
@@ -785,7 +785,7 @@ class Webhook(Model):
         Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="https://user:password@host/path sends HTTP Basic credentials"),
         PlainSerializer(_url_without_password, when_used="json"),
     ]
-    secret: Secret(16) = Field(description="key of the X-Bizpbx-Signature HMAC-SHA256 of the timestamp and the body")
+    secret: Secret(16) | None = Field(None, description="key of the X-Bizpbx-Signature HMAC-SHA256 of the timestamp and the body; required where the controller runs")
     events: list[EventPattern] = Field(default_factory=lambda: ["*"], min_length=1, description="event names, `*` as a wildcard (call.*)")
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="to connect, and for each read or write; an attempt gets 3 times this")
     ca_file: SitePath | None = Field(None, description="PEM file of the CA(s) trusted for an https url instead of the system's")
@@ -827,7 +827,7 @@ class Site(BaseSettings):
     organizations: dict[Digits, Organization] = Field(default_factory=dict)
     tariffs: Tariffs = Tariffs()
     freeswitch: FreeSwitch = FreeSwitch()
-    esl: Esl
+    esl: Esl = Esl()
     controller: Controller = Controller()
 
     @classmethod

@@ -7,15 +7,33 @@ once, each named by where it is (``organizations.12.employees.101.forwarding.bus
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from bizpbx.settings import NumberKind, Organization, Site, Target, TargetKind
 
 Problem = tuple[str, str]
 
+# Whether the site's own secrets (the event socket's password, the trunks'
+# passwords, the webhooks' keys) must be there: by default they must; the
+# commands that use none of them read a site without them
+# (`bizpbx.commands._site`). A secret that is given is checked either way.
+SECRETS_REQUIRED: ContextVar[bool] = ContextVar("SECRETS_REQUIRED", default=True)
+
+
+@contextmanager
+def secrets_required(required: bool) -> Iterator[None]:
+    token = SECRETS_REQUIRED.set(required)
+    try:
+        yield
+    finally:
+        SECRETS_REQUIRED.reset(token)
+
 
 def check_site(site: Site) -> list[Problem]:
     problems: list[Problem] = []
-    for check in (_numbers, _trunks, _organization_ids):
+    checks = (_numbers, _trunks, _organization_ids, _secrets) if SECRETS_REQUIRED.get() else (_numbers, _trunks, _organization_ids)
+    for check in checks:
         problems.extend(check(site))
     for org_id, org in site.organizations.items():
         problems.extend(_organization(site, org_id, org))
@@ -60,6 +78,24 @@ def _trunks(site: Site) -> Iterator[Problem]:
                 yield path, f"{number} is not in numbers"
     if site.main_number.number not in owner_of:
         yield "main_number.number", f"no trunk delivers the main number {site.main_number.number}"
+
+
+def _secrets(site: Site) -> Iterator[Problem]:
+    """Every secret the switch, the controller or a webhook needs and the site
+    does not give, with where to give it."""
+
+    def missing(path: str, why: str) -> Problem:
+        variable = "BIZPBX_" + path.upper().replace(".", "__")
+        return path, f"required{why}: put it in site.secrets.yml beside the site file, or set {variable}"
+
+    if site.esl.password is None:
+        yield missing("esl.password", "")
+    for name, trunk in site.trunks.items():
+        if trunk.auth == "registration" and trunk.password is None:
+            yield missing(f"trunks.{name}.password", " (auth is registration)")
+    for name, webhook in site.controller.webhooks.items():
+        if webhook.secret is None:
+            yield missing(f"controller.webhooks.{name}.secret", "")
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:

@@ -158,8 +158,11 @@ def test_missing_secrets_are_required(tmp_path, monkeypatch):
     monkeypatch.delenv("BIZPBX_ESL__PASSWORD", raising=False)
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD", raising=False)
     problems = problems_of(write_site(tmp_path))
-    assert ("esl", "required") in problems
-    assert ("trunks.carrier", "auth is registration, so password must be set") in problems
+    assert ("esl.password", "required: put it in site.secrets.yml beside the site file, or set BIZPBX_ESL__PASSWORD") in problems
+    assert (
+        "trunks.carrier.password",
+        "required (auth is registration): put it in site.secrets.yml beside the site file, or set BIZPBX_TRUNKS__CARRIER__PASSWORD",
+    ) in problems
 
 
 def test_employee_password_1234_is_refused(tmp_path, lab_secrets):

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bizpbx.settings import Site
 from bizpbx.site_loader import SiteError, load_site
+from bizpbx.site_rules import secrets_required
 
 EXIT_INVALID = 2
+
+# The commands that use the site's own secrets (the switch's configuration,
+# the event socket, the webhooks) or vouch that a site is ready for them:
+# they refuse a site without them and say where to give them. Every other
+# command reads a site without its secrets.
+COMMANDS_USING_SECRETS = frozenset({"controller", "render", "validate"})
+
+
+@contextmanager
+def secrets_for(command: str) -> Iterator[None]:
+    """Sites loaded while `command` runs need their secrets only if it uses them."""
+    with secrets_required(command in COMMANDS_USING_SECRETS):
+        yield
 
 
 def add_site_argument(parser: argparse.ArgumentParser) -> None:
