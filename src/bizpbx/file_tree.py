@@ -1,15 +1,26 @@
 """Replace a directory with a given set of files, whole or not at all.
 
-The new tree is written into a temporary directory beside the target and
-swapped in with two renames, so a failure at any point leaves the old tree as
-it was. Files are 0640 and directories 0750 (several files carry secrets;
+The new tree is written into a staging directory beside the target and
+swapped in with one atomic rename-exchange (Linux ``renameat2`` with
+``RENAME_EXCHANGE``): at every instant the target is either the old tree or
+the new one, even if the process is killed. Where the file system cannot
+exchange, two renames are used, and a render killed between them leaves the
+old tree under a ``.NAME.bizpbx-old-*`` name, which the next render puts
+back before anything else. Every render first removes what an interrupted
+one left beside the target (staging and retired directories), under a lock
+on the parent directory so that two renders never remove each other's.
+
+Files are 0640 and directories 0750 (several files carry secrets;
 the whole configuration stays private to its owner and group), and take the
 group of the tree they replace, so the switch's group can still read them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import difflib
+import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -62,19 +73,89 @@ def changes(target: Path, files: Mapping[str, bytes]) -> list[Change]:
     return found
 
 
-def replace_tree(target: Path, files: Mapping[str, bytes]) -> None:
-    _check_replaceable(target)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.bizpbx-new-"))
+def replace_tree(target: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Write `files` as the tree at `target`; returns what was tidied up from
+    an interrupted render before (one line each)."""
+    _check_parent(target)
+    with _locked(target.parent):
+        notes = _recover(target)
+        _check_replaceable(target)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=_prefix(target, "new")))
+        try:
+            os.chmod(staging, DIR_MODE)
+            for path in sorted(files):
+                _write(staging, path, files[path])
+            if target.exists():
+                _take_group(staging, target.stat().st_gid)
+            _swap(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return notes
+
+
+def recover(target: Path) -> list[str]:
+    """Undo what an interrupted render left: put the previous tree back if the
+    target is missing, and remove staging and retired directories. Returns
+    what was done, one line each."""
+    _check_parent(target)
+    with _locked(target.parent):
+        return _recover(target)
+
+
+def leftovers(target: Path) -> list[Path]:
+    """What interrupted renders left beside the target (staging and retired trees), oldest first."""
+    if not target.parent.is_dir():
+        return []
+    return sorted(target.parent.glob(f"{_glob_escape(_prefix(target, '*'))}*"), key=_mtime)
+
+
+def _recover(target: Path) -> list[str]:
+    notes = []
+    found = leftovers(target)
+    retired = [path for path in found if path.name.startswith(_prefix(target, "old")) and path.is_dir() and not path.is_symlink()]
+    if not os.path.lexists(target) and retired:
+        previous = retired[-1]
+        os.rename(previous, target)
+        found.remove(previous)
+        notes.append(f"{target}: put back the previous configuration from {previous.name} (a render was interrupted)")
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        notes.append(f"{target.parent}: removed {path.name}, left by an interrupted render")
+    return notes
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _prefix(target: Path, kind: str) -> str:
+    return f".{target.name}.bizpbx-{kind}-" if kind != "*" else f".{target.name}.bizpbx-"
+
+
+def _mtime(path: Path) -> float:
     try:
-        os.chmod(staging, DIR_MODE)
-        for path in sorted(files):
-            _write(staging, path, files[path])
-        if target.exists():
-            _take_group(staging, target.stat().st_gid)
-        _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+class _locked:
+    """An exclusive flock on a directory, held while the tree beside it is replaced."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self._fd)  # releases the lock
 
 
 def unified_diff(target: Path, files: Mapping[str, bytes], found: Iterable[Change], secrets: Iterable[str]) -> str:
@@ -103,9 +184,13 @@ def unified_diff(target: Path, files: Mapping[str, bytes], found: Iterable[Chang
     return "".join(out)
 
 
-def _check_replaceable(target: Path) -> None:
+def _check_parent(target: Path) -> None:
     if not target.parent.is_dir():
         raise TreeError(f"{target.parent} does not exist: create it first")
+
+
+def _check_replaceable(target: Path) -> None:
+    _check_parent(target)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise TreeError(f"{target} exists and is not a directory")
     if target.is_dir() and any(target.iterdir()) and not (target / CONFIGURATION_MARK).is_file():
@@ -142,15 +227,51 @@ def _swap(staging: Path, target: Path) -> None:
     if not target.exists():
         os.rename(staging, target)
         return
-    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.bizpbx-old-"))
+    if _exchange(staging, target):
+        # One atomic step: target is the new tree, staging the old one.
+        shutil.rmtree(staging)
+        return
+    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=_prefix(target, "old")))
     os.rmdir(retired)
     os.rename(target, retired)
+    # Killed here, the target is missing: the next render's recover() puts `retired` back.
     try:
         os.rename(staging, target)
     except BaseException:
         os.rename(retired, target)
         raise
     shutil.rmtree(retired)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+# What renameat2 answers on a kernel, libc or file system that cannot exchange.
+_CANNOT_EXCHANGE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+
+
+def _renameat2():  # noqa: ANN202 - a ctypes function, or None without one
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two directory entries atomically; False where that cannot be done."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _CANNOT_EXCHANGE:
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
 def _read_tree(target: Path) -> dict[str, _Existing]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
-from bizpbx.file_tree import TreeError, changes, replace_tree, unified_diff
+from bizpbx.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
 from bizpbx.render import RenderError, render_site, secret_values
 from bizpbx.site_loader import missing_secrets
 
@@ -44,12 +44,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(pending)} SIP password(s)/PIN(s) are still to be generated: the first render stores them and writes {target}")
         return EXIT_WOULD_CHANGE
     try:
+        if not args.check:
+            # A render killed half-way left the previous tree aside, or a staging copy: tidy up first.
+            for note in recover(target):
+                print(note)
         files = render_site(site)
         found = changes(target, files)
         if args.diff:
             sys.stdout.write(unified_diff(target, files, found, secret_values(site)))
         for change in found:
             print(change)
+        if args.check:
+            # Left by a render killed half-way (the previous tree, with its secrets): the next render removes them.
+            stale = leftovers(target)
+            for path in stale:
+                print(f"leftover: {path} (of an interrupted render; the next render removes it)")
+            found = found or [str(path) for path in stale]
         if found and not args.check:
             replace_tree(target, files)
     except (RenderError, TreeError, OSError) as error:
