@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
     org_ids = [args.org] if args.org is not None else sorted(site.organizations, key=lambda o: (len(o), o))
     since, until = args.month.bounds(site.zone)
     try:
-        with Ledger(site.controller.ledger) as ledger:
+        with Ledger.read_only(site.controller.ledger) as ledger:
             accounts = [monthly_account(site, org_id, args.month, ledger.calls(org_id, since, until)) for org_id in org_ids]
+    except FileNotFoundError:
+        print(f"{site.controller.ledger}: no ledger there (controller.ledger); the controller and `bizpbx rate` create it", file=sys.stderr)
+        return EXIT_INVALID
     except (sqlite3.Error, OSError, LedgerVersionError) as error:
         print(f"{site.controller.ledger}: cannot read the ledger: {error}", file=sys.stderr)
         return EXIT_INVALID

@@ -1,6 +1,8 @@
 """The ledger database's connection settings and its one write pattern,
 shared by every writer of the file (the call ledger, the controller's tables).
 
+- `connect_read_only`: for the commands that only read (`bizpbx invoice`):
+  an existing file, opened read-only, never created, migrated or written.
 - `connect`: autocommit mode (transactions are explicit), WAL so readers never
   block the writer, a busy timeout so two writers wait for each other
   instead of failing, synchronous=NORMAL (a process crash loses nothing; a
@@ -13,6 +15,7 @@ shared by every writer of the file (the call ledger, the controller's tables).
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +31,17 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     _use_wal(db)
     db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can only read an existing ledger: it never creates
+    the file (nor its directory) and never writes to it. FileNotFoundError
+    names the path when there is no file there."""
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no ledger there", str(path))
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return db
 
 

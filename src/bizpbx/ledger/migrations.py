@@ -115,17 +115,21 @@ class LedgerVersionError(RuntimeError):
     """The ledger was written by a newer bizpbx than this one."""
 
 
+def check_version(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """The database's version, refused when a newer bizpbx wrote it; changes nothing."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise LedgerVersionError(f"the ledger is at schema version {version}; this bizpbx knows {len(migrations)}: upgrade bizpbx")
+    return version
+
+
 def migrate(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the steps the database lacks; return its version afterwards.
 
     `connection` comes from `bizpbx.ledger.database.connect`.
     """
     with immediate_transaction(connection):
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(migrations):
-            raise LedgerVersionError(
-                f"the ledger is at schema version {version}; this bizpbx knows {len(migrations)}: upgrade bizpbx"
-            )
+        version = check_version(connection, migrations)
         for step in migrations[version:]:
             for statement in step.sql.split(";"):
                 if statement.strip():

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bizpbx.ledger.database import connect, insert_once
-from bizpbx.ledger.migrations import migrate
+from bizpbx.ledger.database import connect, connect_read_only, insert_once
+from bizpbx.ledger.migrations import check_version, migrate
 from bizpbx.rating.rate import CallRecord, Rating
 
 _INSERT = """
@@ -55,10 +55,20 @@ class StoredCall:
 class Ledger:
     """One SQLite ledger file; open it once per process (or thread)."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
-        self._db = connect(self.path)
-        self.version = migrate(self._db)
+        if read_only:
+            self._db = connect_read_only(self.path)
+            self.version = check_version(self._db)
+        else:
+            self._db = connect(self.path)
+            self.version = migrate(self._db)
+
+    @classmethod
+    def read_only(cls, path: Path | str) -> Ledger:
+        """An existing ledger, for reading only: never created, migrated or
+        written (FileNotFoundError when there is none at `path`)."""
+        return cls(path, read_only=True)
 
     def close(self) -> None:
         self._db.close()
