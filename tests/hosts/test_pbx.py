@@ -34,6 +34,7 @@ def test_system_users_cannot_log_in(pbx, name: str) -> None:
         ("/etc/bizpbx", "root", "bizpbx", 0o750),
         ("/etc/bizpbx/site.yml", "root", "bizpbx", 0o640),
         ("/etc/bizpbx/site.secrets.yml", "root", "bizpbx", 0o640),
+        ("/etc/bizpbx/site.sip-passwords.yml", "bizpbx", "bizpbx", 0o600),
         ("/etc/bizpbx/rates.csv", "root", "bizpbx", 0o640),
         ("/var/lib/bizpbx", "bizpbx", "bizpbx", 0o750),
         ("/var/log/bizpbx", "bizpbx", "bizpbx", 0o750),
