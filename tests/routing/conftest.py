@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bizpbx.settings import SITE_DIR, Site
-from bizpbx.site_loader import _normalise_keys, load_site
+from bizpbx.site_loader import load_site, read_yaml
 
 
 
@@ -33,7 +33,7 @@ def site_with(lab_site_copy: Path) -> Callable[[Callable[[dict], None]], Site]:
             return load_site(variant)
         token = SITE_DIR.set(variant.parent)
         try:
-            return Site(**_normalise_keys(data))
+            return Site(**read_yaml(variant))  # read_yaml gives digit keys as text
         finally:
             SITE_DIR.reset(token)
 
