@@ -609,3 +609,18 @@ def test_a_webhook_gets_only_the_events_its_patterns_select(tmp_path):
 def test_a_pattern_that_selects_no_event_is_refused(patterns):
     with pytest.raises(ValueError, match="events"):
         Webhook(url="http://127.0.0.1/", secret=SECRET, events=patterns)
+
+
+def test_every_event_the_controller_makes_can_be_selected():
+    from bizpbx.controller import call_events
+    from bizpbx.settings import EVENT_NAMES
+
+    made = {value for name, value in vars(call_events).items() if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z]+\.[a-z_]+", value)}
+    assert made and made <= set(EVENT_NAMES), "add the new event to bizpbx.settings.EVENT_NAMES"
+
+
+def test_bizpbx_show_masks_a_password_in_a_webhook_url():
+    hook = Webhook(url="https://crm-user:pa%40ss-w0rd@crm.example:8443/hook", secret=SECRET)
+    shown = hook.model_dump(mode="json")
+    assert shown["url"] == "https://crm-user:**********@crm.example:8443/hook"
+    assert hook.url.endswith("pa%40ss-w0rd@crm.example:8443/hook")  # the delivery still has it
