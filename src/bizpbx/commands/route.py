@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for stage in stages:
             for index, step in enumerate(stage.plan.steps):
-                print(describe(index, step).split("  — ")[0])
+                print(describe(index, step, stage.refusals.get(index)).split("  — ")[0])
     return 0
 
 

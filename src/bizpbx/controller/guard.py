@@ -2,31 +2,23 @@
 
 Pure: the caller brings what it counted (calls in progress, today's spend
 from the ledger) and the price of the first minute from the rating engine.
+What the site alone decides (may it call this number at all) is
+`bizpbx.routing.guard.destination_refusal`, which `bizpbx route --explain`
+shows too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
 from bizpbx.rating.deck import Price, roubles
-from bizpbx.rating.numbers import e164_digits, is_russian
+from bizpbx.rating.numbers import e164_digits
+from bizpbx.routing.guard import REFUSAL_CAUSE, SOUND_LIMIT, SOUND_REFUSED, Refusal, destination_refusal
 from bizpbx.settings import OutboundPolicy
 
-# What a refused caller hears (FreeSWITCH's standard sounds).
-SOUND_REFUSED = "ivr/ivr-call_cannot_be_completed_as_dialed.wav"
-SOUND_LIMIT = "ivr/ivr-all_circuits_busy.wav"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    rule: str  # international, concurrent-calls, spend-cap, unpriced, not-a-number
-    reason: str
-    sound: str
+__all__ = ["REFUSAL_CAUSE", "SOUND_LIMIT", "SOUND_REFUSED", "Refusal", "check_outbound", "day_bounds", "first_minute_price"]
 
 
 def first_minute_price(price: Price) -> Decimal:
@@ -44,17 +36,10 @@ def check_outbound(
     price: Price | None,
 ) -> Refusal | None:
     """None when the leg may go; else why not."""
+    refusal = destination_refusal(policy, org_id, number)
+    if refusal is not None:
+        return refusal
     digits = e164_digits(number)
-    if digits is None:
-        return Refusal("not-a-number", f"{number} is not a phone number", SOUND_REFUSED)
-    if not is_russian(digits) and not policy.international:
-        country = phonenumbers.parse("+" + digits).country_code
-        if country not in policy.allowed_countries:
-            return Refusal(
-                "international",
-                f"organization {org_id} may not call +{digits}: international calls are off and country code {country} is not allowed",
-                SOUND_REFUSED,
-            )
     if calls_in_progress >= policy.max_concurrent_calls:
         return Refusal(
             "concurrent-calls",

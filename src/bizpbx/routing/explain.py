@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bizpbx.routing.guard import REFUSAL_CAUSE, Refusal, destination_refusal
 from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
 from bizpbx.routing.rules import is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
@@ -14,42 +15,93 @@ from bizpbx.settings import Site
 
 @dataclass(frozen=True)
 class Stage:
-    """One plan of a call and what led to it (None: the call itself)."""
+    """One plan of a call and what led to it (None: the call itself), with
+    the toll-fraud guard's refusal of each bridge that the site alone decides
+    (by step index)."""
 
     after: str | None
     plan: Plan
+    refusals: Mapping[int, Refusal] = field(default_factory=dict)
 
 
 def follow(call: Call, site: Site, now: datetime, keys: Sequence[str]) -> list[Stage]:
     """The call's plan, then the plan after each entry of `keys` (an entry
-    per waiting step, "" for no input), as far as the caller's keys go.
+    per attempt at a waiting step, "" for no input), as far as the caller's
+    keys go.
 
-    A waiting step is followed only when the plan reaches it without a bridge
-    first: what comes after a bridge depends on the phones, not on the caller.
+    A wrong entry (or none) at a prompt that allows more attempts asks again,
+    as the switch does: the stage plays the invalid-entry sound and waits
+    with one attempt less. A waiting step is followed only when the plan
+    reaches it without a bridge first: what comes after a bridge depends on
+    the phones, not on the caller.
     """
-    stages = [Stage(None, route(call, site, now))]
+    stages = [_stage(None, route(call, site, now), site)]
+    attempt = 1
     for entry in keys:
         waiting = _first_step_reached(stages[-1].plan)
         if waiting is None:
             break
         label = f"keys {entry}" if entry else "no keys (timeout)"
+        where = "at the organization ID prompt" if isinstance(waiting, Collect) else f"in menu {waiting.name}"
+        after = f"{label} {where}" + (f", attempt {attempt} of {attempt + _tries(waiting) - 1}" if attempt > 1 else "")
         if isinstance(waiting, Collect):
-            stages.append(Stage(f"{label} at the organization ID prompt", route_after_digits(call, site, now, entry)))
+            accepted = entry in waiting.valid
+            invalid_sound, why = waiting.invalid_prompt, f"{entry} is not an organization ID that takes calls" if entry else "no organization ID entered"
         else:
-            stages.append(Stage(f"{label} in menu {waiting.name}", route_menu_choice(call, site, now, waiting, entry or None)))
+            accepted = entry in dict(waiting.options)
+            invalid_sound, why = waiting.invalid_sound, f"no option {entry}" if entry else "no key pressed"
+        if not accepted and _tries(waiting) > 1:
+            left = _tries(waiting) - 1
+            again = replace(waiting, **{_TRIES[type(waiting)]: left}, reason=f"{why}: the caller is asked again, {left} attempt(s) left")
+            previous = stages[-1].plan
+            stages.append(_stage(after, Plan((Play(invalid_sound, why), again), org_id=previous.org_id, direction=previous.direction), site))
+            attempt += 1
+            continue
+        attempt = 1
+        if isinstance(waiting, Collect):
+            stages.append(_stage(after, route_after_digits(call, site, now, entry), site))
+        else:
+            stages.append(_stage(after, route_menu_choice(call, site, now, waiting, entry or None), site))
     return stages
+
+
+# The field of a waiting step that counts the caller's attempts.
+_TRIES = {Collect: "max_attempts", Menu: "max_failures"}
+
+
+def _tries(step: Collect | Menu) -> int:
+    return getattr(step, _TRIES[type(step)])
+
+
+def _stage(after: str | None, plan: Plan, site: Site) -> Stage:
+    return Stage(after, plan, _refusals(plan, site))
+
+
+def _refusals(plan: Plan, site: Site) -> dict[int, Refusal]:
+    """The guard's refusals the site alone decides (the controller's guard
+    applies the same rule, then the limits it counts at call time)."""
+    found = {}
+    for index, step in enumerate(plan.steps):
+        if isinstance(step, Bridge):
+            for leg in step.legs:
+                org = site.organizations.get(leg.org_id)
+                refusal = destination_refusal(org.outbound, leg.org_id, leg.number) if leg.external and org is not None and leg.number else None
+                if refusal is not None:
+                    found[index] = refusal
+                    break
+    return found
 
 
 def _first_step_reached(plan: Plan) -> Collect | Menu | None:
     for step in plan.steps:
         if is_waiting(step):
             return step  # type: ignore[return-value]
-        if not isinstance(step, Answer):
+        if not isinstance(step, (Answer, Play)):
             return None
     return None
 
 
-def step_as_dict(step: Step) -> dict[str, Any]:
+def step_as_dict(step: Step, refusal: Refusal | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"action": step.action, "target": target_of(step)}
     if isinstance(step, Bridge):
         data["legs"] = [str(leg) for leg in step.legs]
@@ -57,6 +109,8 @@ def step_as_dict(step: Step) -> dict[str, Any]:
         data["on"] = {"busy": step.on_busy + 1, "no_answer": step.on_no_answer + 1, "unavailable": step.on_unavailable + 1}
         if any(leg.external for leg in step.legs):
             data["guarded"] = True
+        if refusal is not None:
+            data["guard"] = {"refused": True, "rule": refusal.rule, "reason": refusal.reason, "sound": refusal.sound, "cause": REFUSAL_CAUSE}
     elif isinstance(step, Collect):
         data.update(valid=list(step.valid), max_attempts=step.max_attempts, timeout_seconds=step.timeout_seconds)
     elif isinstance(step, Menu):
@@ -86,11 +140,15 @@ def target_of(step: Step) -> str:
     return ""
 
 
-def describe(index: int, step: Step) -> str:
+def describe(index: int, step: Step, refusal: Refusal | None = None) -> str:
     text = f"{index + 1}. {step.action}"
     target = target_of(step)
     if target:
         text += f" {target}"
+    if isinstance(step, Bridge) and refusal is not None:
+        legs = ", ".join(str(leg) for leg in step.legs)
+        text += f" [{legs}] refused by the toll-fraud guard ({refusal.rule}): plays {refusal.sound}, then hangup {REFUSAL_CAUSE}"
+        return text + f"  — {step.reason + '; ' if step.reason else ''}{refusal.reason}"
     if isinstance(step, Bridge):
         legs = ", ".join(str(leg) for leg in step.legs)
         ring = f"rings {step.ring_seconds} s" if step.ring_seconds else "rings until the caller gives up"
@@ -116,7 +174,7 @@ def as_text(call: Call, stages: list[Stage]) -> str:
         lines.append("")
         lines.append(f"after {stage.after}:" if stage.after else "plan:")
         lines.append(f"  direction {plan.direction}, organization {plan.org_id or '(not yet known)'}")
-        lines.extend(f"  {describe(i, step)}" for i, step in enumerate(plan.steps))
+        lines.extend(f"  {describe(i, step, stage.refusals.get(i))}" for i, step in enumerate(plan.steps))
     return "\n".join(lines)
 
 
@@ -128,7 +186,7 @@ def as_json(call: Call, stages: list[Stage]) -> dict[str, Any]:
                 "after": stage.after,
                 "direction": stage.plan.direction,
                 "organization": stage.plan.org_id,
-                "steps": [step_as_dict(step) for step in stage.plan.steps],
+                "steps": [step_as_dict(step, stage.refusals.get(i)) for i, step in enumerate(stage.plan.steps)],
             }
             for stage in stages
         ],
