@@ -48,8 +48,15 @@ def _numbers(site: Site) -> Iterator[Problem]:
             if e164 != site.main_number.number:
                 yield path, f"kind main, but the main number is {site.main_number.number} (main_number.number)"
             continue
-        if number.organization not in site.organizations:
+        owner = site.organizations.get(number.organization)
+        if owner is None:
             yield f"{path}.organization", f"unknown organization {number.organization!r}"
+        elif not owner.has_telephony:
+            yield (
+                f"{path}.organization",
+                f"organization {number.organization} has no telephony plan (profi or vip), so it could never answer this number: "
+                "give it a plan, or the number to another organization",
+            )
         plan_name = number.plan or (tariffs.individual_plan if number.kind is NumberKind.INDIVIDUAL else tariffs.hotline_plan)
         plan = tariffs.plans.get(plan_name)
         if plan is None:
@@ -76,8 +83,32 @@ def _trunks(site: Site) -> Iterator[Problem]:
             owner_of[number] = name
             if number != site.main_number.number and number not in site.numbers:
                 yield path, f"{number} is not in numbers"
-    if site.main_number.number not in owner_of:
-        yield "main_number.number", f"no trunk delivers the main number {site.main_number.number}"
+    main = site.main_number.number
+    if main not in owner_of:
+        users = list(_main_number_users(site))
+        if users:
+            more = f" (and {len(users) - 1} more)" if len(users) > 1 else ""
+            yield "main_number.number", f"no trunk delivers the main number {main}, yet {users[0]}{more}: list it in a trunk's numbers"
+
+
+def _main_number_users(site: Site) -> Iterator[str]:
+    """What needs the main number delivered. A site whose organizations all
+    have numbers of their own, and that neither routes nor presents the main
+    number, does without it (its calls are then no number of the site)."""
+    main = site.main_number.number
+    if main in site.numbers:
+        yield f"numbers.{main} lists it"
+    for name, trunk in site.trunks.items():
+        if trunk.caller_id == main:
+            yield f"trunks.{name}.caller_id presents it"
+    for org_id, org in site.organizations.items():
+        if org.caller_id == main:
+            yield f"organizations.{org_id}.caller_id presents it"
+        for index, rule in enumerate(org.incoming):
+            if rule.number == "main":
+                yield f"organizations.{org_id}.incoming.{index} takes its calls"
+        if org.has_telephony and not site.numbers_of(org_id):
+            yield f"organization {org_id} has no number of its own, so callers reach it only through the main number"
 
 
 def _secrets(site: Site) -> Iterator[Problem]:

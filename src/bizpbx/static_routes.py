@@ -146,7 +146,9 @@ class SiteRoutes:
 def static_routes(site: Site) -> SiteRoutes:
     organizations = tuple(_organization(site, org_id, site.organizations[org_id]) for org_id in sorted(site.organizations))
     by_id = {routes.org_id: routes for routes in organizations}
-    incoming = tuple(_incoming(site, number, by_id) for number in sorted({*site.numbers, site.main_number.number}))
+    # A site may do without the main number (bizpbx.site_rules): then no trunk delivers it.
+    main_number = {site.main_number.number} if site.trunk_delivering(site.main_number.number) is not None else set()
+    incoming = tuple(_incoming(site, number, by_id) for number in sorted({*site.numbers, *main_number}))
     main_ids = tuple(routes.org_id for routes in organizations if routes.main is not None)
     return SiteRoutes(incoming=incoming, main_number_ids=main_ids, organizations=organizations)
 
@@ -178,7 +180,8 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
     outbound = None
     if org.has_telephony:
         numbers = tuple((number, builder.answer(number)) for number in sorted(site.numbers_of(org_id)))
-        main = builder.answer("main")
+        if site.trunk_delivering(site.main_number.number) is not None:
+            main = builder.answer("main")
         trunk_name, trunk = site.trunk_for(org)
         outbound = Outbound(trunk_name, org.caller_id or trunk.caller_id)
     return OrganizationRoutes(

@@ -17,7 +17,7 @@ from rendered_tree import edit_site, parse
 from bizpbx.dialplan import number_pattern
 from bizpbx.rating.numbers import e164_digits, is_russian
 from bizpbx.render import render_site
-from bizpbx.site_loader import load_site
+from bizpbx.site_loader import SiteError, load_site
 from bizpbx.static_routes import EXTERNAL_NUMBER, RUSSIAN_CALLER
 
 
@@ -183,11 +183,11 @@ def test_a_number_of_an_organization_without_a_plan_is_refused(lab_site_copy: Pa
         data["organizations"]["12"].pop("incoming")
         data["organizations"]["12"].pop("caller_id")
 
+    # Such a site is refused (it could never answer the number): nothing is rendered for it.
     edit_site(lab_site_copy, give_number_to_7)
-    files = render_site(load_site(lab_site_copy, generate_missing_secrets=True))
-    public = next(c for c in parse_bytes(files["dialplan/public.xml"]).findall("context") if c.get("name") == "public")
-    steps = actions(matching(public, "+74951234567").find("condition"))
-    assert steps[-2:] == [("socket", "127.0.0.1:8084 async full"), ("hangup", "CALL_REJECTED")]
+    with pytest.raises(SiteError) as caught:
+        load_site(lab_site_copy, generate_missing_secrets=True)
+    assert "numbers.+74951234567.organization" in [path for path, _ in caught.value.problems]
 
 
 def test_forwarding_outcomes(rendered: Path):

@@ -21,7 +21,8 @@ def summary(site: Site) -> str:
     lines = [
         f"site {site.name}: valid",
         f"  trunks: {len(site.trunks)} ({', '.join(site.trunks)})",
-        f"  numbers: {len(site.numbers)}; main number {site.main_number.number}",
+        f"  numbers: {len(site.numbers)}; main number {site.main_number.number}"
+        + ("" if site.trunk_delivering(site.main_number.number) else " (no trunk delivers it: not used)"),
         f"  organizations: {len(site.organizations)} ({with_telephony} with a telephony plan), employees: {employees}",
     ]
     pending = len(missing_secrets(site))

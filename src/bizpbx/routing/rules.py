@@ -86,7 +86,7 @@ def is_waiting(step: Step) -> bool:
 
 def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
     called = to_e164(call.destination)
-    if called == site.main_number.number:
+    if called == site.main_number.number and site.trunk_delivering(called) is not None:
         main = site.main_number
         valid = tuple(sorted(org_id for org_id, org in site.organizations.items() if org.has_telephony))
         collect = Collect(
