@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,17 +158,18 @@ class _locked:
         os.close(self._fd)  # releases the lock
 
 
-def unified_diff(target: Path, files: Mapping[str, bytes], found: Iterable[Change], secrets: Iterable[str]) -> str:
-    """A unified diff of `found`, every secret value replaced by a mask."""
-    hidden = sorted({s for s in secrets if s}, key=len, reverse=True)
+def unified_diff(
+    target: Path, files: Mapping[str, bytes], found: Iterable[Change], mask: Callable[[str, str], tuple[str, str]]
+) -> str:
+    """A unified diff of `found`; `mask(old_text, new_text)` gives both sides
+    with the secrets hidden where they are written, old and new alike.
+    (Replacing the known secret values instead missed the old ones, which
+    only the file knows, and their XML-escaped forms; and it masked any text
+    equal to a secret, telling a 4-digit PIN that equals a port number.)"""
 
-    def lines(content: bytes | None) -> list[str]:
-        if content is None:
-            return []
-        text = content.decode("utf-8", errors="replace")
-        for secret in hidden:
-            text = text.replace(secret, MASK)
-        return text.splitlines(keepends=True)
+    def masked(old: bytes | None, new: bytes | None) -> tuple[list[str], list[str]]:
+        old_text, new_text = mask(*(("" if side is None else side.decode("utf-8", errors="replace")) for side in (old, new)))
+        return old_text.splitlines(keepends=True), new_text.splitlines(keepends=True)
 
     out: list[str] = []
     for change in found:
@@ -179,7 +180,7 @@ def unified_diff(target: Path, files: Mapping[str, bytes], found: Iterable[Chang
         new = files.get(change.path)
         old_name = f"a/{change.path}" if change.kind != "new" else "/dev/null"
         new_name = f"b/{change.path}" if change.kind != "removed" else "/dev/null"
-        for line in difflib.unified_diff(lines(old), lines(new), old_name, new_name):
+        for line in difflib.unified_diff(*masked(old, new), old_name, new_name):
             out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
 

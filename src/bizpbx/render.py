@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from markupsafe import Markup, escape
 from pydantic import SecretStr
 
 from bizpbx import cdr, dialplan, fs_names
+from bizpbx.file_tree import MASK
 from bizpbx.posix_tz import TimeZoneError, posix_rule
 from bizpbx.settings import Site
 from bizpbx.static_routes import static_routes
@@ -84,8 +86,8 @@ class DirectoryUser:
     id: str
     extension: str
     name: str
-    password: str
-    voicemail_pin: str | None
+    password: SecretStr
+    voicemail_pin: SecretStr | None
     voicemail_email: str | None
 
 
@@ -124,6 +126,44 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
         files[f"dialplan/org-{org_id}.xml"] = render(CONTEXTS, {"contexts": per_org[org_id]})
         files[f"directory/org-{org_id}.xml"] = render(ORGANIZATION_DIRECTORY, _directory(site, org_id))
     return files
+
+
+# Where a secret may be written: the value of one of these <param>s, and
+# nowhere else. Templates write secrets only through reveal(), and the
+# renderer refuses a secret found anywhere else, so masking these values
+# masks every secret of any tree bizpbx wrote, old or new, whatever the
+# secret is (render --diff never knows the old ones).
+SECRET_PARAMS = ("password", "vm-password")
+_SECRET_AT = "|".join(re.escape(name) for name in SECRET_PARAMS)
+_SECRET_VALUE = re.compile(rf'(<param\s+name="(?:{_SECRET_AT})"\s+value=")([^"]*)(")')
+# reveal() brackets each secret with these (XML cannot hold them, so no value can).
+_OPEN, _CLOSE = "\x01", "\x02"
+_REVEALED = re.compile(rf'(<param name="(?:{_SECRET_AT})" value="){_OPEN}([^"{_OPEN}{_CLOSE}]*){_CLOSE}(")')
+
+
+def mask_secrets(old: str, new: str) -> tuple[str, str]:
+    """Both sides of a diff with the value of every secret parameter masked.
+    A value the other side does not have is masked as ``********(old)`` or
+    ``********(new)``, so that a changed password still shows as a change."""
+    old_values = {match[2] for match in _SECRET_VALUE.finditer(old)}
+    new_values = {match[2] for match in _SECRET_VALUE.finditer(new)}
+
+    def masking(others: set[str], label: str) -> Callable[[re.Match[str]], str]:
+        return lambda match: f"{match[1]}{MASK if match[2] in others else f'{MASK}({label})'}{match[3]}"
+
+    return _SECRET_VALUE.sub(masking(new_values, "old"), old), _SECRET_VALUE.sub(masking(old_values, "new"), new)
+
+
+def _place_secrets(text: str) -> str:
+    """Take reveal()'s brackets off every secret, refusing one that is not
+    the value of a secret parameter (render --diff could not mask it)."""
+    if _OPEN not in text and _CLOSE not in text:
+        return text
+    text = _REVEALED.sub(r"\g<1>\g<2>\g<3>", text)
+    if _OPEN in text or _CLOSE in text:
+        line = text.count("\n", 0, max(text.find(_OPEN), text.find(_CLOSE))) + 1
+        raise ValueError(f"line {line} writes a secret outside the value of a {' or '.join(SECRET_PARAMS)} <param>, where render --diff cannot mask it")
+    return text
 
 
 def secret_values(site: Site) -> set[str]:
@@ -166,7 +206,7 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
         if employee.password is None:
             raise RenderError(f"organizations.{org_id}.employees.{ext}.password: not set (render generates missing passwords first)")
         voicemail = employee.voicemail
-        pin = voicemail.pin.get_secret_value() if voicemail.enabled and voicemail.pin is not None else None
+        pin = voicemail.pin if voicemail.enabled else None
         if voicemail.enabled and pin is None:
             raise RenderError(f"organizations.{org_id}.employees.{ext}.voicemail.pin: not set (render generates missing PINs first)")
         users.append(
@@ -174,7 +214,7 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
                 id=fs_names.user_id(org_id, ext),
                 extension=ext,
                 name=employee.name,
-                password=employee.password.get_secret_value(),
+                password=employee.password,
                 voicemail_pin=pin,
                 voicemail_email=voicemail.email if voicemail.enabled else None,
             )
@@ -228,8 +268,13 @@ def _environment(templates: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.globals["reveal"] = lambda secret: secret.get_secret_value()
+    environment.globals["reveal"] = _reveal
     return environment
+
+
+def _reveal(secret: SecretStr) -> Markup:
+    """A secret's value for a template, escaped, bracketed for `_place_secrets`."""
+    return Markup(_OPEN) + xml_value(secret.get_secret_value()) + Markup(_CLOSE)
 
 
 class _Renderer:
@@ -240,13 +285,17 @@ class _Renderer:
     def __call__(self, name: str, variables: dict[str, Any]) -> bytes:
         try:
             template = self.environment.get_template(name)
-            return template.render({**self.common, **variables}).encode("utf-8")
+            text = template.render({**self.common, **variables})
         except jinja2.TemplateSyntaxError as error:
             raise RenderError(f"template {error.filename or error.name}:{error.lineno}: {error.message}") from None
         except jinja2.TemplateNotFound as error:
             raise RenderError(f"template {error.name} not found in {self.environment.loader.searchpath[0]}") from None  # type: ignore[union-attr]
         except Exception as error:
             raise RenderError(f"template {_template_line(error, name)}: {type(error).__name__}: {error}") from None
+        try:
+            return _place_secrets(text).encode("utf-8")
+        except ValueError as error:
+            raise RenderError(f"template {name}: {error}") from None
 
 
 def _template_line(error: Exception, name: str) -> str:

@@ -88,7 +88,7 @@ def test_diff_masks_secrets(lab_site_copy: Path, tmp_path: Path, lab_secrets):
     result = bizpbx_render(str(lab_site_copy), "--out", str(out), "--check", "--diff")
     assert result.returncode == 1
     assert "+++ b/autoload_configs/event_socket.conf.xml" in result.stdout
-    assert f'+    <param name="password" value="{file_tree.MASK}"/>' in result.stdout
+    assert f'+    <param name="password" value="{file_tree.MASK}(new)"/>' in result.stdout
     assert "--- /dev/null\n+++ b/directory/org-12.xml" in result.stdout
     generated = (lab_site_copy.parent / "site.sip-passwords.yml").read_text()
     for secret in (*lab_secrets.values(), *[line.split(": ")[-1] for line in generated.splitlines() if "password:" in line]):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
-from bizpbx.render import RenderError, render_site, secret_values
+from bizpbx.render import RenderError, mask_secrets, render_site
 from bizpbx.site_loader import missing_secrets
 
 EXIT_WOULD_CHANGE = 1
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         files = render_site(site)
         found = changes(target, files)
         if args.diff:
-            sys.stdout.write(unified_diff(target, files, found, secret_values(site)))
+            sys.stdout.write(unified_diff(target, files, found, mask_secrets))
         for change in found:
             print(change)
         if args.check:
