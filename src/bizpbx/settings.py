@@ -95,6 +95,26 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), PlainSe
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+# A sound reaches FreeSWITCH inside application arguments, where "${...}"
+# is expanded (${system(...)} runs a command) and spaces separate arguments:
+# only plain relative paths of safe characters are accepted.
+SOUND_EXTENSIONS = (".wav",)
+_SOUND_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){0,7}")
+
+
+def _sound_path(value: str) -> str:
+    if not _SOUND_PATH.fullmatch(value) or ".." in value or not value.lower().endswith(SOUND_EXTENSIONS):
+        shown = repr(value) if len(value) <= 60 else repr(value[:60]) + "…"
+        raise ValueError(
+            f"{shown} is not a safe sound path: a path relative to the sounds directory, such as ivr/ivr-welcome.wav, "
+            f"of letters, digits, '.', '_' and '-' between '/' (no '..', spaces, '$', braces or other signs), ending in {', '.join(SOUND_EXTENSIONS)}"
+        )
+    return value
+
+
+SoundPath = Annotated[str, AfterValidator(_sound_path)]
+
+
 def _resolve_path(value: Path) -> Path:
     return value if value.is_absolute() else (SITE_DIR.get() / value)
 
@@ -498,11 +518,11 @@ class RingGroup(Model):
 
 
 class IvrMenu(Model):
-    greeting: str = Field(min_length=1, description="sound file (relative to the sounds directory) or tone_stream://")
+    greeting: SoundPath = Field(description="sound file, relative to the sounds directory")
     options: dict[Annotated[str, Field(pattern=r"^[0-9*#]$")], CallTarget] = Field(min_length=1)
     timeout_seconds: int = Field(5, ge=1, le=60)
     max_failures: int = Field(3, ge=1, le=10)
-    invalid_sound: str = "ivr/ivr-that_was_an_invalid_entry.wav"
+    invalid_sound: SoundPath = "ivr/ivr-that_was_an_invalid_entry.wav"
     fallback: CallTarget = Field(
         default_factory=lambda: Target(TargetKind.HANGUP), description="after max_failures invalid or missing entries"
     )
@@ -682,8 +702,8 @@ class Tariffs(Model):
 
 class MainNumber(Model):
     number: E164 = "+74952121562"
-    prompt: str = Field("ivr/ivr-please_enter_extension_followed_by_pound.wav", description="asks for the organization ID")
-    invalid_prompt: str = "ivr/ivr-that_was_an_invalid_entry.wav"
+    prompt: SoundPath = Field("ivr/ivr-please_enter_extension_followed_by_pound.wav", description="asks for the organization ID")
+    invalid_prompt: SoundPath = "ivr/ivr-that_was_an_invalid_entry.wav"
     max_attempts: int = Field(3, ge=1, le=10)
     digit_timeout_seconds: int = Field(5, ge=1, le=30)
 
