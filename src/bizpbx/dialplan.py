@@ -41,6 +41,8 @@ UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_N
 # The outbound fallback: without the controller nothing may leave through
 # the trunk on a phone's request (the toll-fraud guard runs in the controller).
 GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
+# The looping rings (static_routes.Ring.in_loop) rung since the caller's last menu: "ext-101,ext-102,".
+LOOP_VARIABLE = "bizpbx_rung"
 VOICEMAIL_CHECK = "*97"
 
 
@@ -248,7 +250,8 @@ class _Spelling:
         if isinstance(node, Forward):
             return [Extension(node.node, (_destination(here, _transfer(node.to, context)),))]
         if isinstance(node, Menu):
-            actions = (Action("answer"), Action("ivr", fs_names.ivr_menu(org_id, node.menu)), _transfer(node.fallback, context))
+            fresh = (Action("unset", LOOP_VARIABLE),) if node.clears_loop else ()
+            actions = (Action("answer"), *fresh, Action("ivr", fs_names.ivr_menu(org_id, node.menu)), _transfer(node.fallback, context))
             return [Extension(node.node, (_destination(here, *actions),))]
         if isinstance(node, VoicemailBox):
             box = f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(org_id, node.extension)}"
@@ -274,7 +277,18 @@ class _Spelling:
             return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial)),))]
         failed = f"{ring.node}-failed"
         actions = (*timer, _set("continue_on_fail", "true"), Action("bridge", dial), _transfer(failed, context))
-        extensions = [Extension(ring.node, (_destination(exactly(ring.node), *actions),))]
+        if ring.in_loop:
+            # Rung already since the caller's last menu: a forwarding loop,
+            # ended with what the bridge that led back here ended with.
+            seen = Condition(
+                field=f"${{{LOOP_VARIABLE}}}",
+                expression=f"(?:^|,){re.escape(ring.node)},",
+                actions=(Action("hangup", "${originate_disposition}"),),
+                anti_actions=(_set(LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}{ring.node},"), *actions),
+            )
+            extensions = [Extension(ring.node, (Condition(field="destination_number", expression=exactly(ring.node)), seen))]
+        else:
+            extensions = [Extension(ring.node, (_destination(exactly(ring.node), *actions),))]
         for causes, node in outcomes:
             if node is not None:
                 by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(_transfer(node, context),))

@@ -16,12 +16,16 @@ menus that lead back to each other need no expansion.
 What the fallback does differently from the controller, on purpose:
 - calls out to numbers dialled on a phone are refused (the controller's
   toll-fraud guard cannot run without it);
-- the switch's own ring timer stands in for the controller's deadline.
+- the switch's own ring timer stands in for the controller's deadline;
+- a forwarding loop is stopped when it rings a phone (or group) a second
+  time since the caller's last menu, with the cause the last bridge ended
+  with (busy: USER_BUSY), as the controller stops it; a menu starts afresh,
+  also for its fallback, and there is no cap on forwards in a row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bizpbx.routing.rules import VOICEMAIL_AFTER_SECONDS
 from bizpbx.settings import BusinessHours, NumberKind, Organization, Site, Target, TargetKind
@@ -55,6 +59,9 @@ class Ring:
     on_busy: str | None
     on_no_answer: str | None
     on_unavailable: str | None
+    # On a cycle of forwarding outcomes: rung a second time since the
+    # caller's last menu, it ends the call instead (a forwarding loop).
+    in_loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class Menu:
     menu: str  # the IVR menu's name in the organization
     options: tuple[tuple[str, str], ...]  # (digit, node)
     fallback: str
+    clears_loop: bool = False  # the organization has looping rings: a menu starts their count afresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +194,49 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
         outbound = Outbound(trunk_name, org.caller_id or trunk.caller_id)
     return OrganizationRoutes(
         org_id=org_id,
-        nodes=tuple(builder.nodes[name] for name in sorted(builder.nodes)),
+        nodes=_mark_loops(builder.nodes),
         dialable=tuple(sorted(dialable.items())),
         numbers=numbers,
         main=main,
         outbound=outbound,
         voicemail_boxes=tuple(sorted(ext for ext, employee in org.employees.items() if employee.voicemail.enabled)),
     )
+
+
+def _mark_loops(nodes: dict[str, Node]) -> tuple[Node, ...]:
+    """The nodes sorted by name, each ring on a cycle of forwarding outcomes
+    (through rings and unconditional forwards; a menu waits for the caller,
+    so a cycle through one is none) marked, and then the menus too."""
+
+    def onward(node: Node) -> tuple[str, ...]:
+        if isinstance(node, Ring):
+            return tuple(n for n in (node.on_busy, node.on_no_answer, node.on_unavailable) if n is not None)
+        if isinstance(node, Forward):
+            return (node.to,)
+        return ()
+
+    def on_a_cycle(start: str) -> bool:
+        seen: set[str] = set()
+        stack = list(onward(nodes[start]))
+        while stack:
+            name = stack.pop()
+            if name == start:
+                return True
+            if name not in seen:
+                seen.add(name)
+                stack.extend(onward(nodes[name]))
+        return False
+
+    looping = {name for name, node in nodes.items() if isinstance(node, Ring) and on_a_cycle(name)}
+    marked = []
+    for name in sorted(nodes):
+        node = nodes[name]
+        if name in looping:
+            node = replace(node, in_loop=True)
+        elif looping and isinstance(node, Menu):
+            node = replace(node, clears_loop=True)
+        marked.append(node)
+    return tuple(marked)
 
 
 def number_node(number: str) -> str:

@@ -184,29 +184,42 @@ class _Builder:
         self.steps.extend(steps)
         return first
 
-    def target(self, target: Target, *, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None = None) -> int:
+    def target(
+        self,
+        target: Target,
+        *,
+        path: tuple[Target, ...],
+        answered: bool,
+        reason: str,
+        forwarded_from: str | None = None,
+        cause: str = "NO_ANSWER",
+    ) -> int:
+        """The first step for `target`. `cause` is what the failure that led
+        here ended with (busy: USER_BUSY...): a call stopped here, in a
+        forwarding loop or after too many forwards, ends with it."""
+        # A final step jumps nowhere, so each use can have its own (still
+        # after the step that leads to it) and say why it was reached: a
+        # voicemail reached on busy and on no answer tells which happened,
+        # a loop closed on busy ends with USER_BUSY.
+        if target in path:
+            return self.add(Hangup(cause, f"{target} was already tried on this call ({reason}): stopping a forwarding loop"))
+        if len(path) >= MAX_FORWARD_HOPS:
+            return self.add(Hangup(cause, f"{MAX_FORWARD_HOPS} forwards in a row: giving up at {target}"))
         if target.kind in (TargetKind.VOICEMAIL, TargetKind.HANGUP):
-            # A final step jumps nowhere, so each use can have its own (still
-            # after the step that leads to it) and say why it was reached:
-            # a voicemail reached on busy and on no answer tells which happened.
-            return self._lay_out(target, path, answered, reason, forwarded_from)
-        key = (target, path, answered)
+            return self._lay_out(target, path, answered, reason, forwarded_from, cause)
+        key = (target, path, answered, cause)
         if key not in self._laid_out:
-            self._laid_out[key] = self._lay_out(target, path, answered, reason, forwarded_from)
+            self._laid_out[key] = self._lay_out(target, path, answered, reason, forwarded_from, cause)
         return self._laid_out[key]
 
-    def _lay_out(self, target: Target, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None) -> int:
-        if target in path:
-            return self.add(Hangup("NO_ANSWER", f"{target} was already tried on this call ({reason}): stopping a forwarding loop"))
-        if len(path) >= MAX_FORWARD_HOPS:
-            return self.add(Hangup("NO_ANSWER", f"{MAX_FORWARD_HOPS} forwards in a row: giving up at {target}"))
+    def _lay_out(self, target: Target, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None, cause: str) -> int:
         kind = target.kind
         if kind is TargetKind.HANGUP:
             return self.add(Hangup("NORMAL_CLEARING", reason))
         if kind is TargetKind.VOICEMAIL:
             return self.add(Voicemail(self.org_id, target.value, reason))
         if kind is TargetKind.EXTENSION:
-            return self._extension(target, path, answered, reason, forwarded_from)
+            return self._extension(target, path, answered, reason, forwarded_from, cause)
         if kind is TargetKind.GROUP:
             return self._group(target, path, answered, reason)
         if kind is TargetKind.IVR:
@@ -217,7 +230,7 @@ class _Builder:
         self.steps.append(None)
         return len(self.steps) - 1
 
-    def _extension(self, target: Target, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None) -> int:
+    def _extension(self, target: Target, path: tuple[Target, ...], answered: bool, reason: str, forwarded_from: str | None, cause: str) -> int:
         ext = target.value
         employee = self.org.employees.get(ext)
         if employee is None:
@@ -225,7 +238,9 @@ class _Builder:
         forwarding = employee.forwarding
         onward = (*path, target)
         if forwarding.unconditional is not None:
-            return self.target(forwarding.unconditional, path=onward, answered=answered, reason=f"{ext} forwards every call", forwarded_from=ext)
+            return self.target(
+                forwarding.unconditional, path=onward, answered=answered, reason=f"{ext} forwards every call", forwarded_from=ext, cause=cause
+            )
         voicemail = Target(TargetKind.VOICEMAIL, ext) if employee.voicemail.enabled else None
         if forwarding.no_answer is not None:
             ring_seconds: int | None = forwarding.no_answer.after_seconds
@@ -233,16 +248,16 @@ class _Builder:
             ring_seconds = VOICEMAIL_AFTER_SECONDS if voicemail else None
         index = self._placeholder()
         outcomes = {}
-        for outcome, forward, cause in (
+        for outcome, forward, failure_cause in (
             ("busy", forwarding.busy, "USER_BUSY"),
             ("no answer", forwarding.no_answer.to if forwarding.no_answer else None, "NO_ANSWER"),
             ("unavailable", forwarding.unavailable, "USER_NOT_REGISTERED"),
         ):
             destination = forward or voicemail
             if destination is None:
-                outcomes[outcome] = self.add(Hangup(cause, f"{ext}: {outcome}, no forwarding"))
+                outcomes[outcome] = self.add(Hangup(failure_cause, f"{ext}: {outcome}, no forwarding"))
             else:
-                outcomes[outcome] = self.target(destination, path=onward, answered=answered, reason=f"{ext}: {outcome}", forwarded_from=ext)
+                outcomes[outcome] = self.target(destination, path=onward, answered=answered, reason=f"{ext}: {outcome}", forwarded_from=ext, cause=failure_cause)
         self.steps[index] = Bridge(
             target=target,
             legs=(Leg(self.org_id, extension=ext),),
