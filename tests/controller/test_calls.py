@@ -113,7 +113,7 @@ def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):
     with caplog.at_level(logging.WARNING, logger="bizpbx.controller.executor"):
         seen, _, metrics = place(lab, switch)
     assert [a for a in seen.applications if a[0] == "bridge"] == []
-    assert seen.applications[-2:] == [("answer", ""), ("playback", SOUND_REFUSED)]
+    assert seen.applications[-2:] == [("pre_answer", ""), ("playback", SOUND_REFUSED)]
     assert seen.hangup_cause == "CALL_REJECTED"
     assert metrics.refused_calls.value == 1
     [record] = [r for r in caplog.records if "toll-fraud guard refused" in r.getMessage()]

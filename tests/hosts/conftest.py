@@ -59,7 +59,8 @@ class Run:
 def playbook(*args: str, playbook_path: Path = PLAYBOOK) -> Run:
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin (`Ansible requires blocking IO on stdin`).
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     return Run([str(playbook_path.relative_to(REPO)), *args], proc.returncode, proc.stdout + proc.stderr)
 
 

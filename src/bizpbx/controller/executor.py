@@ -236,8 +236,9 @@ class CallHandler:
         self._metrics.refused_calls.inc()
         log.warning("toll-fraud guard refused the call (%s): %s", refusal.rule, refusal.reason, extra={"call_uuid": state.uuid})
         if not state.answered:
-            await session.execute("answer")
-            state.answered = True
+            # Early media: the caller hears why, and a call that never reached the trunk is never
+            # answered, so its CDR cannot bill it (answering here billed the prompt by the deck).
+            await session.execute("pre_answer")
         await session.execute("playback", refusal.sound)
         await session.hangup("CALL_REJECTED")
 

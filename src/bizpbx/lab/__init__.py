@@ -456,7 +456,7 @@ def converge(extra: list[str]) -> int:
     cmd = [str(playbook), "-i", str(REPO_ROOT / "inventory/lab/hosts.yml"), str(REPO_ROOT / "playbooks/site.yml"), *extra]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
     log(" ".join(cmd))
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False).returncode
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, check=False).returncode
 
 
 def down() -> None:
