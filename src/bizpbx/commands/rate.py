@@ -2,7 +2,10 @@
 columns, or JSON lines with the same keys) into the site's ledger.
 
 Each call is stored once under its UUID: feeding a file again stores nothing
-new. A bad line is reported as `FILE:LINE: reason` and skipped; an unrated
+new, and a line whose UUID is stored with other data (two files that
+disagree) is reported with both `FILE:LINE`s, the stored call kept. A last
+line without its newline is still being written: reported, rated on a later
+run. A bad line is reported as `FILE:LINE: reason` and skipped; an unrated
 call (no prefix of the deck matches, no deck) is reported and not stored, so
 that after the deck is fixed the same file can be fed again to store it. A
 priced call whose organization the site does not have is stored and reported
@@ -30,7 +33,7 @@ from pathlib import Path
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.ledger import Ledger, LedgerVersionError, RatedCall
 from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rating
-from bizpbx.rating.cdr_input import CdrError, parse_cdr_file
+from bizpbx.rating.cdr_input import CdrError, Incomplete, parse_cdr_file
 from bizpbx.rating.numbers import e164_digits
 from bizpbx.settings import Site
 
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.files:
             _rate_file(path, rater, ledger, tally, set(site.organizations))
     print(tally.summary())
-    return EXIT_PROBLEMS if tally.bad or tally.unrated or tally.unbilled else 0
+    return EXIT_PROBLEMS if tally.problems else 0
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
@@ -108,12 +111,20 @@ class _Tally:
     unrated: int = 0
     unbilled: int = 0
     bad: int = 0
+    incomplete: int = 0
+    differing: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.new} new, {self.already} already stored, {self.rejected} rejected (stored, never billed), "
             f"{self.unrated} unrated (not stored), {self.unbilled} priced for no organization of the site (stored), {self.bad} bad lines"
+            + (f", {self.incomplete} incomplete (not rated yet)" if self.incomplete else "")
+            + (f", {self.differing} differing from the call stored under the same UUID (not stored)" if self.differing else "")
         )
+
+    @property
+    def problems(self) -> bool:
+        return bool(self.bad or self.unrated or self.unbilled or self.incomplete or self.differing)
 
 
 def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally, organizations: set[str]) -> None:
@@ -121,12 +132,22 @@ def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally, organiza
 
     def store() -> None:
         inserted = ledger.record(batch)
+        # Seen before: the same call again is normal (a file fed twice), the
+        # same UUID with other data is not, and is told; the first stored stays.
+        differing = ledger.differing(batch) if inserted < len(batch) else []
+        for rated, stored_from, what in differing:
+            print(f"{rated.source}: call {rated.call.uuid} is already stored from {stored_from} with other data ({what}); that one is kept", file=sys.stderr)
         tally.new += inserted
-        tally.already += len(batch) - inserted
+        tally.differing += len(differing)
+        tally.already += len(batch) - inserted - len(differing)
         batch.clear()
 
     try:
         for line, item in parse_cdr_file(path):
+            if isinstance(item, Incomplete):
+                print(f"{path}:{line}: {item}", file=sys.stderr)
+                tally.incomplete += 1
+                continue
             if isinstance(item, CdrError):
                 print(f"{path}:{line}: {item}", file=sys.stderr)
                 tally.bad += 1

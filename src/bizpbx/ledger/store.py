@@ -10,7 +10,7 @@ are those of `bizpbx.ledger.database`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -84,6 +84,31 @@ class Ledger:
         now = int(time.time())
         return insert_once(self._db, _INSERT, [_row(rated, now) for rated in calls])
 
+    def differing(self, calls: Sequence[RatedCall]) -> list[tuple[RatedCall, str, str]]:
+        """Of `calls`, those whose UUID is stored with other call data (the
+        same call read from two files that disagree): (call, the stored row's
+        source, what differs)."""
+        found = []
+        by_uuid = {}
+        uuids = sorted({rated.call.uuid for rated in calls})
+        for start in range(0, len(uuids), 500):
+            chunk = uuids[start : start + 500]
+            cursor = self._db.execute(
+                f"SELECT uuid, {', '.join(_CALL_COLUMNS)}, source FROM calls WHERE uuid IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            by_uuid.update((row[0], row[1:]) for row in cursor)
+        for rated in calls:
+            stored = by_uuid.get(rated.call.uuid)
+            if stored is None:
+                continue
+            row = _row(rated, 0)
+            mine = tuple(row[_ROW_INDEX[column]] for column in _CALL_COLUMNS)
+            for column, there, here in zip(_CALL_COLUMNS, stored[:-1], mine, strict=True):
+                if there != here:
+                    found.append((rated, stored[-1], f"{column} {there!r} there, {here!r} here"))
+                    break
+        return found
+
     def has(self, uuid: str) -> bool:
         return self._db.execute("SELECT 1 FROM calls WHERE uuid = ?", (uuid,)).fetchone() is not None
 
@@ -110,6 +135,14 @@ class Ledger:
 
     def count(self) -> int:
         return self._db.execute("SELECT count(*) FROM calls").fetchone()[0]
+
+
+# The columns that describe the call itself (the rest is its rating and where it was read).
+_CALL_COLUMNS = ("direction", "called_number", "number_kind", "caller", "callee", "answer_epoch", "billsec", "hangup_cause", "trunk")
+_ROW_INDEX = {name: index for index, name in enumerate(
+    ("uuid", "organization", "direction", "called_number", "number_kind", "caller", "callee", "answer_epoch", "billsec",
+     "hangup_cause", "trunk", "outcome", "rule", "prefix", "billed_seconds", "cost", "source", "recorded_at")
+)}
 
 
 def _row(rated: RatedCall, now: int) -> tuple[object, ...]:

@@ -7,13 +7,15 @@ missing key reads as an empty column, as an unset channel variable does in
 
 Each line gives either a record or a `CdrError` saying what is wrong, so
 that a bad line is reported with its file and line number and the others
-are still read.
+are still read. A last line without its newline is still being written (or
+was cut short): it is `Incomplete`, never read with what fields it has.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote
@@ -37,10 +39,24 @@ class NeverRouted(CdrError):
     route): its CDR has none of the dialplan's variables, and there is nothing to rate."""
 
 
+class Incomplete(CdrError):
+    """The file's last line has no newline yet: mod_cdr_csv is still writing
+    it, or it was cut short. Not rated now; read again once it is whole."""
+
+
+# Whole seconds since 1970 or of a call: ten digits last until the year 2286.
+MAX_SECONDS_DIGITS = 10
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_cdr_file(path: Path) -> Iterator[tuple[int, CallRecord | CdrError]]:
     """(line number, record or error) for every non-blank line of a file."""
     with Path(path).open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                if raw.strip():
+                    yield number, Incomplete("the last line has no newline (still being written, or cut short): not rated yet")
+                continue
             try:
                 text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as error:
@@ -94,9 +110,13 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
 
 def _whole(values: Mapping[str, str], column: str) -> int:
     text = values.get(column, "")
-    if not (text.isascii() and text.isdigit()):
-        raise CdrError(f"{column} {text!r} is not a whole number of seconds")
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_SECONDS_DIGITS):
+        raise CdrError(f"{column} {_excerpt(text)} is not a whole number of seconds (at most {MAX_SECONDS_DIGITS} digits)")
     return int(text)
+
+
+def _excerpt(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "…"
 
 
 def _csv_columns(text: str) -> dict[str, str]:
@@ -106,6 +126,10 @@ def _csv_columns(text: str) -> dict[str, str]:
         raise CdrError(f"not a CSV line: {error}") from None
     if len(fields) != len(COLUMNS):
         raise CdrError(f"{len(fields)} columns where a bizpbx CDR has {len(COLUMNS)} ({','.join(COLUMNS)})")
+    if not text.endswith('"'):
+        # The template quotes every value: a line ending otherwise was cut
+        # short after a comma, and its last values are missing.
+        raise CdrError("the line ends after a comma, not a quoted value: it was cut short")
     columns = dict(zip(COLUMNS, fields, strict=True))
     for column in ENCODED_COLUMNS:
         columns[column] = unquote(columns[column], errors="replace")
@@ -114,15 +138,42 @@ def _csv_columns(text: str) -> dict[str, str]:
 
 def _json_columns(text: str) -> dict[str, str]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int, parse_float=_json_float)
     except json.JSONDecodeError as error:
         raise CdrError(f"not JSON: {error.msg} at column {error.colno}") from None
+    except RecursionError:
+        raise CdrError("not JSON a CDR can be: nested too deeply") from None
+    except ValueError as error:  # from _json_int, _json_float
+        raise CdrError(str(error)) from None
+    if not isinstance(data, dict):
+        raise CdrError("not a JSON object")
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
-        raise CdrError(f"unknown column(s) {', '.join(unknown)}")
+        raise CdrError(f"unknown column(s) {', '.join(name if len(name) <= 40 else name[:40] + '…' for name in unknown[:5])}")
     columns = {}
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise CdrError(f"{key} must be a string or a whole number, not {json.dumps(value)}")
-        columns[key] = str(value)
+            raise CdrError(f"{key} must be a string or a whole number, not {_json_type(value)}")
+        text = str(value)
+        if _SURROGATE.search(text):
+            raise CdrError(f"{key} holds an unpaired surrogate escape (\\ud800-\\udfff): not text")
+        columns[key] = text
     return columns
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > 18:
+        raise ValueError(f"a number of {len(text)} digits is no CDR value")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > 40:
+        raise ValueError(f"a number of {len(text)} characters is no CDR value")
+    return float(text)
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    return {type(None): "null", bool: "true/false", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
