@@ -88,8 +88,17 @@ class Accounting:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         new = self._ledger.record(rated)
+        if new < len(rated):
+            self._tell_differing([call for call in rated if call.source != "esl"])
         self._outbox.add(ended)
         return new
+
+    def _tell_differing(self, rated: list[RatedCall]) -> None:
+        """Two CDR files that disagree on a call (the first stored is kept): say so.
+        (A call's hang-up event and its CDR line are the same call seen twice.)"""
+        for call, stored_from, what in self._ledger.differing(rated):
+            if stored_from != "esl":
+                log.warning("%s: call %s is already stored from %s with other data (%s); that one is kept", call.source, call.call.uuid, stored_from, what)
 
     def catch_up(self, cdr_dir: Path) -> int:
         """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger."""
