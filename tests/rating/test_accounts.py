@@ -93,10 +93,16 @@ def test_connection_fee_by_area_code(site_overlay) -> None:
         {
             "trunks": {"carrier": {"numbers": ["+74952121562", "+74951234567", "+78005553535", "+78121234567"]}},
             "numbers": {"+78121234567": {"kind": "individual", "organization": "7", "connected_on": "2026-11-20"}},
+            # Only an organization with a telephony plan may own a number (one without could never answer it).
+            "organizations": {"7": {"plan": "profi"}},
         }
     )
     account = monthly_account(site, "7", NOVEMBER, [])
-    assert {line.kind: line.amount for line in account.lines} == {"connection": Decimal("1000"), "number-plan": Decimal("1000")}
+    assert {line.kind: line.amount for line in account.lines} == {
+        "plan": Decimal("1990"),
+        "connection": Decimal("1000"),
+        "number-plan": Decimal("1000"),
+    }
     assert account.credit == Decimal("200")
 
 
