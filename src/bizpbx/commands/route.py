@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--digits",
         default="",
         metavar="D",
-        help="what the caller keys in, one comma-separated entry per prompt (organization ID, then menu keys); an empty entry is a timeout",
+        help=(
+            "what the caller keys in, one comma-separated entry per attempt at a prompt (organization ID, then menu keys; "
+            "a wrong entry is asked for again while attempts remain); an empty entry is a timeout"
+        ),
     )
     parser.add_argument("--at", metavar="TIME", help="when the call happens (ISO 8601; without a zone: the site's time zone); default now")
     parser.add_argument("--json", action="store_true", help="the plans as JSON")
