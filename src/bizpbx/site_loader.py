@@ -83,12 +83,38 @@ class _StrictLoader(_SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, MemoryError, RecursionError):
             raise
-        except (ValueError, TypeError, OverflowError) as error:
+        except Exception as error:  # noqa: BLE001 - PyYAML's constructors raise what they happen to
             # A scalar its tag cannot read: a date such as 2026-13-45, an
-            # integer of thousands of digits, bad base64 for !!binary.
-            raise yaml.constructor.ConstructorError(None, None, f"cannot read this {node.tag.rpartition(':')[2]} value: {error}", node.start_mark) from None
+            # integer of thousands of digits, bad base64 for !!binary,
+            # `!!timestamp x` (AttributeError), `!!bool x` (KeyError).
+            tag = node.tag.rpartition(":")[2]
+            if isinstance(error, (ValueError, OverflowError)):
+                reason = str(error)
+            else:
+                shown = repr(node.value) if isinstance(node.value, str) and len(node.value) <= 40 else "it"
+                reason = f"{shown} is not one"
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read this {tag} value: {reason}", node.start_mark) from None
+
+
+# A site is plain data: scalars (text, numbers, booleans, dates, null), lists
+# and mappings. Another tag (!!set, !!omap, !!binary, a merge key <<, !!map
+# on a list) is refused before anything is built.
+_YAML = "tag:yaml.org,2002:"
+_TAGS = {
+    yaml.ScalarNode: frozenset(_YAML + name for name in ("str", "int", "float", "bool", "null", "timestamp")),
+    yaml.SequenceNode: frozenset({_YAML + "seq"}),
+    yaml.MappingNode: frozenset({_YAML + "map"}),
+}
+
+
+def _refuse_tag(node: yaml.Node) -> None:
+    if node.tag not in _TAGS.get(type(node), ()):
+        kind = {yaml.ScalarNode: "a value", yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}.get(type(node), "a node")
+        tag = node.tag.replace(_YAML, "!!")
+        what = "a merge key (<<)" if tag == "!!merge" else f"the tag {tag} on {kind}"
+        raise yaml.constructor.ConstructorError(None, None, f"{what} is not used in a site file (plain values, lists and mappings only)", node.start_mark)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -101,8 +127,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _refuse_expansion(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand it beyond MAX_ALIAS_NODES extra
-    nodes, refer to themselves, or nest deeper than MAX_DEPTH, before any of
-    it is built (an iterative walk over the composed nodes, each once)."""
+    nodes, refer to themselves, or nest deeper than MAX_DEPTH, or that has a
+    tag a site does not use, before any of it is built (an iterative walk
+    over the composed nodes, each once)."""
     size: dict[int, int] = {}  # node -> nodes it stands for, expanded
     height: dict[int, int] = {}
     claimed: set[int] = set()  # nodes already counted once under some parent
@@ -132,6 +159,7 @@ def _refuse_expansion(root: yaml.Node) -> None:
             continue
         if key in on_path:
             raise yaml.constructor.ConstructorError(None, None, "an alias refers to a node that contains it", node.start_mark)
+        _refuse_tag(node)
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in size)
@@ -148,6 +176,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as error:
         raise SiteError(path, [("(file)", f"cannot read {path}: {error.strerror}")]) from None
+    return parse_yaml(data, path)
+
+
+def parse_yaml(data: bytes, path: Path) -> dict[str, Any]:
+    """The settings in a site file's bytes (`path` names it in errors); SiteError if unusable."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -209,6 +242,15 @@ def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
     for overlay in (generated_path(path), secrets_path(path)):
         if overlay.exists():
             data = deep_merge(data, read_yaml(overlay))
+    site = site_from_data(data, path)
+    if generate_missing_secrets and missing_secrets(site):
+        _store_generated(path, site)
+        return load_site(path)
+    return site
+
+
+def site_from_data(data: dict[str, Any], path: Path) -> Site:
+    """The site the settings read from `path` (and its overlays) describe; SiteError listing every problem."""
     token = SITE_DIR.set(path.resolve().parent)
     try:
         site = Site(**data)
@@ -220,9 +262,6 @@ def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
     problems = check_site(site)
     if problems:
         raise SiteError(path, problems)
-    if generate_missing_secrets and missing_secrets(site):
-        _store_generated(path, site)
-        return load_site(path)
     return site
 
 

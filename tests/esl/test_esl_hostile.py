@@ -109,3 +109,19 @@ def test_gzip_of_a_hostile_stream_is_read_like_the_stream(tmp_path: Path, capsys
     path.write_bytes(gzip.compress(b"Content-Type: api/response\nContent-Length: " + HUGE + b"\n\n"))
     assert main(["esl-dump", str(path)]) == 1
     assert "Content-Length of 4400 digits is not a byte count" in capsys.readouterr().err
+
+
+# --- found by bench/fuzz_inputs.py ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Event-Name":"CUSTOM","x":"\xed\xa0\x80"}',  # a surrogate encoded in UTF-8: json.loads(bytes) let it through
+        b'{"Event-Name":"CUSTOM","x":"\xff"}',
+        b'\x00{\x00"\x00a\x00"\x00:\x00"\x00b\x00"\x00}',  # json.loads(bytes) would have read this as UTF-16
+    ],
+)
+def test_a_json_event_that_is_not_utf8_is_a_protocol_error(body):
+    with pytest.raises(ProtocolError, match=r"JSON event: not UTF-8 text \(byte \d+ of the event\)|JSON event: Expecting value"):
+        decode_all(json_event(body))

@@ -214,3 +214,24 @@ def test_excerpts_of_a_deck_are_short(tmp_path, lab_secrets):
 )
 def test_every_bad_deck_line_is_file_line_reason(tmp_path, lab_secrets, deck, reason):
     assert deck_problem(tmp_path, deck) == reason
+
+
+# --- found by bench/fuzz_inputs.py ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("name: lab\nclosed: !!timestamp -1/24]\n", "not valid YAML: cannot read this timestamp value: '-1/24]' is not one"),
+        ("name: lab\nflag: !!bool x\n", "not valid YAML: cannot read this bool value: 'x' is not one"),
+        ("name: lab\nx: !!set [1]\n", "not valid YAML: the tag !!set on a list is not used in a site file (plain values, lists and mappings only)"),
+        ("name: lab\nx: !!binary AAAA\n", "not valid YAML: the tag !!binary on a value is not used in a site file (plain values, lists and mappings only)"),
+        ("name: lab\nx: !!map [1]\n", "not valid YAML: the tag !!map on a list is not used in a site file (plain values, lists and mappings only)"),
+        ("name: lab\nx: &a {y: 1}\nz: {<<: *a}\n", "not valid YAML: a merge key (<<) is not used in a site file (plain values, lists and mappings only)"),
+    ],
+)
+def test_explicit_tags_are_errors_not_tracebacks(tmp_path, text, reason):
+    path = tmp_path / "site.yml"
+    path.write_text(text, encoding="utf-8")
+    [(where, found)] = problems_of(path)
+    assert where.startswith("line ") and found == reason

@@ -150,7 +150,13 @@ def _excerpt(value: HeaderValue) -> str:
 
 def _decode_json(raw: bytes, offset: int) -> tuple[Headers, str | None]:
     try:
-        pairs = json.loads(raw, object_pairs_hook=_pairs_as_list)
+        # Decoded here, strictly: json.loads of bytes guesses UTF-16 or -32
+        # from NUL bytes and lets UTF-8-encoded surrogates (ED A0 80) through.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(f"JSON event: not UTF-8 text (byte {error.start} of the event)", offset) from None
+    try:
+        pairs = json.loads(text, object_pairs_hook=_pairs_as_list)
     except (ValueError, RecursionError) as error:
         raise ProtocolError(f"JSON event: {error}", offset) from None
     if not isinstance(pairs, _PairList):
