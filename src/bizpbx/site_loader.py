@@ -60,42 +60,53 @@ class _StrictLoader(_SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (YAML's
     default keeps the last silently, hiding a typo'd override), also when the
     two spellings only become the same key once read (``7:`` and ``"7":``),
-    and a key that is not a single value (``? [a, b]``)."""
+    and a key that is not a single value (``? [a, b]``). Digit keys come out
+    as text. (Merge keys, which SafeLoader would flatten here, are refused
+    before: see `_refuse_tag`.)"""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
+        mapping: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             try:
                 name = _key_text(key)
-                first = seen.get(name)
+                first = first_line.get(name)
             except TypeError:  # unhashable: a list or a mapping as a key
                 raise yaml.constructor.ConstructorError(
                     None, None, "a key must be a single value, not a list or a mapping", key_node.start_mark
                 ) from None
             if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {name!r} given twice (first on line {first.start_mark.line + 1})", key_node.start_mark
-                )
-            seen[name] = key_node
-        return {_key_text(key): value for key, value in super().construct_mapping(node, deep=deep).items()}
+                raise yaml.constructor.ConstructorError(None, None, f"key {name!r} given twice (first on line {first})", key_node.start_mark)
+            first_line[name] = key_node.start_mark.line + 1
+            mapping[name] = self.construct_object(value_node, deep=deep)
+        return mapping
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+
+def _readable(construct: Any) -> Any:
+    """A scalar constructor whose failure is a ConstructorError with the line:
+    a date such as 2026-13-45, an integer of thousands of digits,
+    `!!timestamp x` (AttributeError inside PyYAML), `!!bool x` (KeyError)."""
+
+    def read(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
         try:
-            return super().construct_object(node, deep=deep)
+            return construct(loader, node)
         except (yaml.YAMLError, MemoryError, RecursionError):
             raise
         except Exception as error:  # noqa: BLE001 - PyYAML's constructors raise what they happen to
-            # A scalar its tag cannot read: a date such as 2026-13-45, an
-            # integer of thousands of digits, bad base64 for !!binary,
-            # `!!timestamp x` (AttributeError), `!!bool x` (KeyError).
-            tag = node.tag.rpartition(":")[2]
             if isinstance(error, (ValueError, OverflowError)):
                 reason = str(error)
             else:
                 shown = repr(node.value) if isinstance(node.value, str) and len(node.value) <= 40 else "it"
                 reason = f"{shown} is not one"
+            tag = node.tag.rpartition(":")[2]
             raise yaml.constructor.ConstructorError(None, None, f"cannot read this {tag} value: {reason}", node.start_mark) from None
+
+    return read
+
+
+for _tag in ("int", "float", "bool", "null", "timestamp"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _readable(_SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"]))
 
 
 # A site is plain data: scalars (text, numbers, booleans, dates, null), lists
@@ -117,43 +128,46 @@ def _refuse_tag(node: yaml.Node) -> None:
         raise yaml.constructor.ConstructorError(None, None, f"{what} is not used in a site file (plain values, lists and mappings only)", node.start_mark)
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [child for pair in node.value for child in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
 def _refuse_expansion(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand it beyond MAX_ALIAS_NODES extra
     nodes, refer to themselves, or nest deeper than MAX_DEPTH, or that has a
-    tag a site does not use, before any of it is built (an iterative walk
-    over the composed nodes, each once)."""
-    size: dict[int, int] = {}  # node -> nodes it stands for, expanded
+    tag a site does not use, before any of it is built: one iterative walk
+    over the composed nodes, each collection once. (An alias of a scalar
+    adds one value per alias written, so only collections are counted.)"""
+    scalar_tags, scalar = _TAGS[yaml.ScalarNode], yaml.ScalarNode
+    size: dict[int, int] = {}  # collection -> values it stands for, expanded
     height: dict[int, int] = {}
-    claimed: set[int] = set()  # nodes already counted once under some parent
+    claimed: set[int] = set()  # collections already counted once under some parent
     on_path: set[int] = set()
     added = 0
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
     while stack:
-        node, finished = stack.pop()
+        node, children = stack.pop()
         key = id(node)
-        children = _children(node)
-        if finished:
+        if children is not None:  # every child is measured: measure the node
             on_path.discard(key)
-            size[key] = 1 + sum(size[id(child)] for child in children)
-            height[key] = 1 + max((height[id(child)] for child in children), default=0)
-            if height[key] > MAX_DEPTH:
-                raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+            total, tallest = 1, 0
             for child in children:
-                if id(child) in claimed:
-                    added += size[id(child)]
+                if type(child) is scalar:
+                    total += 1
+                    continue
+                child_key = id(child)
+                total += size[child_key]
+                tallest = max(tallest, height[child_key])
+                if child_key in claimed:
+                    added += size[child_key]
                     if added > MAX_ALIAS_NODES:
                         raise yaml.constructor.ConstructorError(
                             None, None, f"aliases expand the file by more than {MAX_ALIAS_NODES} values; write them out instead", node.start_mark
                         )
-                claimed.add(id(child))
+                claimed.add(child_key)
+            size[key], height[key] = total, tallest + 1
+            if tallest + 1 >= MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+            continue
+        if type(node) is scalar:
+            if node.tag not in scalar_tags:
+                _refuse_tag(node)
             continue
         if key in size:
             continue
@@ -161,8 +175,9 @@ def _refuse_expansion(root: yaml.Node) -> None:
             raise yaml.constructor.ConstructorError(None, None, "an alias refers to a node that contains it", node.start_mark)
         _refuse_tag(node)
         on_path.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in children if id(child) not in size)
+        children = [child for pair in node.value for child in pair] if type(node) is yaml.MappingNode else node.value
+        stack.append((node, children))
+        stack.extend((child, None) for child in children if type(child) is scalar or id(child) not in size)
 
 
 def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> SiteError:
