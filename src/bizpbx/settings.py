@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -324,9 +326,17 @@ def _int(text: str, column: str, where: str, minimum: int) -> int:
     return int(text)
 
 
+# A deck's line is a prefix, a few numbers and a description.
+MAX_DECK_LINE = 4096
+
+
 def _deck_lines(handle: Any, path: Path) -> Iterator[str]:
     """The file's lines as text (newlines kept, for quoted fields), each checked to be UTF-8."""
-    for number, raw in enumerate(handle, start=1):
+    number = 0
+    while raw := handle.readline(MAX_DECK_LINE + 1):
+        number += 1
+        if len(raw) > MAX_DECK_LINE:
+            raise _DeckError(f"{path}:{number}: a line longer than {MAX_DECK_LINE} bytes" + ("" if number > 1 else ": not a rate deck"))
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -339,6 +349,9 @@ def read_rate_deck(path: Path) -> RateDeck:
         handle = path.open("rb")
     except OSError as error:
         raise ValueError(f"cannot read rate deck {path}: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # /dev/zero would never end
+        handle.close()
+        raise ValueError(f"{path}: not a rate deck: not a regular file")
     reader = csv.reader(_deck_lines(handle, path), strict=True)
     try:
         with handle:

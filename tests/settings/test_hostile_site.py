@@ -162,7 +162,7 @@ def test_a_hotline_range_of_billions_is_refused(tmp_path, lab_secrets):
 
 
 def test_a_prefix_longer_than_any_number_is_refused(tmp_path, lab_secrets):
-    assert deck_problem(tmp_path, "prefix,rate\n" + "7" * 5000 + ",1\n") == (
+    assert deck_problem(tmp_path, "prefix,rate\n" + "7" * 4000 + ",1\n") == (
         f"rates.csv:2: {'7' * 40!r}…: a prefix has at most 15 digits (an E.164 number has no more)"
     )
 
@@ -205,7 +205,7 @@ def test_excerpts_of_a_deck_are_short(tmp_path, lab_secrets):
     [
         (b"prefix,rate\n7495,1\n\xff\xfe,1\n", "rates.csv:3: not UTF-8 text (byte 1 of the line)"),
         ("prefix,rate,initial\n7495,1,٣\n", "rates.csv:2: initial '٣' must be a whole number >= 1 (at most 9 digits)"),
-        ("prefix,rate,initial\n7495,1," + "9" * 5000 + "\n", f"rates.csv:2: initial {'9' * 40!r}… must be a whole number >= 1 (at most 9 digits)"),
+        ("prefix,rate,initial\n7495,1," + "9" * 4000 + "\n", f"rates.csv:2: initial {'9' * 40!r}… must be a whole number >= 1 (at most 9 digits)"),
         ("prefix,rate\n7495,1.234\n", "rates.csv:2: rate '1.234' has more than 2 decimal places"),
         ("prefix,rate\n7495,1e999999\n", "rates.csv:2: rate '1e999999' is too large"),
         ('prefix,rate\n"7495,1\n', "rates.csv:2: not a CSV line (unexpected end of data)"),
@@ -235,3 +235,14 @@ def test_explicit_tags_are_errors_not_tracebacks(tmp_path, text, reason):
     path.write_text(text, encoding="utf-8")
     [(where, found)] = problems_of(path)
     assert where.startswith("line ") and found == reason
+
+
+def test_a_deck_that_is_a_device_or_a_directory_is_refused(tmp_path, lab_secrets):
+    for target, reason in ((Path("/dev/zero"), "/dev/zero: not a rate deck: not a regular file"), (tmp_path, f"cannot read rate deck {tmp_path}: Is a directory")):
+        path = write_site(tmp_path, lambda data, target=target: data["trunks"]["carrier"].update(rate_deck=str(target)))
+        assert problems_of(path) == [("trunks.carrier.rate_deck", reason)]
+
+
+def test_an_endless_line_is_refused_early(tmp_path, lab_secrets):
+    assert deck_problem(tmp_path, "prefix,rate\n7495," + "1" * 10_000 + "\n") == "rates.csv:2: a line longer than 4096 bytes"
+    assert deck_problem(tmp_path, b"\0" * 100_000) == "rates.csv:1: a line longer than 4096 bytes: not a rate deck"
