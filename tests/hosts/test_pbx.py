@@ -42,7 +42,6 @@ def test_system_users_cannot_log_in(pbx, name: str) -> None:
         ("/var/log/freeswitch", "freeswitch", "freeswitch", 0o750),
         ("/etc/nftables.conf", "root", "root", 0o600),
         ("/etc/systemd/system/bizpbx-controller.service", "root", "root", 0o644),
-        ("/usr/local/libexec/bizpbx/freeswitch-reloadxml", "root", "root", 0o755),
     ],
 )
 def test_file_modes(pbx, path: str, owner: str, group: str, mode: int) -> None:
@@ -183,3 +182,8 @@ def test_reload_goes_through_the_event_socket(pbx) -> None:
     result = pbx.run("systemctl reload freeswitch")
     assert result.rc == 0, result.stderr
     assert pbx.service("freeswitch").is_running
+    # ExecReload is `bizpbx reload`, which records the event socket configuration the switch runs with, root only.
+    loaded = pbx.file("/etc/.freeswitch.loaded-event-socket.conf.xml")
+    assert (loaded.user, loaded.group, loaded.mode) == ("root", "root", 0o600)
+    assert loaded.content == pbx.file("/etc/freeswitch/autoload_configs/event_socket.conf.xml").content
+    assert not pbx.file("/usr/local/libexec/bizpbx/freeswitch-reloadxml").exists, "the old helper is left behind"

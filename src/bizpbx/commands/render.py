@@ -1,6 +1,10 @@
 """`bizpbx render SITE --out DIR [--check] [--diff]`: write the site's FreeSWITCH
 configuration tree, replacing DIR whole (files bizpbx does not render are removed).
 
+When the event socket's configuration changes, the one it replaces (which the
+running switch loaded, and keeps until mod_event_socket reloads) is kept beside
+DIR, root only, for `bizpbx reload` (bizpbx.loaded_event_socket).
+
 Exit status: 0 written or already up to date; 1 with --check when files would
 change; 2 for an invalid site or a failed render (DIR is then left as it was).
 """
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
+from bizpbx.loaded_event_socket import EVENT_SOCKET_CONF, keep_loaded
 from bizpbx.render import RenderError, mask_secrets, render_site
 from bizpbx.site_loader import missing_secrets
 
@@ -61,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"leftover: {path} (of an interrupted render; the next render removes it)")
             found = found or [str(path) for path in stale]
         if found and not args.check:
+            # Kept before the swap: killed in between, the copy is still the running one.
+            kept = keep_loaded(target, files.get(EVENT_SOCKET_CONF))
             replace_tree(target, files)
+            if kept is not None:
+                print(f"{kept}: the event socket configuration the switch runs with, kept (root only) until `bizpbx reload` applies the new one")
     except (RenderError, TreeError, OSError) as error:
         print(f"{args.site}: render failed, {target} left as it was: {error}", file=sys.stderr)
         return EXIT_INVALID
