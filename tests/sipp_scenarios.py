@@ -95,7 +95,7 @@ Duration=160
 """
 
 # A phone registers (digest authentication) with a contact elsewhere: the SIPp
-# that answers the calls listens there.
+# that answers the calls listens there. Expires 0 unregisters it.
 REGISTRATION_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="a phone registers">
   <send retrans="500"><![CDATA[
@@ -106,7 +106,7 @@ To: <sip:{user}@{domain}>
 Call-ID: [call_id]
 CSeq: 1 REGISTER
 Contact: <sip:{user}@[local_ip]:{contact_port}>
-Expires: 300
+Expires: {expires}
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -120,7 +120,7 @@ Call-ID: [call_id]
 CSeq: 2 REGISTER
 Contact: <sip:{user}@[local_ip]:{contact_port}>
 [authentication username={user} password={password}]
-Expires: 300
+Expires: {expires}
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
@@ -243,7 +243,7 @@ Content-Length: [len]
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:{user}@{domain}>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{called}@{domain}>[peer_tag_param]
+[last_To:]
 Call-ID: [call_id]
 CSeq: 2 ACK
 Max-Forwards: 70
@@ -255,7 +255,7 @@ Content-Length: 0
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:{user}@{domain}>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{called}@{domain}>[peer_tag_param]
+[last_To:]
 Call-ID: [call_id]
 CSeq: 3 BYE
 Max-Forwards: 70
@@ -277,8 +277,11 @@ Content-Length: 0
 """
 
 # The same call refused by the switch after its early media (the guard: 603 Decline).
+# It speaks (G.711 from sip-tester's pcap) once it has the early media: FreeSWITCH 1.10 paced the
+# announcement by the caller's packets, and a phone that sent none held it until media_timeout.
 PHONE_REFUSED_SCENARIO = PHONE_CALLER_SCENARIO[: PHONE_CALLER_SCENARIO.index('  <recv response="180"')] + """  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
+  <recv response="183"/>
+  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
   <recv response="{status}"/>
   <send><![CDATA[
 ACK sip:{called}@{domain} SIP/2.0

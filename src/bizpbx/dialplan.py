@@ -31,6 +31,7 @@ from bizpbx.static_routes import (
     Schedule,
     SiteRoutes,
     VoicemailBox,
+    number_node,
 )
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
@@ -44,6 +45,7 @@ GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
 # The looping rings (static_routes.Ring.in_loop) rung since the caller's last menu: "ext-101,ext-102,".
 LOOP_VARIABLE = "bizpbx_rung"
 VOICEMAIL_CHECK = "*97"
+MAIN_NODE = number_node("main")  # where the main number's callers enter an organization
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,7 @@ class _Spelling:
         return (
             Action("answer"),
             Action("play_and_get_digits", collect),
-            _transfer("main", fs_names.incoming_context("${bizpbx_org_id}")),
+            _transfer(MAIN_NODE, fs_names.incoming_context("${bizpbx_org_id}")),
         )
 
     def main_number_refusal(self) -> Context:
@@ -237,6 +239,9 @@ class _Spelling:
         for node in org.nodes:
             if not _rings_plainly(node):
                 extensions.extend(self.node(org.org_id, context, node))
+        if org.main is not None and org.main != MAIN_NODE:
+            # The main number transfers to `main` whatever the organization ID: here it leads on.
+            extensions.append(Extension(MAIN_NODE, (_destination(exactly(MAIN_NODE), _transfer(org.main, context)),)))
         return Context(context, tuple(extensions))
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:

@@ -114,7 +114,7 @@ class Live:
 
     def register(self, org_id: str, extension: str, contact_port: int) -> None:
         password = self.site.organizations[org_id].employees[extension].password.get_secret_value()
-        scenario = REGISTRATION_SCENARIO.format(domain=self.site.freeswitch.sip_domain, user=f"{org_id}-{extension}", password=password, contact_port=contact_port)
+        scenario = REGISTRATION_SCENARIO.format(domain=self.site.freeswitch.sip_domain, user=f"{org_id}-{extension}", password=password, contact_port=contact_port, expires=300)
         (self.work / "register.xml").write_text(scenario)
         one_call(self.work, "register", self.internal)
 

@@ -81,8 +81,10 @@ def test_main_number_fallback_asks_for_the_organization_id(rendered: Path):
     assert not re.fullmatch(ids, "7"), "organization 7 has no telephony plan: not reachable from the main number"
     assert collect[10:] == ["refused", "XML", "main-number"]
     assert steps[-1] == ("transfer", "main XML org-${bizpbx_org_id}-incoming")
-    # What the caller reaches there: organization 12 has no rule for main, so its owner.
+    # What the caller reaches there: organization 12 has no rule for main, so its owner (the lab
+    # found the caller hung up with NO_ROUTE_DESTINATION when `main` was missing).
     incoming = contexts(rendered)["org-12-incoming"]
+    assert actions(matching(incoming, "main").find("condition")) == [("transfer", "ext-100 XML org-12-incoming")]
     assert matching(incoming, "ext-100") is not None
 
 
