@@ -371,6 +371,12 @@ def boot(host: Host, freeswitch_prefix: str | None) -> None:
             args, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
         )
     host.pidfile.write_text(f"{proc.pid}\n")
+    # Until the child has exec'd, its command line is still this interpreter's: machine_pid would
+    # take the machine for gone (a reboot's wait_for_ssh failed on that right after the boot).
+    for _ in range(50):
+        if machine_pid(host) is not None or proc.poll() is not None:
+            return
+        time.sleep(0.1)
 
 
 def ssh_args(host: Host) -> list[str]:
