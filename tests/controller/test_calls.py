@@ -103,7 +103,7 @@ def test_an_unregistered_phone_goes_to_its_unavailable_target_without_ringing(si
     switch = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script(registered=[False]))
     seen, emitted, _ = place(lab, switch)
     assert not [a for a in seen.applications if a[0] == "bridge"]
-    assert seen.applications[-1] == ("voicemail", "default ${domain} 12-100")
+    assert seen.applications[-2:] == [("answer", ""), ("voicemail", "default ${domain} 12-100")]  # never in early media
     assert [e.body["to"] for e in emitted if e.name == "call.transferred"] == ["voicemail:100"]
 
 

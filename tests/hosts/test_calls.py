@@ -6,11 +6,16 @@ Skipped, saying why, when FreeSWITCH was not installed in the lab.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from .acceptance import HOTLINE, MAIN, Phone, assert_sipp_ok, call_in, next_caller, pstn, switch  # noqa: F401 - fixtures
+from sipp_scenarios import REGISTRATION_SCENARIO
+
+from .acceptance import HOTLINE, MAIN, PBX, ROMASHKA, WORK, Phone, assert_sipp_ok, call_in, next_caller, pstn, put, sipp, switch  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("needs_freeswitch")]
 
@@ -64,3 +69,73 @@ def test_an_international_call_is_refused_by_the_guard(switch, phone, pstn) -> N
     assert_sipp_ok(out)  # the refusal's prompt as early media, then 603 Decline
     [call] = switch.wait_rows("SELECT * FROM calls WHERE callee = ?", abroad)
     assert (call["hangup_cause"], call["answer_epoch"], Decimal(call["cost"])) == ("CALL_REJECTED", 0, 0), call
+
+
+def test_a_caller_from_abroad_is_refused_on_the_hotline_before_answer(switch, carrier) -> None:
+    caller = "4930" + next_caller("")[:7]  # Berlin: 8-800 is for callers in Russia (RULES.md)
+    out = call_in(carrier, caller, HOTLINE)
+    assert "sipp-exit=1" in out and "603 Decline" in out, out  # CALL_REJECTED, never answered
+    [call] = switch.wait_calls(caller)
+    assert (call["answer_epoch"], Decimal(call["cost"]), call["hangup_cause"]) == (0, 0, "CALL_REJECTED")
+
+
+def test_an_ivr_menu_leads_to_a_ring_group_whose_phone_answers(switch, carrier, phone) -> None:
+    """Romashka's number in business hours: its menu, key 1 → the sales group (101, then 102)."""
+    answering = Phone(phone, switch, "12-101", 5070)
+    try:
+        caller = next_caller("7495")
+        out = call_in(carrier, caller, ROMASHKA, keys="1")
+    finally:
+        answering.stop()
+    call, events = switch.the_call(caller)
+    transfers = [(e["to"], e["reason"]) for e in events if e["event"] == "call.transferred"]
+    if not is_business_hours():
+        assert transfers[0][0] == "voicemail:100", transfers  # after hours: the rule's after_hours target
+        return
+    assert_sipp_ok(out)
+    assert call["organization"] == "12" and "call.answered" in [e["event"] for e in events]
+
+
+def test_internal_calls_are_free(switch, phone) -> None:
+    answering = Phone(phone, switch, "12-102", 5072)
+    calling = Phone(phone, switch, "12-100", 5074)
+    try:
+        assert_sipp_ok(calling.place("102", talk_ms=3000))
+    finally:
+        calling.stop()
+        answering.stop()
+    rows = switch.query("SELECT * FROM calls WHERE caller = '12-100' AND callee = '102' ORDER BY answer_epoch DESC LIMIT 1")
+    [call] = rows
+    assert (call["direction"], call["outcome"], Decimal(call["cost"])) == ("internal", "free", 0)
+    assert call["billsec"] >= 2
+
+
+def test_failed_registrations_get_the_address_banned_then_unbanned(switch, phone) -> None:
+    """fail2ban reads the switch's auth failures and drops the address (a second address of the
+    phone host, so the phones' own address stays usable)."""
+    attacker = "10.231.0.31"
+    phone.run(f"ip addr add {attacker}/24 dev eth0 2>/dev/null; true")
+    try:
+        wrong = REGISTRATION_SCENARIO.format(domain=PBX, user="12-101", password="not-the-password", contact_port=5099, expires=60)
+        put(phone, f"{WORK}/wrong.xml", wrong.replace('<recv response="200"/>', '<recv response="403"/>'))
+        for _ in range(6):
+            sipp(phone, "wrong", f"{PBX}:5060", "-i", attacker, "-p", "5098", timeout=10)
+        deadline = time.monotonic() + 60
+        while attacker not in switch.host.check_output("fail2ban-client status freeswitch-bizpbx"):
+            assert time.monotonic() < deadline, switch.host.run("tail -20 /var/log/fail2ban.log").stdout
+            time.sleep(2)
+        assert attacker in switch.host.check_output("nft list ruleset")
+        options = sipp(phone, "wrong", f"{PBX}:5060", "-i", attacker, "-p", "5098", timeout=5)
+        assert "timed out" in options or "sipp-exit=0" not in options  # dropped: nothing answers
+        switch.host.check_output(f"fail2ban-client set freeswitch-bizpbx unbanip {attacker}")
+        assert attacker not in switch.host.check_output("nft list ruleset")
+        assert "401" in sipp(phone, "wrong", f"{PBX}:5060", "-i", attacker, "-p", "5098", timeout=10)  # answered again
+    finally:
+        switch.host.run(f"fail2ban-client set freeswitch-bizpbx unbanip {attacker}")
+        phone.run(f"ip addr del {attacker}/24 dev eth0")
+
+
+def is_business_hours() -> bool:
+    """Romashka's hours in the lab site: Monday to Friday, 09:00 to 18:00 Moscow time."""
+    now = datetime.now(ZoneInfo("Europe/Moscow"))
+    return now.weekday() < 5 and 9 <= now.hour < 18

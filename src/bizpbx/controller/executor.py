@@ -140,6 +140,11 @@ class CallHandler:
                 return
             elif isinstance(step, Voicemail):
                 self._transferred(state, f"voicemail:{step.extension}", step.reason)
+                if not state.answered:
+                    # As the fallback dialplan does: unanswered, voicemail ran in early media (the
+                    # lab's call hung there, a message would be left on a call never billed as answered).
+                    await session.execute("answer")
+                    state.answered = True
                 await session.execute("voicemail", f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(step.org_id, step.extension)}")
                 await session.hangup("NORMAL_CLEARING")
                 return
