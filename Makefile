@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lab lab-down bench bench-esl lint clean
+.PHONY: venv test lab lab-down bench bench-esl bench-lab fuzz lint clean
 
 $(BIN)/bizpbx: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,20 @@ venv: $(BIN)/bizpbx
 test: venv
 	$(BIN)/pytest
 
+# Benchmarks that print figures, without a lab; the fuzzer and the lab's load have targets of their own.
 bench: venv
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do case $$b in bench/fuzz_inputs.py|bench/lab_load.py) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The input fuzzer: ten million cases by default (about 25 minutes).
+fuzz: venv
+	$(BIN)/python bench/fuzz_inputs.py
+
+# Calls on the converged lab (make lab with FREESWITCH_PREFIX first): RATE calls/s for SECONDS s,
+# routed by the controller and by the static fallback.
+RATE ?= 30
+SECONDS ?= 30
+bench-lab: venv
+	$(BIN)/python bench/lab_load.py --rate $(RATE) --seconds $(SECONDS)
 
 # The ESL parser beside genesis's: genesis goes into a virtualenv of its own, never into the project.
 BENCH_VENV := .venv-bench

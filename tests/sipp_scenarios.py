@@ -3,7 +3,7 @@
 Placeholders in braces are filled with str.format (SIPp's own keywords are in brackets).
 """
 
-# The caller dials, keys its digits, talks for six seconds and hangs up, unless the switch hangs up first.
+# The caller dials, keys its digits, talks for {talk_ms} ms and hangs up, unless the switch hangs up first.
 # The audio offer (caller) and answer (phone) of both SIPp scenarios: G.711, as the site's codecs.
 SDP = """v=0
 o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
@@ -47,7 +47,7 @@ Content-Length: 0
 ]]></send>
   <pause milliseconds="2000"/>
   {keys}
-  <recv request="BYE" timeout="6000" ontimeout="hang_up" next="bye_taken"/>
+  <recv request="BYE" timeout="{talk_ms}" ontimeout="hang_up" next="bye_taken"/>
   <label id="hang_up"/>
   <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0

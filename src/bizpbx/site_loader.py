@@ -254,9 +254,10 @@ def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
     """
     path = Path(path)
     data = read_yaml(path)
-    for overlay in (generated_path(path), secrets_path(path)):
-        if overlay.exists():
-            data = deep_merge(data, read_yaml(overlay))
+    if generated_path(path).exists():
+        data = deep_merge(data, _still_employed(read_yaml(generated_path(path)), data))
+    if secrets_path(path).exists():
+        data = deep_merge(data, read_yaml(secrets_path(path)))
     site = site_from_data(data, path)
     if generate_missing_secrets and missing_secrets(site):
         _store_generated(path, site)
@@ -278,6 +279,20 @@ def site_from_data(data: dict[str, Any], path: Path) -> Site:
     if problems:
         raise SiteError(path, problems)
     return site
+
+
+def _still_employed(generated: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The generated secrets of employees the site still has: one removed from the site keeps its
+    generated password in the file (it comes back with it), which must not bring it back half."""
+    organizations = data.get("organizations") if isinstance(data.get("organizations"), dict) else {}
+    kept = {}
+    for org_id, org in (generated.get("organizations") or {}).items():
+        present = (organizations.get(org_id) or {}).get("employees") if isinstance(organizations.get(org_id), dict) else None
+        if isinstance(present, dict) and isinstance(org, dict):
+            employees = {ext: secret for ext, secret in (org.get("employees") or {}).items() if ext in present}
+            if employees:
+                kept[org_id] = {"employees": employees}
+    return {"organizations": kept} if kept else {}
 
 
 def missing_secrets(site: Site) -> list[tuple[str, str, str]]:

@@ -109,7 +109,7 @@ class Live:
         """A call from the trunk side; returns once the caller has hung up."""
         fields = {"called": called, "caller": CALLER}
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=digit, **fields) for n, digit in enumerate(keys))
-        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, **fields))
+        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, talk_ms=6000, **fields))
         one_call(self.work, "caller", self.external)
 
     def register(self, org_id: str, extension: str, contact_port: int) -> None:

@@ -167,7 +167,7 @@ def call_in(carrier, caller: str, called: str, *, keys: str = "", rfc2833: bool 
         keyed = "".join(KEY_2833.format(name=DIGIT_NAMES.get(d, d)) for d in keys)
     else:
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=d, **fields) for n, d in enumerate(keys))
-    put(carrier, f"{WORK}/caller.xml", CALLER_SCENARIO.format(keys=keyed, sdp=SDP_2833 if rfc2833 else SDP, **fields))
+    put(carrier, f"{WORK}/caller.xml", CALLER_SCENARIO.format(keys=keyed, sdp=SDP_2833 if rfc2833 else SDP, talk_ms=6000, **fields))
     return sipp(carrier, "caller", KAMAILIO, "-i", CARRIER, "-p", "5070", "-mi", CARRIER)
 
 
@@ -213,7 +213,7 @@ def pstn(carrier):
 def burst(carrier, caller: str, called: str, calls: int, per_second: float, *, background: bool = False) -> str:
     """`calls` calls from `caller` at `per_second`, each talking six seconds unless the switch ends it.
     In the background: returns at once; `burst_result` waits for it."""
-    put(carrier, f"{WORK}/burst.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=called, caller=caller))
+    put(carrier, f"{WORK}/burst.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=called, caller=caller, talk_ms=6000))
     args = ("-i", CARRIER, "-p", "5072", "-mi", CARRIER, "-r", str(per_second))
     if background:
         carrier.run(f"cd {WORK} && (sipp {KAMAILIO} -sf burst.xml -m {calls} {' '.join(args)} -timeout 120s -timeout_error -nostdin -trace_err -error_file burst.err > burst.out 2>&1; echo $? > burst.rc) > /dev/null 2>&1 &")

@@ -16,6 +16,7 @@ import pytest
 
 from bizpbx import lab
 
+from .conftest import REPO, playbook
 from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, next_caller, switch  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("needs_freeswitch")]
@@ -92,3 +93,26 @@ def test_a_reboot_of_the_pbx(switch: Pbx, carrier) -> None:
     every_call_once(switch, before, 1)
     every_call_once(switch, after, 1)
     assert switch.status()["cdr_files"] == "readable"
+
+
+def test_a_site_change_applied_by_the_playbook_while_calls_are_up(switch: Pbx, carrier, tmp_path) -> None:
+    """An employee added and provisioned during a burst: no call lost or counted twice, the new
+    employee can then register (the switch has its generated password)."""
+    changed = tmp_path / "site.yml"
+    text = (REPO / "inventory/lab/site.yml").read_text()
+    anchor = '      "102":\n        name: Пётр Иванов\n'
+    assert anchor in text
+    changed.write_text(text.replace(anchor, '      "103":\n        name: Новый Сотрудник\n' + anchor))
+    (tmp_path / "rates.csv").write_bytes((REPO / "inventory/lab/rates.csv").read_bytes())
+    caller = next_caller("7495")
+    try:
+        burst(carrier, caller, MAIN, 60, 1, background=True)  # a minute: the converge restarts the controller within it
+        run = playbook("--limit", "pbx", "-e", f"bizpbx__site_file={changed}")
+        assert run.returncode == 0, run.explain()
+        assert_sipp_ok(burst_result(carrier))
+        switch.wait_routing()
+        assert "12-103" in switch.host.file("/etc/freeswitch/directory/org-12.xml").content_string
+        every_call_once(switch, caller, 60)
+    finally:
+        restored = playbook("--limit", "pbx")
+        assert restored.returncode == 0, restored.explain()

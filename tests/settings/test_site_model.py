@@ -256,3 +256,17 @@ def test_rate_deck_expands_ranges(tmp_path, lab_secrets):
         ("783142", Decimal("3.50"), 30, 6, 2),
         ("783143", Decimal("3.50"), 30, 6, 2),
     ]
+
+
+def test_an_employee_removed_from_the_site_does_not_come_back_from_the_generated_passwords(lab_site_copy) -> None:
+    """Found on the lab: an employee added, provisioned (a password generated), then removed made
+    every later render fail with `organizations.12.employees.103.name: required`."""
+    from bizpbx.site_loader import load_site
+
+    original = lab_site_copy.read_text()
+    anchor = '      "102":\n'
+    lab_site_copy.write_text(original.replace(anchor, '      "103":\n        name: Новый Сотрудник\n' + anchor, 1))
+    assert "103" in load_site(lab_site_copy, generate_missing_secrets=True).organizations["12"].employees
+    lab_site_copy.write_text(original)
+    site = load_site(lab_site_copy, generate_missing_secrets=True)
+    assert "103" not in site.organizations["12"].employees

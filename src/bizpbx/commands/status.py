@@ -60,7 +60,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     listen = site.controller.metrics
     metrics = read_metrics(f"http://{listen.host}:{listen.port}/metrics")
-    status: dict = {"running": metrics is not None, "metrics": f"{listen.host}:{listen.port}", "ledger": str(site.controller.ledger)}
+    fs = site.freeswitch
+    status: dict = {
+        "running": metrics is not None,
+        "metrics": f"{listen.host}:{listen.port}",
+        "ledger": str(site.controller.ledger),
+        # The switch's limits as the site sizes them: FreeSWITCH counts both legs of a call.
+        "sizing": {"max_calls": fs.max_calls, "calls_per_second": fs.calls_per_second, "max_sessions": fs.max_sessions, "sessions_per_second": fs.sessions_per_second},
+    }
     if metrics is not None:
         status.update(
             active_calls=int(metrics["bizpbx_active_calls"]),
@@ -88,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
         print(f"controller: {'running' if status['running'] else 'not running'} (metrics {status['metrics']})")
+        sizing = status["sizing"]
+        print(
+            f"sizing: {sizing['max_calls']} calls at once, {sizing['calls_per_second']} new calls/s "
+            f"(the switch's max-sessions {sizing['max_sessions']}, sessions-per-second {sizing['sessions_per_second']}: two legs a call)"
+        )
         for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "esl_refusals", "rating_errors", "cdr_files"):
             if key in status:
                 print(f"{key.replace('_', ' ')}: {status[key]}")

@@ -1,0 +1,133 @@
+"""Load on the lab: SIPp calls at a given rate and duration, routed by the controller and by the
+static fallback dialplan (controller stopped), with figures printed.
+
+Needs the converged lab with FreeSWITCH (`FREESWITCH_PREFIX=... make lab`), as root. The calls go to
+the 8-800 number from Kazan and are answered by SIPp phones registered as its support group
+(34-200, 34-201, 34-202), each call talking `--talk` seconds. Printed per mode: calls placed,
+succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), and calls
+whose events reached the controller only through the CDR sweep (their ledger source is a CDR line).
+
+    python bench/lab_load.py --rate 30 --seconds 30 [--talk 2] [--mode both|controller|static]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance suite uses
+
+from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
+
+from bizpbx import lab  # noqa: E402
+
+HOTLINE = "78005553535"
+WORK = "/tmp/bizpbx-load"
+PHONES = {"34-200": 5162, "34-201": 5164, "34-202": 5166}
+COUNTS = re.compile(r"^\s*(Successful call|Failed call|Total Calls created)\s*\|\s*\d*\s*\|\s*(\d+)", re.MULTILINE)
+
+
+def ssh(name: str, command: str, check: bool = True) -> str:
+    result = subprocess.run([*lab.ssh_args(lab.BY_NAME[name]), command], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise SystemExit(f"{name}: `{command[:120]}` exited {result.returncode}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def put(name: str, path: str, text: str) -> None:
+    ssh(name, f"mkdir -p {WORK} && cat > {shlex.quote(path)} <<'SCENARIO_END'\n{text}\nSCENARIO_END")
+
+
+def ledger(sql: str, *params: str) -> list[list]:
+    code = "import json, sqlite3, sys; db = sqlite3.connect('file:/var/lib/bizpbx/ledger.sqlite3?mode=ro', uri=True); print(json.dumps(db.execute(sys.argv[1], sys.argv[2:]).fetchall()))"
+    return json.loads(ssh("pbx", f"python3 -c {shlex.quote(code)} {shlex.quote(sql)} {' '.join(map(shlex.quote, params))}"))
+
+
+def sip_passwords() -> dict[str, str]:
+    code = "import yaml, json; d = yaml.safe_load(open('/etc/bizpbx/site.sip-passwords.yml')); print(json.dumps({f'{o}-{e}': v['password'] for o, org in d['organizations'].items() for e, v in org['employees'].items()}))"
+    return json.loads(ssh("pbx", f"/opt/bizpbx/venv/bin/python -c {shlex.quote(code)}"))
+
+
+def start_phones() -> None:
+    passwords = sip_passwords()
+    phone, pbx = lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
+    ssh("phone", "pkill -x sipp", check=False)
+    for user, port in PHONES.items():
+        put("phone", f"{WORK}/answer.xml", PHONE_SCENARIO.replace("{sdp}", SDP))
+        ssh("phone", f"cd {WORK} && (sipp -sf answer.xml -i {phone} -p {port} -nostdin -max_socket 5000 > answer-{user}.out 2>&1 &)")
+        register = REGISTRATION_SCENARIO.format(domain=pbx, user=user, password=passwords[user], contact_port=port, expires=3600)
+        put("phone", f"{WORK}/register.xml", register)
+        ssh("phone", f"cd {WORK} && sipp {pbx}:5060 -sf register.xml -m 1 -i {phone} -p {port + 1000} -nostdin -timeout 20s -timeout_error > /dev/null")
+
+
+def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
+    caller = f"7843{int(time.time()) % 10_000_000:07d}"  # Kazan; unique to this run
+    calls = int(rate * seconds)
+    carrier = lab.BY_NAME["carrier"].address
+    put("carrier", f"{WORK}/load.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000))
+    if mode == "static":
+        ssh("pbx", "systemctl stop bizpbx-controller")
+    started = time.monotonic()
+    out = ssh(
+        "carrier",
+        f"cd {WORK} && sipp {carrier}:5060 -sf load.xml -i {carrier} -p 5080 -mi {carrier} -r {rate} -m {calls} "
+        f"-timeout {seconds * 4 + 60}s -nostdin -max_socket 5000 -trace_err -error_file load.err > load.out 2>&1; tail -c 6000 load.out",
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if mode == "static":
+        ssh("pbx", "systemctl start bizpbx-controller")
+    counts = {name: int(value) for name, value in COUNTS.findall(out)}
+    if counts.get("Failed call"):
+        print(f"{mode}: SIPp's first errors:", ssh("carrier", f"grep -m3 -o 'Aborting call.*\\|received .SIP/2.0 [0-9]* [A-Za-z ]*' {WORK}/load.err", check=False), file=sys.stderr)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the sweep reads what the event socket missed within seconds
+        rated = ledger("SELECT count(*), count(DISTINCT uuid), sum(source NOT LIKE 'esl') FROM calls WHERE caller = ?", caller)[0]
+        if rated[0] >= counts.get("Total Calls created", calls):
+            break
+        time.sleep(2)
+    return {
+        "mode": mode,
+        "offered": f"{rate:g} calls/s x {calls}",
+        "placed": counts.get("Total Calls created", 0),
+        "succeeded": counts.get("Successful call", 0),
+        "failed": counts.get("Failed call", 0),
+        "calls/s reached": round(counts.get("Total Calls created", 0) / elapsed, 1) if elapsed else 0,
+        "seconds": round(elapsed, 1),
+        "in the ledger": rated[0],
+        "distinct": rated[1],
+        "only through the CDR sweep": rated[2] or 0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=30)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--talk", type=int, default=2, help="seconds each call talks")
+    parser.add_argument("--mode", choices=("both", "controller", "static"), default="both")
+    args = parser.parse_args()
+    reason = lab.why_impossible()
+    if reason or not all(lab.machine_pid(host) for host in lab.HOSTS):
+        print(f"lab_load: the lab is not up ({reason or 'make lab first'})", file=sys.stderr)
+        return 2
+    start_phones()
+    modes = ("controller", "static") if args.mode == "both" else (args.mode,)
+    results = [run(mode, args.rate, args.seconds, args.talk) for mode in modes]
+    for result in results:
+        print("  ".join(f"{key}: {value}" for key, value in result.items()))
+    if len(results) == 2 and results[1]["calls/s reached"]:
+        print(f"controller-routed rate: {100 * results[0]['calls/s reached'] / results[1]['calls/s reached']:.0f} % of the static dialplan's")
+    ssh("phone", "pkill -x sipp", check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
