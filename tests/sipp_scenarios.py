@@ -295,3 +295,81 @@ Content-Length: 0
 ]]></send>
 </scenario>
 """
+
+# A phone that is busy: it takes the NOTIFY a registration brings, and refuses the call with 486.
+BUSY_PHONE_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a busy phone">
+  <recv request="NOTIFY" optional="true" next="notified"/>
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <recv request="ACK" next="done"/>
+  <label id="notified"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag02[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <label id="done"/>
+</scenario>
+"""
+
+# A phone nobody picks up: it rings until the call is cancelled.
+UNANSWERED_PHONE_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a phone that rings unanswered">
+  <recv request="NOTIFY" optional="true" next="notified"/>
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [last_cseq_number] INVITE
+Content-Length: 0
+]]></send>
+  <recv request="ACK" next="done"/>
+  <label id="notified"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag02[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <label id="done"/>
+</scenario>
+"""

@@ -174,11 +174,11 @@ def call_in(carrier, caller: str, called: str, *, keys: str = "", rfc2833: bool 
 class Phone:
     """A SIPp phone on the phone host: registered as `user`, answering on `port` in the background."""
 
-    def __init__(self, host, switch: Pbx, user: str, port: int) -> None:
+    def __init__(self, host, switch: Pbx, user: str, port: int, behaviour: str = PHONE_SCENARIO.replace("{sdp}", SDP)) -> None:
         self.host, self.user, self.port = host, user, port
         self.password = switch.sip_password(user)
         name = f"phone-{user}"
-        put(host, f"{WORK}/{name}.xml", PHONE_SCENARIO.replace("{sdp}", SDP))
+        put(host, f"{WORK}/{name}.xml", behaviour)
         host.run(f"cd {WORK} && (sipp -sf {name}.xml -i {PHONE} -p {port} -nostdin -trace_err -error_file {name}.err > {name}.out 2>&1 & echo $! > {name}.pid)")
         self.register(300)
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sipp_scenarios import REGISTRATION_SCENARIO
+from sipp_scenarios import BUSY_PHONE_SCENARIO, REGISTRATION_SCENARIO, UNANSWERED_PHONE_SCENARIO
 
 from .acceptance import HOTLINE, MAIN, PBX, ROMASHKA, WORK, Phone, assert_sipp_ok, call_in, next_caller, pstn, put, sipp, switch  # noqa: F401 - fixtures
 
@@ -99,13 +99,13 @@ def test_an_ivr_menu_leads_to_a_ring_group_whose_phone_answers(switch, carrier, 
 def test_internal_calls_are_free(switch, phone) -> None:
     answering = Phone(phone, switch, "12-102", 5072)
     calling = Phone(phone, switch, "12-100", 5074)
+    since = int(time.time())
     try:
         assert_sipp_ok(calling.place("102", talk_ms=3000))
     finally:
         calling.stop()
         answering.stop()
-    rows = switch.query("SELECT * FROM calls WHERE caller = '12-100' AND callee = '102' ORDER BY answer_epoch DESC LIMIT 1")
-    [call] = rows
+    [call] = switch.wait_rows("SELECT * FROM calls WHERE caller = '12-100' AND callee = '102' AND answer_epoch >= ?", str(since))
     assert (call["direction"], call["outcome"], Decimal(call["cost"])) == ("internal", "free", 0)
     assert call["billsec"] >= 2
 
@@ -139,3 +139,25 @@ def is_business_hours() -> bool:
     """Romashka's hours in the lab site: Monday to Friday, 09:00 to 18:00 Moscow time."""
     now = datetime.now(ZoneInfo("Europe/Moscow"))
     return now.weekday() < 5 and 9 <= now.hour < 18
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "forwarded_to", "reason"),
+    [(BUSY_PHONE_SCENARIO, "extension:102", "101: busy"), (UNANSWERED_PHONE_SCENARIO, "number:+79161234567", "101: no answer")],
+    ids=["busy", "no answer"],
+)
+def test_forwarding_by_outcome(switch, phone, pstn, behaviour: str, forwarded_to: str, reason: str) -> None:
+    """12-101 forwards on busy to 102 and, after 15 s without an answer, to a mobile (the PSTN)."""
+    ringing = Phone(phone, switch, "12-101", 5076, behaviour=behaviour)
+    answering = Phone(phone, switch, "12-102", 5078)
+    calling = Phone(phone, switch, "12-100", 5080)
+    since = int(time.time())
+    try:
+        assert_sipp_ok(calling.place("101", talk_ms=3000))
+    finally:
+        for one in (calling, answering, ringing):
+            one.stop()
+    [call] = switch.wait_rows("SELECT * FROM calls WHERE caller = '12-100' AND callee = '101' AND answer_epoch >= ?", str(since))
+    transfers = [(e["to"], e["reason"]) for e in switch.events_of(call["uuid"]) if e["event"] == "call.transferred"]
+    assert (forwarded_to, reason) in transfers, transfers
+    assert call["billsec"] >= 2

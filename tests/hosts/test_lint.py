@@ -16,7 +16,8 @@ BIN = Path(sys.executable).parent
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), NO_COLOR="1")
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    # stdin from /dev/null: Ansible's tools refuse a non-blocking stdin (as a CI runner may give).
+    return subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
 
 
 def test_yamllint_clean() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rendered_tree import bizpbx_render
 
@@ -97,6 +97,7 @@ def test_a_pin_equal_to_a_port_does_not_give_itself_away(lab_site_copy: Path, tm
     esl=st.text(alphabet=string.printable.strip() + "йё€", min_size=12, max_size=30),
     trunk=st.text(alphabet=string.printable.strip(), min_size=8, max_size=30),
 )
+@example(esl="a-real-esl-secret", trunk="Director")  # a word of freeswitch.xml ("User Directory")
 def test_masking_the_rendered_tree_leaves_no_secret(lab_site_copy: Path, monkeypatch, esl: str, trunk: str):
     monkeypatch.setenv("BIZPBX_ESL__PASSWORD", esl)
     monkeypatch.setenv("BIZPBX_TRUNKS__CARRIER__PASSWORD", trunk)
@@ -104,6 +105,11 @@ def test_masking_the_rendered_tree_leaves_no_secret(lab_site_copy: Path, monkeyp
         site = load_site(lab_site_copy, generate_missing_secrets=True)
     except Exception:  # a secret the model refuses (well-known, blank after stripping)
         return
+    # The same tree with other values for the two drawn secrets: a drawn value may be a word the
+    # templates hold anyway ("Director" is in "User Directory"); that is no secret shown.
+    monkeypatch.setenv("BIZPBX_ESL__PASSWORD", "placeholder-esl-secret")
+    monkeypatch.setenv("BIZPBX_TRUNKS__CARRIER__PASSWORD", "placeholder-trunk-secret")
+    baseline = {path: render.mask_secrets(c.decode("utf-8"), c.decode("utf-8"))[0] for path, c in render_site(load_site(lab_site_copy)).items()}
     secrets = secret_values(site)
     for path, content in render_site(site).items():
         text = content.decode("utf-8")
@@ -111,7 +117,7 @@ def test_masking_the_rendered_tree_leaves_no_secret(lab_site_copy: Path, monkeyp
         for secret in secrets:
             for form in {secret, escape(secret), escape(secret, quote=False)}:
                 if len(form) >= 6:
-                    assert form not in masked, f"{path}: a secret outside a masked place"
+                    assert masked.count(form) <= baseline[path].count(form), f"{path}: a secret outside a masked place"
 
 
 def _templates_with(tmp_path: Path, line: str) -> Path:
