@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bizpbx.controller.guard import SOUND_LIMIT, SOUND_REFUSED
+from bizpbx.routing.guard import SOUND_LIMIT, SOUND_REFUSED
 from bizpbx.routing.rules import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
 from bizpbx.settings import Site
 
