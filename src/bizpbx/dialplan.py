@@ -1,7 +1,8 @@
 """The dialplan contexts of a site, as plain data the dialplan template writes out.
 
-Routing decisions come from `bizpbx.static_routes`; this module only spells
-them in FreeSWITCH's XML dialplan: which conditions, which applications.
+Routing decisions come from the route graph (`bizpbx.routing.graph`), which
+the controller walks too; this module only spells them in FreeSWITCH's XML
+dialplan: which conditions, which applications.
 
 Every call first goes to the controller's socket (`socket … async full`).
 FreeSWITCH goes on with the next action when the controller is not
@@ -17,13 +18,16 @@ from dataclasses import dataclass
 
 from bizpbx import fs_names
 from bizpbx.settings import Site
-from bizpbx.static_routes import (
+from bizpbx.routing.graph import (
+    DIAL_OUT_FAILED,
     EXTENSION_NODE,
     EXTERNAL_NUMBER,
+    SOUND_INTERNAL_ONLY,
+    SOUND_INVALID_NUMBER,
     DialOut,
     Forward,
     Incoming,
-    Menu,
+    Ivr,
     Node,
     OrganizationRoutes,
     Refuse,
@@ -42,8 +46,10 @@ UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_N
 # The outbound fallback: without the controller nothing may leave through
 # the trunk on a phone's request (the toll-fraud guard runs in the controller).
 GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
-# The looping rings (static_routes.Ring.in_loop) rung since the caller's last menu: "ext-101,ext-102,".
+# The looping nodes (graph: in_loop) reached since the caller's last menu choice: "ext-101,ext-102,".
 LOOP_VARIABLE = "bizpbx_rung"
+# The count at a menu, for its fallback (a chosen option starts afresh).
+MENU_LOOP_VARIABLE = "bizpbx_menu_rung"
 VOICEMAIL_CHECK = "*97"
 MAIN_NODE = number_node("main")  # where the main number's callers enter an organization
 
@@ -77,7 +83,7 @@ class Context:
 
 
 @dataclass(frozen=True, slots=True)
-class IvrMenu:
+class IvrConfMenu:
     """A menu of ivr.conf; each key transfers to its node."""
 
     name: str
@@ -123,6 +129,28 @@ def _transfer(node: str, context: str) -> Action:
     return Action("transfer", f"{node} XML {context}")
 
 
+def _looping(node: str, in_loop: bool, actions: tuple[Action, ...]) -> Extension:
+    """The extension of a node; one on a loop ends the call when reached a
+    second time since the caller's last menu choice, with what the bridge
+    that led back here ended with."""
+    if not in_loop:
+        return Extension(node, (_destination(exactly(node), *actions),))
+    seen = Condition(
+        field=f"${{{LOOP_VARIABLE}}}",
+        expression=f"(?:^|,){re.escape(node)},",
+        actions=(Action("hangup", "${originate_disposition}"),),
+        anti_actions=(_set(LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}{node},"), *actions),
+    )
+    return Extension(node, (Condition(field="destination_number", expression=exactly(node)), seen))
+
+
+def _refusal(cause: str, sound: str | None) -> tuple[Action, ...]:
+    """Hang up with `cause`, after `sound` when there is one."""
+    if sound is None:
+        return (Action("hangup", cause),)
+    return (Action("answer"), Action("playback", sound), Action("hangup", cause))
+
+
 def _app_line(action: Action) -> str:
     """An application with its data, as menu-exec-app takes it."""
     return f"{action.application} {action.data}"
@@ -150,7 +178,8 @@ class _Spelling:
     # --- the public context: numbers from the trunk ---------------------------------
 
     def public(self, routes: SiteRoutes) -> Context:
-        return Context(fs_names.PUBLIC_CONTEXT, tuple(self.incoming(entry, routes) for entry in routes.incoming))
+        unknown = Extension("not a number of the site", (_destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
+        return Context(fs_names.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
 
     def incoming(self, entry: Incoming, routes: SiteRoutes) -> Extension:
         handover = self.to_controller(
@@ -229,6 +258,13 @@ class _Spelling:
             handover = self.to_controller(direction="outbound", org_id=org.org_id, trunk=org.outbound.trunk)
             guard_down = Action("hangup", GUARD_DOWN_CAUSE)
             extensions.append(Extension("outbound", (_destination(EXTERNAL_NUMBER, *caller_id, *handover, guard_down),)))
+        else:
+            handover = self.to_controller(direction="outbound", org_id=org.org_id)
+            refused = _refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
+            extensions.append(Extension("internal calls only", (_destination(EXTERNAL_NUMBER, *handover, *refused),)))
+        handover = self.to_controller(direction="internal", org_id=org.org_id)
+        unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
+        extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
         return Context(fs_names.phones_context(org.org_id), tuple(extensions))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
@@ -253,21 +289,31 @@ class _Spelling:
         if isinstance(node, Ring):
             return self.ring(org_id, context, node)
         if isinstance(node, Forward):
-            return [Extension(node.node, (_destination(here, _transfer(node.to, context)),))]
-        if isinstance(node, Menu):
-            fresh = (Action("unset", LOOP_VARIABLE),) if node.clears_loop else ()
-            actions = (Action("answer"), *fresh, Action("ivr", fs_names.ivr_menu(org_id, node.menu)), _transfer(node.fallback, context))
-            return [Extension(node.node, (_destination(here, *actions),))]
+            return [_looping(node.node, node.in_loop, (_transfer(node.to, context),))]
+        if isinstance(node, Ivr):
+            return [_looping(node.node, node.in_loop, self.menu(org_id, context, node))]
         if isinstance(node, VoicemailBox):
             box = f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(org_id, node.extension)}"
             return [Extension(node.node, (_destination(here, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
-            actions = (*caller_id, _set("bizpbx_trunk", node.trunk), Action("bridge", fs_names.gateway_dial(node.trunk, node.number)))
+            dial = Action("bridge", fs_names.gateway_dial(node.trunk, node.number))
+            actions = (*caller_id, _set("bizpbx_trunk", node.trunk), _set("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
             return [Extension(node.node, (_destination(here, *actions),))]
         if isinstance(node, Refuse):
-            return [Extension(node.node, (_destination(here, Action("hangup", node.cause)),))]
+            return [Extension(node.node, (_destination(here, *_refusal(node.cause, node.sound)),))]
         return self.schedule(context, node)
+
+    def menu(self, org_id: str, context: str, node: Ivr) -> tuple[Action, ...]:
+        ivr = Action("ivr", fs_names.ivr_menu(org_id, node.menu))
+        fallback = _transfer(node.fallback, context)
+        if not node.counts_loops:
+            return (Action("answer"), ivr, fallback)
+        # A chosen option counts loops afresh; the fallback goes on with the
+        # count (and, with no bridge since, a loop closed ends NORMAL_CLEARING).
+        keep = _set(MENU_LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}")
+        fresh = (Action("unset", LOOP_VARIABLE), Action("unset", "originate_disposition"))
+        return (Action("answer"), keep, *fresh, ivr, _set(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
 
     def ring(self, org_id: str, context: str, ring: Ring) -> list[Extension]:
         legs = [self.user_dial(org_id, ext) for ext in ring.extensions]
@@ -282,18 +328,7 @@ class _Spelling:
             return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial)),))]
         failed = f"{ring.node}-failed"
         actions = (*timer, _set("continue_on_fail", "true"), Action("bridge", dial), _transfer(failed, context))
-        if ring.in_loop:
-            # Rung already since the caller's last menu: a forwarding loop,
-            # ended with what the bridge that led back here ended with.
-            seen = Condition(
-                field=f"${{{LOOP_VARIABLE}}}",
-                expression=f"(?:^|,){re.escape(ring.node)},",
-                actions=(Action("hangup", "${originate_disposition}"),),
-                anti_actions=(_set(LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}{ring.node},"), *actions),
-            )
-            extensions = [Extension(ring.node, (Condition(field="destination_number", expression=exactly(ring.node)), seen))]
-        else:
-            extensions = [Extension(ring.node, (_destination(exactly(ring.node), *actions),))]
+        extensions = [_looping(ring.node, ring.in_loop, actions)]
         for causes, node in outcomes:
             if node is not None:
                 by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(_transfer(node, context),))
@@ -320,16 +355,16 @@ class _Spelling:
         return extensions
 
 
-def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrMenu, ...]:
+def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
     menus = []
     for org in routes.organizations:
         context = fs_names.incoming_context(org.org_id)
         for node in org.nodes:
-            if isinstance(node, Menu):
+            if isinstance(node, Ivr):
                 menu = site.organizations[org.org_id].ivr_menus[node.menu]
                 entries = tuple((digit, _app_line(_transfer(target, context))) for digit, target in node.options)
                 menus.append(
-                    IvrMenu(
+                    IvrConfMenu(
                         fs_names.ivr_menu(org.org_id, node.menu),
                         menu.greeting,
                         menu.invalid_sound,

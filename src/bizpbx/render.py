@@ -28,7 +28,7 @@ from bizpbx import cdr, dialplan, fs_names
 from bizpbx.file_tree import MASK
 from bizpbx.posix_tz import TimeZoneError, posix_rule
 from bizpbx.settings import Site
-from bizpbx.static_routes import static_routes
+from bizpbx.routing.graph import route_graph
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -99,7 +99,7 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
     except TimeZoneError as error:
         raise RenderError(str(error)) from None
     environment = _environment(templates)
-    routes = static_routes(site)
+    routes = route_graph(site)
     site_wide, per_org = dialplan.contexts(site, routes)
     common = {
         "site": site,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bizpbx.routing.guard import SOUND_LIMIT, SOUND_REFUSED
-from bizpbx.routing.rules import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
+from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
 from bizpbx.settings import Site
 
 VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)

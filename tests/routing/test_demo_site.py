@@ -22,7 +22,7 @@ from bizpbx.routing import (
     route_after_digits,
     route_menu_choice,
 )
-from bizpbx.routing.rules import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER
+from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER
 from bizpbx.settings import Target, TargetKind
 
 MAIN = Call(Source.TRUNK, "78432123456", "74952121562")

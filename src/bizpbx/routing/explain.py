@@ -9,7 +9,7 @@ from typing import Any
 
 from bizpbx.routing.guard import REFUSAL_CAUSE, Refusal, destination_refusal
 from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
-from bizpbx.routing.rules import is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.routing.walk import is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
 
 

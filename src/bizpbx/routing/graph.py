@@ -1,34 +1,44 @@
-"""Where calls go when the controller is not there: the static fallback's
-routing decisions, from the rules of RULES.md as the controller applies them
-(`bizpbx.routing`).
+"""The route graph: where every call of a site can go, decided once (RULES.md).
 
-The dialplan hands every call to the controller's socket first; when the
-controller is down or dies mid-call the dialplan goes on, into what this
-module decides. It is plain data over the site, with no FreeSWITCH syntax:
-`bizpbx.dialplan` turns it into dialplan XML.
+Both ways a call is routed read this graph and nothing else: the controller
+walks it at call time (`bizpbx.routing.walk`, the hours resolved then), and
+the renderer spells it as the static fallback dialplan (`bizpbx.dialplan`),
+which the switch follows when the controller is not there. `bizpbx route
+--explain` names the nodes a call passes.
 
 A *node* is one step of a call inside an organization, named by the target
 it serves (``ext-101``, ``group-sales``, ``ivr-main``, ``vm-100``,
 ``out-79161234567``, ``hangup``) or by the number it answers (``in-…``,
-``main``). Nodes refer to each other by name, so forwarding chains and
-menus that lead back to each other need no expansion.
+``main``). Nodes refer to each other by name, so forwarding chains and menus
+that lead back to each other need no expansion.
 
-What the fallback does differently from the controller, on purpose:
-- calls out to numbers dialled on a phone are refused (the controller's
-  toll-fraud guard cannot run without it);
-- the switch's own ring timer stands in for the controller's deadline;
-- a forwarding loop is stopped when it rings a phone (or group) a second
-  time since the caller's last menu, with the cause the last bridge ended
-  with (busy: USER_BUSY), as the controller stops it; a menu starts afresh,
-  also for its fallback, and there is no cap on forwards in a row.
+Loops: a node on a cycle of moves made without the caller's input (ring
+outcomes, unconditional forwards, menu and group fallbacks) is `in_loop`. A
+call that reaches such a node a second time since the caller last chose a
+menu option ends there, with the cause of the failure that led back (busy:
+USER_BUSY). A menu's fallback continues the count; a chosen option starts it
+afresh.
+
+What the fallback does differently from the controller, on purpose: calls
+out to numbers dialled on a phone are refused (the controller's toll-fraud
+guard cannot run without it), and the switch's ring timer stands in for the
+controller's deadline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
-from bizpbx.routing.rules import VOICEMAIL_AFTER_SECONDS
 from bizpbx.settings import BusinessHours, NumberKind, Organization, Site, Target, TargetKind
+
+# Rings before voicemail when an employee has a box but no no-answer forward.
+VOICEMAIL_AFTER_SECONDS = 30
+
+# Messages a caller hears when a call cannot go on (FreeSWITCH's standard sounds).
+SOUND_NOT_AVAILABLE = "ivr/ivr-not_available.wav"
+SOUND_INVALID_NUMBER = "ivr/ivr-call_cannot_be_completed_as_dialed.wav"
+SOUND_INTERNAL_ONLY = "ivr/ivr-you_are_not_authorized_to_make_calls.wav"
 
 # Callers who may reach an 8-800 number: a Russian number (+7 except +7 6…
 # and +7 7…, Kazakhstan's) in any form a trunk presents it, read as
@@ -43,53 +53,68 @@ RUSSIAN_CALLER = (
     r"|7(?![67])(?:\d{6,8}|\d{11,14})"  # E.164 digits without the +
     r")$"
 )
+# How a call ends when an outside number it was sent to is not reached.
+DIAL_OUT_FAILED = "NORMAL_TEMPORARY_FAILURE"
 # What a phone dials to reach an outside number; extensions are 2-6 digits.
 EXTERNAL_NUMBER = r"^\+?\d{7,15}$"
 
 
 @dataclass(frozen=True, slots=True)
 class Ring:
-    """Ring phones; when nobody answers go to the node for the outcome
-    (None: hang up with the bridge's cause)."""
+    """Ring phones (all at once, or one after another); when nobody answers
+    go to the node for the outcome (None: hang up with the failure's cause)."""
 
     node: str
+    target: Target
     extensions: tuple[str, ...]
     sequential: bool
     ring_seconds: int | None  # None: until the caller gives up
     on_busy: str | None
     on_no_answer: str | None
     on_unavailable: str | None
-    # On a cycle of forwarding outcomes: rung a second time since the
-    # caller's last menu, it ends the call instead (a forwarding loop).
     in_loop: bool = False
+
+    @property
+    def forwards_from(self) -> str | None:
+        """The employee whose forwarding the outcomes are (None for a group)."""
+        return self.target.value if self.target.kind is TargetKind.EXTENSION else None
 
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """An unconditional forward: straight on to another node."""
+    """An employee's unconditional forward: straight on to another node."""
 
     node: str
+    target: Target
     to: str
+    in_loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Menu:
+class Ivr:
+    """An IVR menu: a chosen option leads to its node, no valid key to the fallback."""
+
     node: str
-    menu: str  # the IVR menu's name in the organization
+    target: Target
+    menu: str  # the menu's name in the organization
     options: tuple[tuple[str, str], ...]  # (digit, node)
     fallback: str
-    clears_loop: bool = False  # the organization has looping rings: a menu starts their count afresh
+    in_loop: bool = False
+    # The organization has looping nodes: the menu keeps their count apart from its options.
+    counts_loops: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class VoicemailBox:
     node: str
+    target: Target
     extension: str
 
 
 @dataclass(frozen=True, slots=True)
 class DialOut:
     node: str
+    target: Target
     number: str  # E.164
     trunk: str
     caller_id: str | None
@@ -97,8 +122,13 @@ class DialOut:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
+    """The call ends here, after `sound` when there is one."""
+
     node: str
+    target: Target
     cause: str
+    why: str
+    sound: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +141,8 @@ class Schedule:
     closed: str
 
 
-Node = Ring | Forward | Menu | VoicemailBox | DialOut | Refuse | Schedule
+Node = Ring | Forward | Ivr | VoicemailBox | DialOut | Refuse | Schedule
+LOOPING = (Ring, Forward, Ivr)  # the nodes a call can come back to without input
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +155,7 @@ class Incoming:
     org_id: str | None  # None for the main number
     refuse: str | None  # hang-up cause when the organization takes no calls
     callers: str | None  # pattern a caller's number must match (8-800)
-    node: str | None  # in the organization's incoming context
+    node: str | None  # in the organization's graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +164,7 @@ class Outbound:
     caller_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrganizationRoutes:
     org_id: str
     nodes: tuple[Node, ...]  # sorted by name
@@ -143,15 +174,37 @@ class OrganizationRoutes:
     outbound: Outbound | None  # None: internal calls only
     voicemail_boxes: tuple[str, ...]  # extensions whose box can be checked
 
+    @cached_property
+    def by_name(self) -> dict[str, Node]:
+        return {node.node: node for node in self.nodes}
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)
 class SiteRoutes:
     incoming: tuple[Incoming, ...]  # sorted by number
     main_number_ids: tuple[str, ...]  # IDs a caller may enter on the main number
     organizations: tuple[OrganizationRoutes, ...]  # sorted by ID
 
+    def organization(self, org_id: str | None) -> OrganizationRoutes | None:
+        return self._by_id.get(org_id) if org_id is not None else None
 
-def static_routes(site: Site) -> SiteRoutes:
+    @cached_property
+    def _by_id(self) -> dict[str, OrganizationRoutes]:
+        return {org.org_id: org for org in self.organizations}
+
+
+_last: tuple[Site, SiteRoutes] | None = None
+
+
+def route_graph(site: Site) -> SiteRoutes:
+    """The site's route graph (kept for the site last asked about: the controller asks per call)."""
+    global _last
+    if _last is None or _last[0] is not site:
+        _last = (site, _build(site))
+    return _last[1]
+
+
+def _build(site: Site) -> SiteRoutes:
     organizations = tuple(_organization(site, org_id, site.organizations[org_id]) for org_id in sorted(site.organizations))
     by_id = {routes.org_id: routes for routes in organizations}
     # A site may do without the main number (bizpbx.site_rules): then no trunk delivers it.
@@ -203,17 +256,22 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
     )
 
 
-def _mark_loops(nodes: dict[str, Node]) -> tuple[Node, ...]:
-    """The nodes sorted by name, each ring on a cycle of forwarding outcomes
-    (through rings and unconditional forwards; a menu waits for the caller,
-    so a cycle through one is none) marked, and then the menus too."""
+def onward(node: Node) -> tuple[str, ...]:
+    """The nodes a call moves on to from `node` without the caller's input."""
+    if isinstance(node, Ring):
+        return tuple(dict.fromkeys(n for n in (node.on_busy, node.on_no_answer, node.on_unavailable) if n is not None))
+    if isinstance(node, Forward):
+        return (node.to,)
+    if isinstance(node, Ivr):
+        return (node.fallback,)
+    if isinstance(node, Schedule):
+        return (node.open, node.closed)
+    return ()
 
-    def onward(node: Node) -> tuple[str, ...]:
-        if isinstance(node, Ring):
-            return tuple(n for n in (node.on_busy, node.on_no_answer, node.on_unavailable) if n is not None)
-        if isinstance(node, Forward):
-            return (node.to,)
-        return ()
+
+def _mark_loops(nodes: dict[str, Node]) -> tuple[Node, ...]:
+    """The nodes sorted by name, each on a cycle of moves without input marked
+    `in_loop`, and the menus told to count when there are such nodes."""
 
     def on_a_cycle(start: str) -> bool:
         seen: set[str] = set()
@@ -227,14 +285,14 @@ def _mark_loops(nodes: dict[str, Node]) -> tuple[Node, ...]:
                 stack.extend(onward(nodes[name]))
         return False
 
-    looping = {name for name, node in nodes.items() if isinstance(node, Ring) and on_a_cycle(name)}
+    looping = {name for name, node in nodes.items() if isinstance(node, LOOPING) and on_a_cycle(name)}
     marked = []
     for name in sorted(nodes):
         node = nodes[name]
         if name in looping:
             node = replace(node, in_loop=True)
-        elif looping and isinstance(node, Menu):
-            node = replace(node, clears_loop=True)
+        if looping and isinstance(node, Ivr):
+            node = replace(node, counts_loops=True)
         marked.append(node)
     return tuple(marked)
 
@@ -280,37 +338,52 @@ class _Builder:
     def reach(self, target: Target) -> str:
         name = target_node(target)
         if name not in self.nodes:
-            self.nodes[name] = Refuse(name, "NORMAL_CLEARING")  # placeholder while laying out (cycles)
+            self.nodes[name] = Refuse(name, target, "NORMAL_CLEARING", "")  # placeholder while laying out (cycles)
             self.nodes[name] = self._lay_out(name, target)
         return name
 
     def _lay_out(self, name: str, target: Target) -> Node:
         kind, value = target.kind, target.value
         if kind is TargetKind.HANGUP:
-            return Refuse(name, "NORMAL_CLEARING")
+            return Refuse(name, target, "NORMAL_CLEARING", "the rule hangs up")
         if kind is TargetKind.VOICEMAIL:
-            return VoicemailBox(name, value)
+            return VoicemailBox(name, target, value)
         if kind is TargetKind.EXTENSION:
-            return self._extension(name, value)
+            if value not in self.org.employees:
+                return Refuse(name, target, "UNALLOCATED_NUMBER", f"no employee {value}")
+            return self._extension(name, target)
         if kind is TargetKind.GROUP:
-            group = self.org.ring_groups[value]
-            fallback = self.reach(group.fallback) if group.fallback is not None else None
-            return Ring(name, tuple(group.members), group.strategy == "sequential", group.ring_seconds, fallback, fallback, fallback)
+            return self._group(name, target)
         if kind is TargetKind.IVR:
-            menu = self.org.ivr_menus[value]
+            menu = self.org.ivr_menus.get(value)
+            if menu is None:
+                return Refuse(name, target, "UNALLOCATED_NUMBER", f"no IVR menu {value}")
             options = tuple((digit, self.reach(menu.options[digit])) for digit in sorted(menu.options))
-            return Menu(name, value, options, self.reach(menu.fallback))
+            return Ivr(name, target, value, options, self.reach(menu.fallback))
         if not self.org.has_telephony:
-            return Refuse(name, "CALL_REJECTED")
+            why = "the organization has no telephony plan, internal calls only"
+            return Refuse(name, target, "CALL_REJECTED", why, SOUND_INTERNAL_ONLY)
         trunk_name, trunk = self.site.trunk_for(self.org)
-        return DialOut(name, value, trunk_name, self.org.caller_id or trunk.caller_id)
+        return DialOut(name, target, value, trunk_name, self.org.caller_id or trunk.caller_id)
 
-    def _extension(self, name: str, ext: str) -> Node:
-        employee = self.org.employees[ext]
+    def _group(self, name: str, target: Target) -> Node:
+        group = self.org.ring_groups.get(target.value)
+        if group is None:
+            return Refuse(name, target, "UNALLOCATED_NUMBER", f"no ring group {target.value}")
+        fallback = self.reach(group.fallback) if group.fallback is not None else None
+        members = tuple(m for m in group.members if m in self.org.employees)
+        if not members:
+            if fallback is not None:
+                return Forward(name, target, fallback)
+            return Refuse(name, target, "NO_ANSWER", f"ring group {target.value} has no members")
+        return Ring(name, target, members, group.strategy == "sequential", group.ring_seconds, fallback, fallback, fallback)
+
+    def _extension(self, name: str, target: Target) -> Node:
+        employee = self.org.employees[target.value]
         forwarding = employee.forwarding
         if forwarding.unconditional is not None:
-            return Forward(name, self.reach(forwarding.unconditional))
-        voicemail = self.reach(Target(TargetKind.VOICEMAIL, ext)) if employee.voicemail.enabled else None
+            return Forward(name, target, self.reach(forwarding.unconditional))
+        voicemail = self.reach(Target(TargetKind.VOICEMAIL, target.value)) if employee.voicemail.enabled else None
         if forwarding.no_answer is not None:
             ring_seconds: int | None = forwarding.no_answer.after_seconds
         else:
@@ -321,7 +394,8 @@ class _Builder:
 
         return Ring(
             name,
-            (ext,),
+            target,
+            (target.value,),
             sequential=False,
             ring_seconds=ring_seconds,
             on_busy=outcome(forwarding.busy),
