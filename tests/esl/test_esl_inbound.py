@@ -10,10 +10,11 @@ import pytest
 from esl_captures import Capture
 from esl_peers import FakeFreeSwitch, replay_server, run
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.esl import commands
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient, backoff_delays
 from bizpbx.esl.protocol import decoded_form
 
 LAB_PASSWORD = "labsecret"  # the password of the switch that recorded the captures

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
-from bizpbx.esl.outbound import OutboundServer, OutboundSession
+from bizpbx.esl.aio import InboundClient, OutboundServer, OutboundSession
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
 pytestmark = [

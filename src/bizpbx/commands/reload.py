@@ -32,9 +32,9 @@ from typing import TextIO
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.esl import commands
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
 from bizpbx.loaded_event_socket import (
     EventSocketConfError,
     EventSocketSettings,

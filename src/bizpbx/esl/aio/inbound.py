@@ -11,28 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Self
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.esl import commands
+from bizpbx.esl.aio.session import Session
 from bizpbx.esl.commands import Command
 from bizpbx.esl.connection import Role, State
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.protocol import Frame
-from bizpbx.esl.session import Session
 
 log = logging.getLogger(__name__)
 
 _END_OF_EVENTS = object()
-
-
-def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: doubling from ``initial``, capped at ``maximum``."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(delay * 2, maximum)
 
 
 class InboundClient:
