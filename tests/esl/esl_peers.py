@@ -87,7 +87,8 @@ class FakeFreeSwitch:
     """Enough of FreeSWITCH's inbound event socket for the client's own behaviour.
 
     ``answers`` feeds the output of each api and bgapi command, in order;
-    ``seen`` gets every command as it arrives; ``drop()`` cuts the line.
+    ``seen`` gets every command as it arrives; ``drop()`` cuts the line;
+    while ``silent``, new connections are accepted and never spoken to.
     """
 
     def __init__(self, password: str) -> None:
@@ -97,6 +98,7 @@ class FakeFreeSwitch:
         self.connections: list[list[bytes]] = []
         self._serving: list[asyncio.Task] = []
         self._jobs = 0
+        self.silent = False
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> FakeFreeSwitch:
@@ -123,8 +125,11 @@ class FakeFreeSwitch:
         received: list[bytes] = []
         self.connections.append(received)
         self._serving.append(asyncio.current_task())
-        writer.write(encode(Frame(AUTH_REQUEST)))
         try:
+            if self.silent:
+                await reader.read()  # until the client gives up
+                return
+            writer.write(encode(Frame(AUTH_REQUEST)))
             while True:
                 command = await reader.readuntil(b"\n\n")
                 received.append(command)
