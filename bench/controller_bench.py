@@ -37,8 +37,8 @@ os.environ.setdefault("BIZPBX_TRUNKS__CARRIER__PASSWORD", "bench-carrier-secret"
 from bizpbx.controller.accounting import Accounting  # noqa: E402
 from bizpbx.controller.metrics import Metrics  # noqa: E402
 from bizpbx.controller.outbox import Outbox  # noqa: E402
+from bizpbx.esl.aio import InboundClient  # noqa: E402
 from bizpbx.esl.events import Event  # noqa: E402
-from bizpbx.esl.inbound import InboundClient  # noqa: E402
 from bizpbx.esl.protocol import FrameParser, encode  # noqa: E402
 from bizpbx.ledger import Ledger  # noqa: E402
 from bizpbx.rating import Rater  # noqa: E402

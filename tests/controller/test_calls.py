@@ -12,7 +12,7 @@ from switch_peer import CapturedSwitch, Script, channel_variables
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
-from bizpbx.esl.outbound import OutboundServer
+from bizpbx.esl.aio import OutboundServer
 from bizpbx.rating import Rater
 
 MAIN = "74952121562"

@@ -41,7 +41,7 @@ _callers = itertools.count(1)
 ESL_API = """
 import asyncio, sys
 from pathlib import Path
-from bizpbx.esl.inbound import InboundClient
+from bizpbx.esl.aio import InboundClient
 from bizpbx.site_loader import load_site
 async def main():
     site = load_site(Path("/etc/bizpbx/site.yml"))

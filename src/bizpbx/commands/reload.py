@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ from typing import TextIO
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.esl import commands
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
 from bizpbx.loaded_event_socket import (
     EventSocketConfError,
     EventSocketSettings,
@@ -198,7 +199,7 @@ async def reload_switch(
             "(event socket connections drop; the controller reconnects)",
             file=out,
         )
-        dropped = client.events()  # ends when the switch drops this connection
+        dropped = client.events()  # raises ConnectionLost when the switch drops this connection
         try:
             reply = await asyncio.wait_for(client.send(commands.bgapi("reload mod_event_socket")), COMMAND_SECONDS)
         except ConnectionLost:
@@ -224,8 +225,10 @@ async def reload_switch(
 
 
 async def _drain(events: AsyncIterator[Event]) -> None:
-    async for _ in events:
-        pass
+    """Until the switch drops the connection (which, without reconnection, is the ConnectionLost that ends it)."""
+    with contextlib.suppress(ConnectionLost):
+        async for _ in events:
+            pass
 
 
 async def _check_reloaded(

@@ -26,9 +26,9 @@ from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
 from bizpbx.dialplan import BUSY_CAUSES, NO_ANSWER_CAUSES  # the static fallback reads dispositions the same way
+from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.outbound import OutboundSession
 from bizpbx.rating import Rater
 from bizpbx.routing import (
     Answer,

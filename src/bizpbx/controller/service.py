@@ -28,16 +28,16 @@ import signal
 import sqlite3
 from pathlib import Path
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery
+from bizpbx.esl.aio import InboundClient, OutboundServer
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient, backoff_delays
-from bizpbx.esl.outbound import OutboundServer
 from bizpbx.ledger import Ledger
 from bizpbx.rating import Rater
 from bizpbx.settings import Site

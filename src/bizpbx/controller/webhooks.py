@@ -49,8 +49,8 @@ from fnmatch import fnmatchcase
 import httpx
 
 from bizpbx import __version__
+from bizpbx.backoff import backoff_delays
 from bizpbx.controller.outbox import Outbox, StoredEvent
-from bizpbx.esl.inbound import backoff_delays
 from bizpbx.settings import Webhook
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Self
 
 from bizpbx.esl import commands
+from bizpbx.esl.aio.session import Session
 from bizpbx.esl.connection import Role
 from bizpbx.esl.errors import ConnectionLost, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.headers import Headers
 from bizpbx.esl.protocol import Frame
-from bizpbx.esl.session import Session
 
 log = logging.getLogger(__name__)
 

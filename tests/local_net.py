@@ -1,4 +1,4 @@
-"""Helpers of the controller tests: free loopback ports, and waiting with a bound."""
+"""Helpers of the tests: free loopback ports, and waiting with a bound."""
 
 from __future__ import annotations
 

@@ -11,28 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Self
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.esl import commands
+from bizpbx.esl.aio.session import Session
 from bizpbx.esl.commands import Command
 from bizpbx.esl.connection import Role, State
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.protocol import Frame
-from bizpbx.esl.session import Session
 
 log = logging.getLogger(__name__)
 
 _END_OF_EVENTS = object()
-
-
-def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: doubling from ``initial``, capped at ``maximum``."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(delay * 2, maximum)
 
 
 class InboundClient:
@@ -42,7 +35,8 @@ class InboundClient:
     ``event_format`` after every (re)connection, then ``filters`` applied;
     with neither, nothing is subscribed. :meth:`bgapi` needs BACKGROUND_JOB
     (or ALL) among ``events``. ``on_event`` is called for every event, in
-    order; :meth:`events` is an async iterator over them.
+    order; :meth:`events` is an async iterator over them. One attempt to
+    connect, authenticate and subscribe may take ``connect_timeout`` seconds.
     """
 
     def __init__(
@@ -60,6 +54,7 @@ class InboundClient:
         retry_refusals: bool = False,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        connect_timeout: float = 10.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -73,6 +68,7 @@ class InboundClient:
         self._retry_refusals = retry_refusals
         self.refusals = 0  # reconnections the switch refused (password, ACL)
         self._backoff = (backoff_initial, backoff_max)
+        self._connect_timeout = connect_timeout
         self._session: Session | None = None
         self._ready = asyncio.Event()
         self._queues: set[asyncio.Queue] = set()
@@ -97,7 +93,7 @@ class InboundClient:
         await self.close()
 
     async def connect(self) -> None:
-        """Connect, authenticate and subscribe; raises if the first attempt fails."""
+        """Connect, authenticate and subscribe; raises if the first attempt fails (TimeoutError after ``connect_timeout``)."""
         await self._establish()
         self._supervisor = asyncio.create_task(self._supervise())
 
@@ -164,6 +160,16 @@ class InboundClient:
         return self._session
 
     async def _establish(self) -> None:
+        # A switch that accepts but never answers (starting, overloaded) must not stall reconnection for good.
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await self._connect_and_subscribe()
+        except TimeoutError:
+            raise TimeoutError(
+                f"FreeSWITCH at {self.host}:{self.port} did not accept and subscribe us within {self._connect_timeout} s"
+            ) from None
+
+    async def _connect_and_subscribe(self) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
         session = Session(reader, writer, Role.INBOUND, self._deliver)
         try:
@@ -184,7 +190,10 @@ class InboundClient:
         while self._session is not None:
             await self._session.wait_closed()
             self._ready.clear()
-            if self._closing or not self._reconnect:
+            if self._closing:
+                break
+            if not self._reconnect:
+                self._fatal = ConnectionLost(f"the connection to FreeSWITCH at {self.host}:{self.port} closed")
                 break
             log.warning("event socket %s:%s: connection lost, reconnecting", self.host, self.port)
             try:
