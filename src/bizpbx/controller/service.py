@@ -3,7 +3,7 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint on loopback.
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
