@@ -831,9 +831,47 @@ class Webhook(Model):
         return self
 
 
+class MetricsListen(Model):
+    """Where Prometheus scrapes the controller: loopback unless monitoring networks are listed."""
+
+    host: ipaddress.IPv4Address = Field(
+        ipaddress.IPv4Address("127.0.0.1"), description="127.0.0.1; 0.0.0.0 (every address) when monitoring_networks are given without a host"
+    )
+    port: Port = 9464
+    monitoring_networks: list[ipaddress.IPv4Network] = Field(
+        default_factory=list, description="networks Prometheus may scrape from (the firewall opens the port to them alone); none: loopback only"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_address_for_monitoring(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("monitoring_networks") and data.get("host") is None:
+            return {**data, "host": "0.0.0.0"}
+        return data
+
+    @model_validator(mode="after")
+    def _beyond_loopback_only_for_monitoring(self) -> MetricsListen:
+        if not self.host.is_loopback and not self.monitoring_networks:
+            raise ValueError(
+                f"host {self.host} is not loopback: list the networks Prometheus scrapes from in "
+                "controller.metrics.monitoring_networks (without them the metrics stay on loopback)"
+            )
+        if self.host.is_loopback and self.monitoring_networks:
+            raise ValueError(
+                f"controller.metrics.monitoring_networks cannot reach host {self.host} (loopback): "
+                "leave host out (every address) or set an address of this server"
+            )
+        return self
+
+    @property
+    def local_address(self) -> ipaddress.IPv4Address:
+        """Where a program on this host reaches the listener (`bizpbx status`)."""
+        return ipaddress.IPv4Address("127.0.0.1") if self.host.is_unspecified else self.host
+
+
 class Controller(Model):
     socket: Listen = Listen(port=8084)
-    metrics: Listen = Listen(port=9464)
+    metrics: MetricsListen = MetricsListen()
     ledger: SitePath = Path("/var/lib/bizpbx/ledger.sqlite3")
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from decimal import Decimal
 
+from scraped import serving
 from switch_peer import CapturedSwitch, Script, channel_variables
 
 from bizpbx.controller.executor import CallHandler
@@ -20,17 +21,18 @@ KAZAN_CALLER = "78432123456"
 
 
 def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
-    """Serve one call; return what the controller did, the events it emitted and its metrics."""
+    """Serve one call; return what the controller did, the events it emitted and its metrics, scraped after."""
     emitted, metrics = [], Metrics()
     handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server, serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
-            return await asyncio.wait_for(switch.call(server.port), 60)
+            seen = await asyncio.wait_for(switch.call(server.port), 60)
+            return seen, await scrape()
 
-    seen = asyncio.run(scenario())
-    return seen, emitted, metrics
+    seen, scraped = asyncio.run(scenario())
+    return seen, emitted, scraped
 
 
 def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site):
@@ -49,7 +51,10 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     dial = seen.applications[5][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
     assert seen.api == ["sofia_contact 12-100@pbx.lab"]
-    assert metrics.routing_seconds.counts != [0] * len(metrics.routing_seconds.counts)
+    # One observation a call, however many digits and menus follow its first step.
+    assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
+    assert metrics.value("bizpbx_routing_seconds_sum") > 0
+    assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
 
 
 def test_call_started_carries_what_the_dialplan_knew(site):
@@ -60,7 +65,7 @@ def test_call_started_carries_what_the_dialplan_knew(site):
     assert started["event"] == "call.started"
     assert (started["direction"], started["organization"], started["number"], started["number_kind"]) == ("inbound", "34", "+78005553535", "hotline")
     assert (started["from"], started["to"]) == (KAZAN_CALLER, "78005553535")
-    assert metrics.calls_total.value == 1
+    assert metrics.labels("bizpbx_calls_total") == [{"direction": "inbound"}] and metrics.value("bizpbx_calls_total", direction="inbound") == 1
 
 
 def test_a_wrong_organization_id_hears_the_invalid_prompt(site):
@@ -115,7 +120,9 @@ def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):
     assert [a for a in seen.applications if a[0] == "bridge"] == []
     assert seen.applications[-2:] == [("pre_answer", ""), ("playback", SOUND_REFUSED)]
     assert seen.hangup_cause == "CALL_REJECTED"
-    assert metrics.refused_calls.value == 1
+    assert metrics.labels("bizpbx_guard_refusals_total") == [{"organization": "12", "rule": "international"}]
+    assert metrics.value("bizpbx_guard_refusals_total", organization="12", rule="international") == 1
+    assert metrics.value("bizpbx_calls_total", direction="internal") == 1
     [record] = [r for r in caplog.records if "toll-fraud guard refused" in r.getMessage()]
     assert "international" in record.getMessage() and "+49301234567" in record.getMessage()
     assert record.call_uuid == switch.uuid
@@ -129,7 +136,7 @@ def test_the_daily_spend_cap_counts_the_first_minute(site):
     assert seen.variables["bizpbx_direction"] == "outbound" and seen.variables["bizpbx_trunk"] == "carrier"
     over = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script())
     seen, _, metrics = place(lab, over, spent=Decimal("1497.11"))
-    assert seen.hangup_cause == "CALL_REJECTED" and metrics.refused_calls.value == 1
+    assert seen.hangup_cause == "CALL_REJECTED" and metrics.value("bizpbx_guard_refusals_total", organization="12", rule="spend-cap") == 1
 
 
 def always_open(data):

@@ -18,6 +18,7 @@ to the right organization, with its call events:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 from local_net import free_port
+from scraped import Scrape, scrape
 from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP
 
 from bizpbx.commands.status import read_metrics
@@ -135,6 +137,18 @@ class Live:
         assert names[0] == "call.started" and names.count("call.ended") == 1
         return call, events
 
+    def metrics_of_the_one_call(self, call) -> Scrape:
+        """The controller's metrics scraped over HTTP, checked to have counted `call` (from the ledger) once."""
+        metrics = asyncio.run(scrape(self.site.controller.metrics.port))
+        assert metrics.value("bizpbx_calls_total", direction=call.direction) == 1
+        assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
+        assert metrics.labels("bizpbx_calls_rated_total") == [{"organization": call.organization, "direction": call.direction, "outcome": call.outcome}]
+        assert metrics.value("bizpbx_calls_rated_total", organization=call.organization, direction=call.direction, outcome=call.outcome) == 1
+        [hangup] = metrics.labels("bizpbx_hangups_total")
+        assert hangup["direction"] == call.direction and metrics.value("bizpbx_hangups_total", **hangup) == 1
+        assert metrics.value("bizpbx_esl_connected") == 1 and metrics.value("bizpbx_active_calls") == 0
+        return metrics
+
 
 @pytest.fixture
 def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
@@ -197,6 +211,10 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     [transfer] = [e.data for e in events if e.name == "call.transferred"]
     assert transfer["organization"] == "12" and transfer["to"] == "voicemail:100"
     assert transfer["reason"] == "100: unavailable", "no phone registered as 12-100 in this test"
+    metrics = live.metrics_of_the_one_call(call)
+    assert metrics.labels("bizpbx_hangups_total") == [{"direction": "inbound", "trunk": "carrier", "cause": "NORMAL_CLEARING"}]
+    # The caller keyed 12# into the main number's prompt: the routing latency stops at the first step (answer), not after the digits.
+    assert metrics.value("bizpbx_routing_seconds_bucket", le="1.0") == 1
 
 
 def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
@@ -216,3 +234,5 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_t
     assert call.direction == "inbound" and call.rule == "hotline-origin"
     assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price
     assert "call.answered" in [e.name for e in events]
+    metrics = live.metrics_of_the_one_call(call)
+    assert metrics.value("bizpbx_calls_rated_total", organization="34", direction="inbound", outcome="billed") == 1

@@ -169,6 +169,15 @@ def test_loopback_only_ports_are_not_listening_outside_loopback(pbx) -> None:
             assert address in ("127.0.0.1", "::1"), f"{sock} listens beyond loopback"
 
 
+def test_metrics_serve_prometheus_on_the_pbx_and_no_other_host_reaches_them(pbx, phone) -> None:
+    """The demo site lists no monitoring networks: the port has no accept rule and phone cannot connect."""
+    scraped = pbx.check_output("python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=5).read().decode())\"")
+    assert "bizpbx_up 1.0" in scraped.splitlines() and "process_cpu_seconds_total" in scraped
+    assert "metrics from the monitoring networks" not in pbx.check_output("nft list table inet bizpbx")
+    reached = phone.run("python3 -c \"import socket; socket.create_connection(('10.231.0.10', 9464), timeout=3)\"")
+    assert reached.rc != 0, "phone reached the metrics port"
+
+
 @pytest.mark.usefixtures("needs_freeswitch")
 def test_freeswitch_running_and_esl_on_loopback_only(pbx) -> None:
     assert pbx.service("freeswitch").is_running

@@ -87,11 +87,24 @@ class Accounting:
             if rating.outcome is Outcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
+        fresh = self._new_to_ledger(rated)
         new = self._ledger.record(rated)
+        for call in fresh:
+            self._metrics.call_stored(call.call, call.rating)
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
         self._outbox.add(ended)
         return new
+
+    def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:
+        """The calls of a batch the ledger does not hold yet: the metrics count each call once,
+        however often its hang-up event and CDR lines are seen."""
+        fresh, seen = [], set()
+        for call in rated:
+            if call.call.uuid not in seen and not self._ledger.has(call.call.uuid):
+                fresh.append(call)
+            seen.add(call.call.uuid)
+        return fresh
 
     def _tell_differing(self, rated: list[RatedCall]) -> None:
         """Two CDR files that disagree on a call (the first stored is kept): say so.
@@ -123,10 +136,7 @@ class Accounting:
             else:
                 log.log(logged, "CDR files cannot be read: %s; calls missed by the event socket wait until they can", problem)
         self.cdr_problem = problem
-        if problem:
-            self._metrics.cdr_readable.set(0, problem=problem)
-        else:
-            self._metrics.cdr_readable.set(1)
+        self._metrics.cdr_problem(problem)
 
     def _catch_up_file(self, path: Path) -> int:
         new = 0

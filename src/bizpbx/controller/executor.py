@@ -90,9 +90,10 @@ class CallHandler:
         self.draining = False
 
     async def __call__(self, session: OutboundSession) -> None:
+        arrived = time.perf_counter()
         call = call_from_channel(session.channel_data)
         state = CallState(call.uuid, call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None)
-        self._metrics.calls_total.inc()
+        self._metrics.call_started(header_text(session.channel_data, "variable_bizpbx_direction"))
         self._emit(call_events.started(session.channel_data))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
@@ -101,10 +102,11 @@ class CallHandler:
         self.active.add(call.uuid)
         self._metrics.active_calls.set(len(self.active))
         try:
-            plan = self._timed(lambda: route(call, self._site, datetime.now(timezone.utc)))
+            plan = route(call, self._site, datetime.now(timezone.utc))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             await session.execute("set", "continue_on_fail=true")
             await session.execute("set", "hangup_after_bridge=true")
+            self._metrics.routing_seconds.observe(time.perf_counter() - arrived)  # the first step goes next
             await self._run(session, call, state, plan)
         except EslError as error:
             log.info("call ended while being handled: %s", error, extra={"call_uuid": call.uuid})
@@ -113,12 +115,6 @@ class CallHandler:
                 self.outbound_in_progress[state.outbound_org] -= 1
             self.active.discard(call.uuid)
             self._metrics.active_calls.set(len(self.active))
-
-    def _timed(self, decide: Callable[[], Plan]) -> Plan:
-        started = time.perf_counter()
-        plan = decide()
-        self._metrics.routing_seconds.observe(time.perf_counter() - started)
-        return plan
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
@@ -150,13 +146,13 @@ class CallHandler:
                 return
             elif isinstance(step, Collect):
                 digits = await self._collect(session, step)
-                plan = self._timed(lambda: route_after_digits(call, self._site, datetime.now(timezone.utc), digits))
+                plan = route_after_digits(call, self._site, datetime.now(timezone.utc), digits)
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
                 index = 0
             elif isinstance(step, Menu):
                 key = await self._menu(session, step)
-                plan = self._timed(lambda: route_menu_choice(call, self._site, datetime.now(timezone.utc), step, key))
+                plan = route_menu_choice(call, self._site, datetime.now(timezone.utc), step, key)
                 index = 0
             else:
                 outcome = await self._bridge(session, call, state, step)
@@ -238,7 +234,7 @@ class CallHandler:
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
-        self._metrics.refused_calls.inc()
+        self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
         log.warning("toll-fraud guard refused the call (%s): %s", refusal.rule, refusal.reason, extra={"call_uuid": state.uuid})
         if not state.answered:
             # Early media: the caller hears why, and a call that never reached the trunk is never

@@ -3,7 +3,7 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint on loopback.
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -75,7 +75,7 @@ class Controller:
             raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
         rater = Rater(site)
         self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
-        self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
+        self.deliveries = [Delivery(name, hook, self.outbox, metrics=self.metrics) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
         self.inbound = InboundClient(

@@ -50,6 +50,7 @@ import httpx
 
 from bizpbx import __version__
 from bizpbx.backoff import backoff_delays
+from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, StoredEvent
 from bizpbx.settings import Webhook
 
@@ -135,8 +136,9 @@ def ssl_context(webhook: Webhook) -> ssl.SSLContext:
 class Delivery:
     """The delivery loop of one webhook."""
 
-    def __init__(self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+    def __init__(self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = (0.5, 30.0), metrics: Metrics | None = None) -> None:
         self.name = name
+        self._metrics = metrics
         self._webhook = webhook
         self._target = Target.parse(webhook.url)
         self._outbox = outbox
@@ -216,7 +218,11 @@ class Delivery:
                 "X-Bizpbx-Event": event.name,
                 "X-Bizpbx-Event-Id": event_id,
             }
+            sent = time.perf_counter()
             attempt = await self.attempt(body, headers)
+            if self._metrics is not None:
+                outcome = "delivered" if attempt.delivered else "refused" if attempt.permanent else "failed"
+                self._metrics.webhook_seconds.labels(webhook=self.name, outcome=outcome).observe(time.perf_counter() - sent)
             now = int(time.time())
             if attempt.delivered:
                 self._outbox.delivered(self.name, event.id, now)
