@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bizpbx import fs_names
+from bizpbx import fs_vocabulary as fs
+from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, UNAVAILABLE_CAUSES, Var
 from bizpbx.settings import Site
 from bizpbx.routing.graph import (
     DIAL_OUT_FAILED,
@@ -38,18 +39,12 @@ from bizpbx.routing.graph import (
     number_node,
 )
 
-# Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
-BUSY_CAUSES = ("USER_BUSY", "CALL_REJECTED")
-NO_ANSWER_CAUSES = ("NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE")
-UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_NUMBER")
 
 # The outbound fallback: without the controller nothing may leave through
 # the trunk on a phone's request (the toll-fraud guard runs in the controller).
 GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
-# The looping nodes (graph: in_loop) reached since the caller's last menu choice: "ext-101,ext-102,".
-LOOP_VARIABLE = "bizpbx_rung"
-# The count at a menu, for its fallback (a chosen option starts afresh).
-MENU_LOOP_VARIABLE = "bizpbx_menu_rung"
+LOOP_VARIABLE = Var.RUNG
+MENU_LOOP_VARIABLE = Var.MENU_RUNG
 VOICEMAIL_CHECK = "*97"
 MAIN_NODE = number_node("main")  # where the main number's callers enter an organization
 
@@ -168,18 +163,15 @@ class _Spelling:
         listen = site.controller.socket
         self.socket = Action("socket", f"{listen.host}:{listen.port} async full")
 
-    def user_dial(self, org_id: str, extension: str) -> str:
-        return f"user/{fs_names.user_id(org_id, extension)}@${{domain}}"
-
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
-        sets = tuple(_set(f"bizpbx_{name}", value) for name, value in variables.items())
+        sets = tuple(_set(Var[name.upper()], value) for name, value in variables.items())
         return (*sets, _set("hangup_after_bridge", "true"), self.socket)
 
     # --- the public context: numbers from the trunk ---------------------------------
 
     def public(self, routes: SiteRoutes) -> Context:
         unknown = Extension("not a number of the site", (_destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
-        return Context(fs_names.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
+        return Context(fs.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
 
     def incoming(self, entry: Incoming, routes: SiteRoutes) -> Extension:
         handover = self.to_controller(
@@ -195,7 +187,7 @@ class _Spelling:
         elif entry.refuse is not None:
             fallback = (Action("hangup", entry.refuse),)
         else:
-            onward = _transfer(entry.node, fs_names.incoming_context(entry.org_id))
+            onward = _transfer(entry.node, fs.incoming_context(entry.org_id))
             if entry.callers is None:
                 fallback = (onward,)
             else:
@@ -210,35 +202,32 @@ class _Spelling:
             return (Action("hangup", "NO_ROUTE_DESTINATION"),)
         main = self.site.main_number
         ids = routes.main_number_ids
-        collect = " ".join(
-            (
-                str(min(map(len, ids))),
-                str(max(map(len, ids))),
-                str(main.max_attempts),
-                str(main.digit_timeout_seconds * 1000),
-                "#",
-                main.prompt,
-                main.invalid_prompt,
-                "bizpbx_org_id",
-                "^(?:" + "|".join(ids) + ")$",
-                str(main.digit_timeout_seconds * 1000),
-                f"refused XML {fs_names.MAIN_NUMBER_CONTEXT}",
-            )
+        collect = fs.play_and_get_digits(
+            min_digits=min(map(len, ids)),
+            max_digits=max(map(len, ids)),
+            tries=main.max_attempts,
+            timeout_ms=main.digit_timeout_seconds * 1000,
+            terminators="#",
+            prompt=main.prompt,
+            invalid_prompt=main.invalid_prompt,
+            variable=Var.ORG_ID,
+            pattern="^(?:" + "|".join(ids) + ")$",
+            on_failure=f"refused XML {fs.MAIN_NUMBER_CONTEXT}",
         )
         return (
             Action("answer"),
             Action("play_and_get_digits", collect),
-            _transfer(MAIN_NODE, fs_names.incoming_context("${bizpbx_org_id}")),
+            _transfer(MAIN_NODE, fs.incoming_context(f"${{{Var.ORG_ID}}}")),
         )
 
     def main_number_refusal(self) -> Context:
         refused = _destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
-        return Context(fs_names.MAIN_NUMBER_CONTEXT, (Extension("refused", (refused,)),))
+        return Context(fs.MAIN_NUMBER_CONTEXT, (Extension("refused", (refused,)),))
 
     # --- an organization: its phones and its incoming calls -------------------------
 
     def phones(self, org: OrganizationRoutes) -> Context:
-        incoming = fs_names.incoming_context(org.org_id)
+        incoming = fs.incoming_context(org.org_id)
         handover = self.to_controller(direction="internal", org_id=org.org_id)
         # One extension for every employee (each to the node of the same
         # name); a ring group's extension has one of its own.
@@ -251,7 +240,7 @@ class _Spelling:
             if dialled not in employees
         ]
         if org.voicemail_boxes:
-            check = Action("voicemail", f"check {fs_names.VOICEMAIL_PROFILE} ${{domain}} ${{bizpbx_user_id}}")
+            check = Action("voicemail", fs.voicemail_check())
             extensions.append(Extension("voicemail check", (_destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
         if org.outbound is not None:
             caller_id = (_set("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
@@ -265,10 +254,10 @@ class _Spelling:
         handover = self.to_controller(direction="internal", org_id=org.org_id)
         unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
         extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
-        return Context(fs_names.phones_context(org.org_id), tuple(extensions))
+        return Context(fs.phones_context(org.org_id), tuple(extensions))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
-        context = fs_names.incoming_context(org.org_id)
+        context = fs.incoming_context(org.org_id)
         # Phones that just ring (no forwarding, no voicemail) share one extension.
         plain = [node.extensions[0] for node in org.nodes if _rings_plainly(node)]
         extensions: list[Extension] = [self.plain_rings(org.org_id, plain)] if plain else []
@@ -282,7 +271,7 @@ class _Spelling:
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
         nodes = _one_of(extensions, prefix=EXTENSION_NODE)
-        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", self.user_dial(org_id, "$1"))),))
+        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", fs.user_dial(org_id, "$1"))),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
@@ -293,19 +282,19 @@ class _Spelling:
         if isinstance(node, Ivr):
             return [_looping(node.node, node.in_loop, self.menu(org_id, context, node))]
         if isinstance(node, VoicemailBox):
-            box = f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(org_id, node.extension)}"
+            box = fs.voicemail_box(org_id, node.extension)
             return [Extension(node.node, (_destination(here, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
-            dial = Action("bridge", fs_names.gateway_dial(node.trunk, node.number))
-            actions = (*caller_id, _set("bizpbx_trunk", node.trunk), _set("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
+            dial = Action("bridge", fs.gateway_dial(node.trunk, node.number))
+            actions = (*caller_id, _set(Var.TRUNK, node.trunk), _set("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
             return [Extension(node.node, (_destination(here, *actions),))]
         if isinstance(node, Refuse):
             return [Extension(node.node, (_destination(here, *_refusal(node.cause, node.sound)),))]
         return self.schedule(context, node)
 
     def menu(self, org_id: str, context: str, node: Ivr) -> tuple[Action, ...]:
-        ivr = Action("ivr", fs_names.ivr_menu(org_id, node.menu))
+        ivr = Action("ivr", fs.ivr_menu(org_id, node.menu))
         fallback = _transfer(node.fallback, context)
         if not node.counts_loops:
             return (Action("answer"), ivr, fallback)
@@ -316,7 +305,7 @@ class _Spelling:
         return (Action("answer"), keep, *fresh, ivr, _set(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
 
     def ring(self, org_id: str, context: str, ring: Ring) -> list[Extension]:
-        legs = [self.user_dial(org_id, ext) for ext in ring.extensions]
+        legs = [fs.user_dial(org_id, ext) for ext in ring.extensions]
         if ring.sequential and ring.ring_seconds is not None:
             dial = "|".join(f"[leg_timeout={ring.ring_seconds}]{leg}" for leg in legs)
         else:
@@ -358,14 +347,14 @@ class _Spelling:
 def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
     menus = []
     for org in routes.organizations:
-        context = fs_names.incoming_context(org.org_id)
+        context = fs.incoming_context(org.org_id)
         for node in org.nodes:
             if isinstance(node, Ivr):
                 menu = site.organizations[org.org_id].ivr_menus[node.menu]
                 entries = tuple((digit, _app_line(_transfer(target, context))) for digit, target in node.options)
                 menus.append(
                     IvrConfMenu(
-                        fs_names.ivr_menu(org.org_id, node.menu),
+                        fs.ivr_menu(org.org_id, node.menu),
                         menu.greeting,
                         menu.invalid_sound,
                         menu.timeout_seconds * 1000,

@@ -24,7 +24,7 @@ import jinja2
 from markupsafe import Markup, escape
 from pydantic import SecretStr
 
-from bizpbx import cdr, dialplan, fs_names
+from bizpbx import cdr, dialplan, fs_vocabulary
 from bizpbx.file_tree import MASK
 from bizpbx.posix_tz import TimeZoneError, posix_rule
 from bizpbx.settings import Site
@@ -104,8 +104,8 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
     common = {
         "site": site,
         "acl": ACL,
-        "public_context": fs_names.PUBLIC_CONTEXT,
-        "voicemail_profile": fs_names.VOICEMAIL_PROFILE,
+        "public_context": fs_vocabulary.PUBLIC_CONTEXT,
+        "voicemail_profile": fs_vocabulary.VOICEMAIL_PROFILE,
     }
     single = {
         "modules": MODULES,
@@ -211,7 +211,7 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
             raise RenderError(f"organizations.{org_id}.employees.{ext}.voicemail.pin: not set (render generates missing PINs first)")
         users.append(
             DirectoryUser(
-                id=fs_names.user_id(org_id, ext),
+                id=fs_vocabulary.user_id(org_id, ext),
                 extension=ext,
                 name=employee.name,
                 password=employee.password,
@@ -219,7 +219,7 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
                 voicemail_email=voicemail.email if voicemail.enabled else None,
             )
         )
-    return {"group": fs_names.phones_context(org_id), "context": fs_names.phones_context(org_id), "org_id": org_id, "users": users}
+    return {"group": fs_vocabulary.phones_context(org_id), "context": fs_vocabulary.phones_context(org_id), "org_id": org_id, "users": users}
 
 
 # --- Jinja2 ---------------------------------------------------------------------------

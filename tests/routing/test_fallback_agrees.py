@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from site_strategies import calls, sites
 
-from bizpbx import dialplan, fs_names
+from bizpbx import dialplan, fs_vocabulary
 from bizpbx.routing import Source, route
 from bizpbx.routing.graph import route_graph
 
@@ -36,7 +36,7 @@ def test_fallback_and_controller_take_every_call_the_same_way(data, site, minute
     now = START + timedelta(minutes=minutes)
     call = data.draw(calls(site))
     routed = ControllerMachine(site, now).run(call, World(list(rings), list(keys)))
-    context = fs_names.PUBLIC_CONTEXT if call.source is Source.TRUNK else fs_names.phones_context(call.org_id)
+    context = fs_vocabulary.PUBLIC_CONTEXT if call.source is Source.TRUNK else fs_vocabulary.phones_context(call.org_id)
     fallback = fallback_machine(site, now).run(context, call.destination, call.caller, World(list(rings), list(keys)))
     if route(call, site, now).direction == "outbound" and routed[0][0] == "dial":  # a phone calling out
         assert fallback == [("hangup", dialplan.GUARD_DOWN_CAUSE)], (call, fallback, routed)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from bizpbx import fs_names
+from bizpbx import fs_vocabulary as fs
+from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
 from bizpbx.controller import call_events
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
-from bizpbx.dialplan import BUSY_CAUSES, NO_ANSWER_CAUSES  # the static fallback reads dispositions the same way
 from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 
 ANSWERED_DIALSTATUS = "ANSWER"
 NOT_REGISTERED = "error/user_not_registered"
-ENTERED_ID_VARIABLE = "bizpbx_entered_id"
-MENU_KEY_VARIABLE = "bizpbx_menu_key"
+ENTERED_ID_VARIABLE = Var.ENTERED_ID
+MENU_KEY_VARIABLE = Var.MENU_KEY
 
 
 @dataclass
@@ -92,8 +92,8 @@ class CallHandler:
     async def __call__(self, session: OutboundSession) -> None:
         arrived = time.perf_counter()
         call = call_from_channel(session.channel_data)
-        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None)
-        self._metrics.call_started(header_text(session.channel_data, "variable_bizpbx_direction"))
+        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None)
+        self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
         self._emit(call_events.started(session.channel_data))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
@@ -141,7 +141,7 @@ class CallHandler:
                     # lab's call hung there, a message would be left on a call never billed as answered).
                     await session.execute("answer")
                     state.answered = True
-                await session.execute("voicemail", f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(step.org_id, step.extension)}")
+                await session.execute("voicemail", fs.voicemail_box(step.org_id, step.extension))
                 await session.hangup("NORMAL_CLEARING")
                 return
             elif isinstance(step, Collect):
@@ -162,7 +162,7 @@ class CallHandler:
 
     async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
         # The CDR carries the organization the caller chose (bizpbx.cdr).
-        await session.execute("set", f"bizpbx_org_id={org_id}")
+        await session.execute("set", f"{Var.ORG_ID}={org_id}")
         state.org_id = org_id
 
     def _transferred(self, state: CallState, target: str, reason: str) -> None:
@@ -171,9 +171,16 @@ class CallHandler:
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
         pattern = "^(" + "|".join(step.valid) + ")$" if step.valid else "^$"
-        argument = (
-            f"{step.min_digits} {step.max_digits} {step.max_attempts} {step.timeout_seconds * 1000} # "
-            f"{step.prompt} {step.invalid_prompt} {ENTERED_ID_VARIABLE} {pattern}"
+        argument = fs.play_and_get_digits(
+            min_digits=step.min_digits,
+            max_digits=step.max_digits,
+            tries=step.max_attempts,
+            timeout_ms=step.timeout_seconds * 1000,
+            terminators="#",
+            prompt=step.prompt,
+            invalid_prompt=step.invalid_prompt,
+            variable=ENTERED_ID_VARIABLE,
+            pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
         value = done.get(f"variable_{ENTERED_ID_VARIABLE}")
@@ -183,9 +190,16 @@ class CallHandler:
         keys = [digit for digit, _ in step.options]
         terminator = next((t for t in "#*" if t not in keys), "none")
         pattern = "^[" + "".join("\\" + k if k in "*#" else k for k in keys) + "]$"
-        argument = (
-            f"1 1 {step.max_failures} {step.timeout_seconds * 1000} {terminator} "
-            f"{step.greeting} {step.invalid_sound} {MENU_KEY_VARIABLE} {pattern}"
+        argument = fs.play_and_get_digits(
+            min_digits=1,
+            max_digits=1,
+            tries=step.max_failures,
+            timeout_ms=step.timeout_seconds * 1000,
+            terminators=terminator,
+            prompt=step.greeting,
+            invalid_prompt=step.invalid_sound,
+            variable=MENU_KEY_VARIABLE,
+            pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
         value = done.get(f"variable_{MENU_KEY_VARIABLE}")
@@ -202,7 +216,7 @@ class CallHandler:
             await self._mark_outbound(session, call, state, external[0])
         elif step.check_registration and self._domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs_names.user_id(leg.org_id, leg.extension)}@{self._domain}")
+            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self._domain}")
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
@@ -250,7 +264,7 @@ class CallHandler:
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
             for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):
-                await session.execute("set", f"bizpbx_{name}={value}")
+                await session.execute("set", f"{Var[name.upper()]}={value}")
 
     def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None) -> str:
         options = [f"origination_uuid={leg_uuid}"]
@@ -259,8 +273,8 @@ class CallHandler:
         if leg.external:
             if leg.caller_id:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
-            return f"[{','.join(options)}]{fs_names.gateway_dial(leg.trunk, leg.number)}"
-        return f"[{','.join(options)}]user/{fs_names.user_id(leg.org_id, leg.extension)}@${{domain}}"
+            return fs.gateway_dial(leg.trunk, leg.number, options)
+        return fs.user_dial(leg.org_id, leg.extension, options)
 
 
 def _caller_gone(session: OutboundSession) -> bool:
@@ -285,10 +299,10 @@ def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> 
 def call_from_channel(data) -> Call:
     """The call as the rendered dialplan handed it over (its bizpbx_* variables)."""
     uuid = header_text(data, "Unique-ID")
-    org_id = header_text(data, "variable_bizpbx_org_id") or None
+    org_id = header_text(data, f"variable_{Var.ORG_ID}") or None
     caller = header_text(data, "Caller-Caller-ID-Number")
-    if header_text(data, "variable_bizpbx_direction") == "inbound":
-        destination = header_text(data, "variable_bizpbx_called") or header_text(data, "Caller-Destination-Number")
+    if header_text(data, f"variable_{Var.DIRECTION}") == "inbound":
+        destination = header_text(data, f"variable_{Var.CALLED}") or header_text(data, "Caller-Destination-Number")
         return Call(Source.TRUNK, caller, destination, uuid=uuid)
     destination = header_text(data, "Caller-Destination-Number")
     if org_id is None:
