@@ -7,8 +7,9 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from test_ledger_store import rated
 
-from bizpbx.ledger import Ledger
+from bizpbx.ledger import Ledger, migrate
 from bizpbx.ledger.backup import BackupError, restore, take, verify
 from bizpbx.ledger.migrations import MIGRATIONS
 
@@ -16,15 +17,8 @@ AT = datetime(2026, 11, 3, 21, 5, 9, tzinfo=timezone(timedelta(hours=3)))
 
 
 def ledger_with_calls(path, n: int):
-    with Ledger(path):
-        pass
-    db = sqlite3.connect(path)
-    db.executemany(
-        "INSERT INTO calls VALUES (?, '12', 'outbound', '', '', '', '', 0, 0, '', '', 'free', '', NULL, 0, '0.00', 'esl', 0)",
-        [(f"call-{i}",) for i in range(n)],
-    )
-    db.commit()
-    db.close()
+    with Ledger(path) as ledger:
+        ledger.record([rated(f"call-{i}") for i in range(n)])
     return path
 
 
@@ -92,3 +86,16 @@ def test_restore_replaces_the_ledgers_content(tmp_path):
     with Ledger(ledger) as restored:
         assert restored.count() == 4
     assert sqlite3.connect(ledger).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_calls_stored_before_start_times_were_kept_get_their_answer_or_rating_time(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:3])
+    db.executemany(
+        "INSERT INTO calls VALUES (?, '12', 'outbound', '', '', '', '', ?, 0, '', '', 'free', '', NULL, 0, '0.00', 'esl', 1700000000)",
+        [("answered", 1690000000), ("missed", 0)],
+    )
+    db.close()
+    with Ledger(path) as ledger:
+        assert {c.uuid: c.start_epoch for c in ledger.listed(0, 2**40)} == {"answered": 1690000000, "missed": 1700000000}
