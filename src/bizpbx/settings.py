@@ -869,11 +869,21 @@ class MetricsListen(Model):
         return ipaddress.IPv4Address("127.0.0.1") if self.host.is_unspecified else self.host
 
 
+class Backups(Model):
+    """`bizpbx backup`: where the ledger's copies go and how many are kept."""
+
+    dir: SitePath = Path("/var/lib/bizpbx/backups")
+    keep: int = Field(14, ge=1, le=10_000)  # a daily timer: two weeks
+
+
 class Controller(Model):
     socket: Listen = Listen(port=8084)
     metrics: MetricsListen = MetricsListen()
     ledger: SitePath = Path("/var/lib/bizpbx/ledger.sqlite3")
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
+    backups: Backups = Backups()
+    # Delivered call events older than this leave the outbox (dead letters stay).
+    delivered_events_days: int = Field(30, ge=1, le=36_500)
 
 
 # --- the site -------------------------------------------------------------------

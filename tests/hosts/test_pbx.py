@@ -15,7 +15,7 @@ pytestmark = pytest.mark.lab
 LOOPBACK_ONLY_PORTS = (8021, 8084, 9464)  # ESL, the controller's socket, its metrics (the demo site's)
 
 
-@pytest.mark.parametrize("package", ["python3-venv", "logrotate", "nftables", "fail2ban"])
+@pytest.mark.parametrize("package", ["python3-venv", "nftables", "fail2ban"])
 def test_packages(pbx, package: str) -> None:
     assert pbx.package(package).is_installed
 
@@ -38,6 +38,9 @@ def test_system_users_cannot_log_in(pbx, name: str) -> None:
         ("/etc/bizpbx/rates.csv", "root", "bizpbx", 0o640),
         ("/var/lib/bizpbx", "bizpbx", "bizpbx", 0o750),
         ("/var/log/bizpbx", "bizpbx", "bizpbx", 0o750),
+        ("/var/lib/bizpbx/backups", "bizpbx", "bizpbx", 0o750),
+        ("/etc/systemd/system/bizpbx-backup.timer", "root", "root", 0o644),
+        ("/etc/systemd/system/bizpbx-cdr-rotate.timer", "root", "root", 0o644),
         ("/etc/freeswitch", "root", "freeswitch", 0o750),
         ("/var/log/freeswitch", "freeswitch", "freeswitch", 0o750),
         ("/etc/nftables.conf", "root", "root", 0o600),
@@ -48,6 +51,23 @@ def test_file_modes(pbx, path: str, owner: str, group: str, mode: int) -> None:
     f = pbx.file(path)
     assert f.exists, path
     assert (f.user, f.group, f.mode) == (owner, group, mode)
+
+
+@pytest.mark.parametrize("timer", ["bizpbx-backup.timer", "bizpbx-cdr-rotate.timer"])
+def test_keeping_timers_run(pbx, timer: str) -> None:
+    assert pbx.service(timer).is_enabled and pbx.service(timer).is_running
+
+
+def test_a_backup_run_by_its_unit_verifies_and_is_kept(pbx) -> None:
+    assert pbx.run_test("systemctl start bizpbx-backup.service").rc == 0
+    copies = pbx.run("ls /var/lib/bizpbx/backups").stdout.split()
+    assert copies and all(name.startswith("ledger-") and name.endswith("Z.sqlite3") for name in copies)
+    assert "integrity ok" in pbx.run("journalctl -u bizpbx-backup.service -n 20 --no-pager").stdout
+
+
+def test_no_logrotate_rule_for_logs_nothing_writes(pbx) -> None:
+    assert not pbx.file("/etc/logrotate.d/bizpbx").exists
+    assert pbx.run("find /var/log/bizpbx -type f").stdout == ""
 
 
 def test_site_secrets_installed_from_the_inventory(pbx) -> None:

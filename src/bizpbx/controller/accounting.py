@@ -17,6 +17,7 @@ resumes by itself once it is fixed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 SUBSCRIBED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
+
+
+def cdr_file_key(status: os.stat_result, head: bytes) -> str:
+    """What a CDR file's offset is kept under: its device and inode, so it
+    survives mod_cdr_csv's rotation (a rename), and a digest of its first line
+    (a call's UUID), so a new file that reuses the inode of a deleted one is
+    read from its start."""
+    return f"{status.st_dev}:{status.st_ino}:{hashlib.sha256(head).hexdigest()[:16]}"
 
 
 class Accounting:
@@ -143,7 +152,10 @@ class Accounting:
         try:
             with path.open("rb") as handle:
                 status = os.fstat(handle.fileno())
-                key = f"{status.st_dev}:{status.st_ino}"
+                head = handle.readline(CDR_CHUNK_BYTES)
+                if not head.endswith(b"\n"):
+                    return 0  # not one whole line yet
+                key = cdr_file_key(status, head)
                 offset = self._outbox.offset(key)
                 if offset > status.st_size:
                     offset = 0  # the file was truncated and written anew

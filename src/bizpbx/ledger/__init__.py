@@ -2,12 +2,13 @@
 
 from bizpbx.ledger.database import connect, immediate_transaction, insert_once
 from bizpbx.ledger.migrations import MIGRATIONS, LedgerVersionError, Migration, migrate
-from bizpbx.ledger.store import Ledger, RatedCall, StoredCall
+from bizpbx.ledger.store import Ledger, ListedCall, RatedCall, StoredCall
 
 __all__ = [
     "MIGRATIONS",
     "Ledger",
     "LedgerVersionError",
+    "ListedCall",
     "Migration",
     "RatedCall",
     "StoredCall",

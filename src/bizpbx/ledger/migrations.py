@@ -108,6 +108,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE webhook_cursors ADD COLUMN last_error TEXT
         """,
     ),
+    Migration(
+        "calls: when each call started (exports list unanswered calls by time too)",
+        """
+        ALTER TABLE calls ADD COLUMN start_epoch INTEGER NOT NULL DEFAULT 0;
+        UPDATE calls SET start_epoch = CASE WHEN answer_epoch > 0 THEN answer_epoch ELSE recorded_at END;
+        CREATE INDEX calls_by_start ON calls(start_epoch)
+        """,
+    ),
 )
 
 
