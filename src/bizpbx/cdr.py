@@ -28,7 +28,13 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("billsec", "billsec"),
     ("hangup_cause", "hangup_cause"),
     ("trunk", "bizpbx_trunk"),
+    # Added later, so at the end: a line written before them is the columns above.
+    ("bridge_epoch", "bridge_epoch"),  # when a person (or the outside party) answered; 0: nobody did
+    ("answered_by", "bizpbx_answered_by"),  # that person, as a target (extension:101, number:+7...)
+    ("voicemail", "bizpbx_voicemail"),  # the box the call ended in, if it did
 )
+# The columns of lines written before the last three existed (read with those empty).
+FIRST_COLUMNS_COUNT = 14
 
 # Variables whose value the caller chooses; written percent-encoded.
 CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})

@@ -217,7 +217,7 @@ class _Builder:
         if kind is TargetKind.HANGUP:
             return self.add(Hangup("NORMAL_CLEARING", reason))
         if kind is TargetKind.VOICEMAIL:
-            return self.add(Voicemail(self.org_id, target.value, reason))
+            return self.add(Voicemail(self.org_id, target.value, reason, forwarded_from))
         if kind is TargetKind.EXTENSION:
             return self._extension(target, path, answered, reason, forwarded_from, cause)
         if kind is TargetKind.GROUP:
