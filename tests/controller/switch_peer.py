@@ -64,6 +64,7 @@ class Script:
     bridges: list[str] = field(default_factory=list)  # per bridge: answer, answer:N (its leg N), busy, ring (until cancelled)
     registered: list[bool] = field(default_factory=list)  # per sofia_contact
     talk_seconds: int = 5  # how long an answered bridge lasts (in the CDR only)
+    talk_wait: float = 0  # seconds the conversation really lasts on the socket before the bridge returns
 
 
 @dataclass
@@ -94,7 +95,8 @@ class CapturedSwitch:
         self.seen = CallSeen()
         self._ringing: Event | None = None  # the completion of a bridge that rings on
         self._talking: dict[str, str | None] | None = None  # the completion headers of an answered bridge
-        self._over = False
+        self._over: Event | None = None  # the completion of an answered bridge once the conversation is over
+        self._conversation: asyncio.Task | None = None
 
     def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
         identity = {
@@ -138,9 +140,10 @@ class CapturedSwitch:
                 return
             elif verb == "api":
                 writer.write(self._api(line.split(" ", 1)[1]))
-                if self._over:
-                    await self._end(writer)
-                    return
+                if self._over is not None:
+                    # Commands keep being read (and recorded) while the conversation lasts.
+                    self._conversation = asyncio.create_task(self._hang_up_after_talking(writer, self._over))
+                    self._over = None
             elif headers.get("call-command") == "hangup":
                 writer.write(ok)
                 self.seen.hangup_cause = headers.get("hangup-cause")
@@ -167,13 +170,11 @@ class CapturedSwitch:
         elif command.startswith(f"uuid_setvar {self.uuid} "):
             _, _, name, value = command.split(" ", 3)
             self.variables[f"variable_{name}"] = value
-            reply = encode(Frame(response.content_type, response.headers, "+OK Success\n"))
-            if self._talking is None:
-                return reply
-            # The controller has noted who answered; the conversation ends, and the bridge with it.
-            completion = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")[0]
-            ended, self._talking, self._over = self._channel(completion, {**self._talking, **self.variables}), None, True
-            return reply + encode(ended)
+            if self._talking is not None:
+                # The controller has noted who answered; the conversation goes on, then the bridge returns.
+                completion = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")[0]
+                self._over, self._talking = self._channel(completion, {**self._talking, **self.variables}), None
+            body = "+OK Success\n"
         else:
             body = "-ERR no_such_command Command not found!\n"
         return encode(Frame(response.content_type, response.headers, body))
@@ -227,6 +228,11 @@ class CapturedSwitch:
             ended = True
         writer.write(encode(self._channel(completion_template, {**application_headers, **self.variables, **extra})))
         return ended
+
+    async def _hang_up_after_talking(self, writer: asyncio.StreamWriter, bridge_completion: Event) -> None:
+        await asyncio.sleep(self.script.talk_wait)
+        writer.write(encode(bridge_completion))
+        await self._end(writer)
 
     async def _end(self, writer: asyncio.StreamWriter) -> None:
         """The call ends: the captured hangup events, then linger and disconnect notices."""
