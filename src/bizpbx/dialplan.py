@@ -260,7 +260,9 @@ class _Spelling:
             return [Extension(node.node, (_destination(here, *actions),))]
         if isinstance(node, VoicemailBox):
             box = f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(org_id, node.extension)}"
-            return [Extension(node.node, (_destination(here, Action("answer"), Action("voicemail", box), Action("hangup")),))]
+            # As the controller does: the CDR tells the call ended in voicemail (call.missed, voicemail: true).
+            ended_in = _set("bizpbx_voicemail", node.extension)
+            return [Extension(node.node, (_destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
             actions = (*caller_id, _set("bizpbx_trunk", node.trunk), Action("bridge", fs_names.gateway_dial(node.trunk, node.number)))
