@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import json
 
 import pytest
@@ -155,3 +156,16 @@ def test_every_event_of_a_finished_call_is_stored_once_in_order(site, recovered)
     assert [e["event"] for e in events] == ["call.started", "call.answered", "call.ended"]
     assert ("recovered" in events[-1]) is recovered
     assert [e["id"] for e in events] == [f"{call.uuid}:{name}" for name in ("call.started", "call.answered", "call.ended")]
+
+
+def test_the_schema_describes_every_event_and_the_readme_examples_match_it():
+    from event_schema import SCHEMA_FILE
+
+    from bizpbx.settings import EVENT_NAMES
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert sorted(ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]) == sorted(EVENT_NAMES)
+    readme = (SCHEMA_FILE.parents[1] / "README.md").read_text(encoding="utf-8")
+    examples = [json.loads(line_group) for line_group in re.findall(r'^(\{"schema": .*?\})$', readme, flags=re.MULTILINE | re.DOTALL)]
+    assert [e["event"] for e in examples] == ["call.started", "call.answered", "call.ended"]
+    assert all(problems(e) == [] for e in examples), [problems(e) for e in examples]
