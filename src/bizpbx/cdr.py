@@ -30,7 +30,13 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("billsec", "billsec"),
     ("hangup_cause", "hangup_cause"),
     ("trunk", Var.TRUNK),
+    # Added later, so at the end: a line written before them is the columns above.
+    ("bridge_epoch", "bridge_epoch"),  # when a person (or the outside party) answered; 0: nobody did
+    ("answered_by", Var.ANSWERED_BY),  # that person, as a target (extension:101, number:+7...)
+    ("voicemail", Var.VOICEMAIL),  # the box the call ended in, if it did
 )
+# The columns of lines written before the last three existed (read with those empty).
+FIRST_COLUMNS_COUNT = 14
 
 # Variables whose value the caller chooses; written percent-encoded.
 CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})

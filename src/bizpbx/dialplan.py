@@ -283,7 +283,9 @@ class _Spelling:
             return [_looping(node.node, node.in_loop, self.menu(org_id, context, node))]
         if isinstance(node, VoicemailBox):
             box = fs.voicemail_box(org_id, node.extension)
-            return [Extension(node.node, (_destination(here, Action("answer"), Action("voicemail", box), Action("hangup")),))]
+            # As the controller does: the CDR tells the call ended in voicemail (call.missed, voicemail: true).
+            ended_in = _set(Var.VOICEMAIL, node.extension)
+            return [Extension(node.node, (_destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
             dial = Action("bridge", fs.gateway_dial(node.trunk, node.number))

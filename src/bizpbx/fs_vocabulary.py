@@ -31,6 +31,8 @@ class Var(StrEnum):
     USER_ID = "bizpbx_user_id"  # set on a phone's directory user: its box for *97
     RUNG = "bizpbx_rung"  # looping nodes reached since the caller's last menu choice: "ext-101,ext-102,"
     MENU_RUNG = "bizpbx_menu_rung"  # that count at a menu, for its fallback
+    ANSWERED_BY = "bizpbx_answered_by"  # who answered (extension:101, number:+7...), for the CDR
+    VOICEMAIL = "bizpbx_voicemail"  # the box the call ended in
     ENTERED_ID = "bizpbx_entered_id"  # what the caller keyed at the main number (controller)
     MENU_KEY = "bizpbx_menu_key"  # the key chosen in a menu (controller)
 

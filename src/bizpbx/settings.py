@@ -795,7 +795,16 @@ class Listen(Model):
 
 
 # Every event a webhook can be sent (bizpbx.controller.call_events makes them).
-EVENT_NAMES = ("call.started", "call.answered", "call.transferred", "call.ended")
+EVENT_NAMES = (
+    "call.started",
+    "call.organization_entered",
+    "call.ivr",
+    "call.transferred",
+    "call.voicemail",
+    "call.answered",
+    "call.missed",
+    "call.ended",
+)
 
 
 def _event_pattern(value: str) -> str:

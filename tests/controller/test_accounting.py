@@ -18,7 +18,7 @@ from bizpbx.rating import Rater
 
 def accounting_for(site):
     ledger, outbox, metrics = Ledger(site.controller.ledger), Outbox(site.controller.ledger), Metrics()
-    return Accounting(Rater(site), ledger, outbox, metrics), ledger, outbox, metrics
+    return Accounting(Rater(site), ledger, outbox, metrics, site), ledger, outbox, metrics
 
 
 def test_a_call_seen_as_an_event_and_as_a_cdr_line_is_stored_once(site, tmp_path):
@@ -48,7 +48,11 @@ def test_a_call_known_only_from_its_cdr_gets_its_start_and_answer_recovered_befo
     events = [json.loads(e.body) for e in outbox.after(0)]
     assert [e["event"] for e in events] == ["call.started", "call.answered", "call.ended"]
     started = events[0]
-    assert started["recovered"] is True and events[1]["recovered"] is True and "recovered" not in events[2]
+    assert all(event["recovered"] is True for event in events), "all made from the CDR, none seen live"
+    answered, ended = events[1], events[2]
+    assert answered["at"] == "2026-11-25T19:54:29.000+00:00"  # the bridge, not the switch's answer
+    assert answered["answered_by"] == ended["answered_by"] == {"target": "extension:200", "kind": "extension", "extension": "200", "name": "Анна Кузнецова"}
+    assert (ended["wait_seconds"], ended["talk_seconds"], ended["duration"]) == (2, 31, 7)
     assert (started["organization"], started["direction"], started["number"], started["number_kind"]) == ("34", "inbound", "+78005553535", "hotline")
     assert started["at"] == "2026-11-25T19:54:27.000+00:00" and started["at"] <= events[1]["at"]
 

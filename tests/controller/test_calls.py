@@ -38,7 +38,7 @@ def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
 def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site):
     lab = site()
     switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562", number_kind="main", trunk="carrier"), Script(digits=["12"]))
-    seen, _, metrics = place(lab, switch)
+    seen, emitted, metrics = place(lab, switch)
     applications = [name for name, _ in seen.applications]
     assert applications == ["set", "set", "answer", "play_and_get_digits", "set", "bridge"]
     collect = seen.applications[3][1].split(" ")
@@ -50,11 +50,18 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
     dial = seen.applications[5][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
-    assert seen.api == ["sofia_contact 12-100@pbx.lab"]
     # One observation a call, however many digits and menus follow its first step.
     assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
     assert metrics.value("bizpbx_routing_seconds_sum") > 0
     assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
+    # The owner answered: who did is set on the caller's channel for its hang-up event and CDR.
+    assert seen.api == ["sofia_contact 12-100@pbx.lab", f"uuid_setvar {switch.uuid} bizpbx_answered_by extension:100"]
+    assert [e.name for e in emitted] == ["call.started", "call.organization_entered", "call.answered"]
+    started, entered, answered = (e.body for e in emitted)
+    assert (started["organization"], started["number"], started["number_kind"], started["direction"]) == (None, "+74952121562", "main", "inbound")
+    assert entered["organization"] == "12"
+    assert answered["answered_by"] == {"target": "extension:100", "kind": "extension", "extension": "100", "name": lab.organizations["12"].employees["100"].name}
+    assert answered["at"] == "2026-11-25T19:54:27.305+00:00"  # the bridge's moment, from its CHANNEL_BRIDGE
 
 
 def test_call_started_carries_what_the_dialplan_knew(site):
@@ -92,7 +99,10 @@ def test_forwarding_on_no_answer_cancels_the_ringing_leg_and_forwards(site):
     assert bridges[1].endswith("]sofia/gateway/carrier/+79161234567")
     assert "origination_caller_id_number=+74951234567" in bridges[1]
     [transfer] = [event for event in emitted if event.name == "call.transferred"]
-    assert transfer.body["to"] == "number:+79161234567" and transfer.body["organization"] == "12"
+    assert transfer.body["to"] == {"target": "number:+79161234567", "kind": "number", "number": "+79161234567"} and transfer.body["organization"] == "12"
+    assert transfer.body["from"]["target"] == "extension:101" and transfer.body["from"]["name"] == lab.organizations["12"].employees["101"].name
+    [answered] = [event.body for event in emitted if event.name == "call.answered"]
+    assert answered["answered_by"]["target"] == "number:+79161234567"  # the outside party took the forwarded call
 
 
 def test_busy_forwards_to_the_busy_target(site):
@@ -109,7 +119,11 @@ def test_an_unregistered_phone_goes_to_its_unavailable_target_without_ringing(si
     seen, emitted, _ = place(lab, switch)
     assert not [a for a in seen.applications if a[0] == "bridge"]
     assert seen.applications[-2:] == [("answer", ""), ("voicemail", "default ${domain} 12-100")]  # never in early media
-    assert [e.body["to"] for e in emitted if e.name == "call.transferred"] == ["voicemail:100"]
+    assert [(e.body["from"]["target"], e.body["to"]["target"]) for e in emitted if e.name == "call.transferred"] == [("extension:102", "voicemail:100")]
+    [box] = [e.body["box"] for e in emitted if e.name == "call.voicemail"]
+    assert box == {"target": "voicemail:100", "kind": "voicemail", "extension": "100", "name": lab.organizations["12"].employees["100"].name}
+    assert seen.variables["bizpbx_voicemail"] == "100"  # the hang-up event and the CDR say it ended in voicemail
+    assert "call.answered" not in [e.name for e in emitted], "the switch answering for voicemail is no person answering"
 
 
 def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):

@@ -208,9 +208,18 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     live.call(MAIN_NUMBER, keys="12#")
     call, events = live.the_one_call("12")
     assert call.direction == "inbound"
-    [transfer] = [e.data for e in events if e.name == "call.transferred"]
-    assert transfer["organization"] == "12" and transfer["to"] == "voicemail:100"
+    # The switch answered for the prompt and for voicemail: no person answered, a missed call.
+    names = [e.name for e in events]
+    assert names == ["call.started", "call.organization_entered", "call.transferred", "call.voicemail", "call.missed", "call.ended"]
+    started, entered, transfer, voicemail, missed, ended = (e.data for e in events)
+    assert (started["number"], started["number_kind"], started["organization"]) == ("+74952121562", "main", None)
+    assert entered["organization"] == "12"
+    assert transfer["organization"] == "12" and (transfer["from"]["target"], transfer["to"]["target"]) == ("extension:100", "voicemail:100")
     assert transfer["reason"] == "100: unavailable", "no phone registered as 12-100 in this test"
+    assert voicemail["box"]["extension"] == "100" and voicemail["box"]["name"] == live.site.organizations["12"].employees["100"].name
+    assert missed["voicemail"] is True and ended["voicemail"] is True and ended["answered"] is False and ended["answered_by"] is None
+    assert ended["talk_seconds"] == 0 and ended["duration"] > 0  # billed time from the switch's answer, no conversation
+    assert not any(e.data.get("recovered") for e in events), "the controller followed the call live"
     metrics = live.metrics_of_the_one_call(call)
     assert metrics.labels("bizpbx_hangups_total") == [{"direction": "inbound", "trunk": "carrier", "cause": "NORMAL_CLEARING"}]
     # The caller keyed 12# into the main number's prompt: the routing latency stops at the first step (answer), not after the digits.
@@ -233,6 +242,14 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_t
     call, events = live.the_one_call("34")
     assert call.direction == "inbound" and call.rule == "hotline-origin"
     assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price
-    assert "call.answered" in [e.name for e in events]
+    names = [e.name for e in events]
+    assert names == ["call.started", "call.answered", "call.ended"], names
+    started, answered, ended = (e.data for e in events)
+    assert (started["number"], started["number_kind"], started["organization"]) == ("+78005553535", "hotline", "34")
+    # The phone registered as 34-200 answered: CHANNEL_BRIDGE named its leg, the CDR carries who it was.
+    employee = {"target": "extension:200", "kind": "extension", "extension": "200", "name": live.site.organizations["34"].employees["200"].name}
+    assert answered["answered_by"] == ended["answered_by"] == employee
+    assert "recovered" not in answered and ended["answered"] is True
+    assert ended["talk_seconds"] >= 4 and ended["wait_seconds"] is not None  # the caller talks about 6 s
     metrics = live.metrics_of_the_one_call(call)
     assert metrics.value("bizpbx_calls_rated_total", organization="34", direction="inbound", outcome="billed") == 1

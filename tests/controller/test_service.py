@@ -34,10 +34,9 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             await asyncio.wait_for(event_socket.subscribed.wait(), 30)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
             seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
-            [captured] = [e for e in captured_events("inbound-plain", "CHANNEL_ANSWER") if e.get("Call-Direction") == "inbound"][:1]
-            event_socket.send(replaced(captured, {"Unique-ID": switch.uuid, "Caller-Destination-Number": HOTLINE, **HOTLINE_VARIABLES}))
-            # The switch reports the end of the call on the event socket.
-            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, call_uuid=switch.uuid, billsec=65))
+            # The switch reports the end of the call on the event socket, with what the controller set.
+            ended_with = {**HOTLINE_VARIABLES, "variable_bizpbx_answered_by": switch.variables["variable_bizpbx_answered_by"]}
+            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, ended_with, call_uuid=switch.uuid, billsec=65))
             await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
             metrics = await scrape(lab.controller.metrics.port)
             openmetrics = await scrape(lab.controller.metrics.port, accept=OPENMETRICS)
@@ -55,7 +54,7 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert status["esl_connected"] is True
     assert status["sizing"] == {"max_calls": 250, "calls_per_second": 60, "max_sessions": 500, "sessions_per_second": 120}
-    assert "event plain CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE" in commands
+    assert "event plain CHANNEL_HANGUP_COMPLETE" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
     assert bridge.count("user/34-") == 3  # the simultaneous support group: 200, 201, 202
@@ -84,6 +83,10 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert openmetrics.content_type.startswith("application/openmetrics-text") and openmetrics.body.endswith("# EOF\n")
     assert openmetrics.value("bizpbx_calls_total", direction="inbound") == 1
     assert openmetrics.value("bizpbx_routing_seconds_count") == 1
+    [answered] = [e.data for e in outbox.after(0) if e.name == "call.answered"]
+    assert "recovered" not in answered, "the controller saw the answer live; the hang-up's copy was not stored"
+    assert answered["answered_by"]["target"] == ended["answered_by"]["target"] == "extension:200"  # the group's first leg answered
+    assert ended["answered"] is True and ended["talk_seconds"] == 5  # bridged 1795636467, ended 1795636472
 
 
 def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secrets):

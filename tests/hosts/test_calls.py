@@ -31,7 +31,8 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_billed_by_the_callers_
     assert (call["organization"], call["rule"], Decimal(call["cost"])) == ("34", "hotline-origin", Decimal("3.50"))
     started = events[0]
     assert (started["event"], started["direction"], started["organization"], started["number_kind"]) == ("call.started", "inbound", "34", "hotline")
-    assert "call.answered" in [e["event"] for e in events]
+    [answered] = [e for e in events if e["event"] == "call.answered"]
+    assert answered["answered_by"]["kind"] == "extension" and answered["answered_by"]["name"], answered
 
 
 @pytest.mark.parametrize("rfc2833", [False, True], ids=["SIP INFO", "RFC 2833"])
@@ -43,7 +44,8 @@ def test_the_main_number_takes_the_organization_id_however_the_digits_come(switc
     assert call["organization"] == "12", "the ID keyed was not taken"
     [transfer] = [e for e in events if e["event"] == "call.transferred"]
     # 12's owner, extension 100, has no phone registered: the call goes to its voicemail.
-    assert (transfer["organization"], transfer["to"], transfer["reason"]) == ("12", "voicemail:100", "100: unavailable")
+    assert (transfer["organization"], transfer["to"]["target"], transfer["reason"]) == ("12", "voicemail:100", "100: unavailable")
+    assert "call.answered" not in [e["event"] for e in events] and "call.missed" in [e["event"] for e in events]
     assert events[0]["number_kind"] == "main"
 
 
@@ -88,7 +90,7 @@ def test_an_ivr_menu_leads_to_a_ring_group_whose_phone_answers(switch, carrier, 
     finally:
         answering.stop()
     call, events = switch.the_call(caller)
-    transfers = [(e["to"], e["reason"]) for e in events if e["event"] == "call.transferred"]
+    transfers = [(e["to"]["target"], e["reason"]) for e in events if e["event"] == "call.transferred"]
     if not is_business_hours():
         assert transfers[0][0] == "voicemail:100", transfers  # after hours: the rule's after_hours target
         return
@@ -158,6 +160,6 @@ def test_forwarding_by_outcome(switch, phone, pstn, behaviour: str, forwarded_to
         for one in (calling, answering, ringing):
             one.stop()
     [call] = switch.wait_rows("SELECT * FROM calls WHERE caller = '12-100' AND callee = '101' AND answer_epoch >= ?", str(since))
-    transfers = [(e["to"], e["reason"]) for e in switch.events_of(call["uuid"]) if e["event"] == "call.transferred"]
+    transfers = [(e["to"]["target"], e["reason"]) for e in switch.events_of(call["uuid"]) if e["event"] == "call.transferred"]
     assert (forwarded_to, reason) in transfers, transfers
     assert call["billsec"] >= 2

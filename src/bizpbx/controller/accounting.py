@@ -30,12 +30,13 @@ from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.rating import CallRecord, Outcome, Rater
 from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
+from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-# The channel events the controller subscribes to on the inbound socket
-# (call.started comes from the controller's own socket: see call_events).
-SUBSCRIBED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
+# The channel events the controller subscribes to on the inbound socket (the
+# events of a call's course come from the controller's own socket: see call_events).
+SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
@@ -49,7 +50,8 @@ def cdr_file_key(status: os.stat_result, head: bytes) -> str:
 
 
 class Accounting:
-    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics) -> None:
+    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics, site: Site) -> None:
+        self._site = site  # who the events name: employees by extension
         self._rater = rater
         self._ledger = ledger
         self._outbox = outbox
@@ -62,15 +64,12 @@ class Accounting:
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
-        if name == "CHANNEL_ANSWER":
-            self._outbox.add([call_events.answered(event).as_row()])
-        elif name == "CHANNEL_HANGUP_COMPLETE":
-            try:
-                record = call_events.record_from_event(event)
-            except CdrError as error:
-                self._not_rated(error, event.unique_id)
-                return
-            self.finished([(record, "esl")], at=call_events.event_time(event))
+        try:
+            record = call_events.record_from_event(event)
+        except CdrError as error:
+            self._not_rated(error, event.unique_id)
+            return
+        self.finished([(record, "esl")], at=call_events.event_time(event))
 
     def _not_rated(self, error: CdrError, where: str | None) -> None:
         if isinstance(error, NeverRouted):
@@ -83,16 +82,14 @@ class Accounting:
     def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None, *, recovered: bool = False) -> int:
         """Rate and store calls (record, source); returns how many were new to the ledger.
 
-        `recovered`: read from the CDR files, so the call may never have been seen
-        live; its call.started and call.answered go out first (once: by event key).
+        `recovered`: read from the CDR files (call.missed and call.ended say so).
+        The call's events go out in order, each once (by event key): see call_events.
         """
         rated, ended = [], []
         for record, source in records:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
-            if recovered:
-                ended += [event.as_row() for event in call_events.recovered(record)]
-            ended.append(call_events.ended(record, rating, at).as_row())
+            ended += [event.as_row() for event in call_events.finished(self._site, record, rating, at, recovered=recovered)]
             if rating.outcome is Outcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})

@@ -6,6 +6,12 @@ their result. A bridge runs with continue_on_fail, so a failed leg comes back
 here with its `originate_disposition`; the controller keeps its own ring
 deadline and cancels the legs itself, because the switch's leg timer cannot
 be relied on (FREESWITCH-FACTS.md).
+
+Every leg is dialled with a UUID of the controller's, so the channel's
+CHANNEL_BRIDGE event (`Bridge-B-Unique-ID`) says which leg a person answered:
+that is the call's `call.answered`, and the ring deadline no longer applies.
+Who answered is also set on the caller's channel (`bizpbx_answered_by`), so
+the hang-up event and the CDR carry it.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 ANSWERED_DIALSTATUS = "ANSWER"
+BRIDGED = "CHANNEL_BRIDGE"
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
@@ -63,8 +70,8 @@ class CallState:
 
     uuid: str
     org_id: str | None
-    answered: bool = False
-    transfers: int = 0
+    answered: bool = False  # by the switch (a menu, voicemail), or bridged
+    sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
 
 
@@ -94,15 +101,16 @@ class CallHandler:
         call = call_from_channel(session.channel_data)
         state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None)
         self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
-        self._emit(call_events.started(session.channel_data))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
+            self._emit(self._started(session.channel_data, call, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
         self.active.add(call.uuid)
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, self._site, datetime.now(timezone.utc))
+            self._emit(self._started(session.channel_data, call, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             await session.execute("set", "continue_on_fail=true")
             await session.execute("set", "hangup_after_bridge=true")
@@ -115,6 +123,28 @@ class CallHandler:
                 self.outbound_in_progress[state.outbound_org] -= 1
             self.active.discard(call.uuid)
             self._metrics.active_calls.set(len(self.active))
+
+    def _started(self, data, call: Call, plan: Plan | None) -> call_events.CallEvent:
+        """call.started with what the dialplan knew and, once routed, the plan's direction
+        and organization (a phone's call out is known as one only then)."""
+
+        def variable(name: str) -> str | None:
+            return header_text(data, f"variable_{Var[name.upper()]}") or None
+
+        organization = (plan.org_id if plan else None) or variable("org_id")
+        direction = plan.direction if plan else variable("direction") or "internal"
+        number = next((leg.number for leg in _legs(plan) if leg.external), None) if direction == "outbound" else variable("called")
+        return call_events.started(
+            call.uuid,
+            call_events.event_time(data),
+            caller=call.caller,
+            called=header_text(data, "Caller-Destination-Number"),
+            organization=organization,
+            direction=direction,
+            number=number,
+            number_kind=variable("number_kind") if direction == "inbound" else None,
+            employee=call_events.caller_employee(self._site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+        )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
@@ -135,7 +165,12 @@ class CallHandler:
                 await session.hangup(step.cause)
                 return
             elif isinstance(step, Voicemail):
-                self._transferred(state, f"voicemail:{step.extension}", step.reason)
+                box = f"voicemail:{step.extension}"
+                if step.forwarded_from:
+                    self._transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
+                # The hang-up event and the CDR tell the call ended in voicemail (a missed call).
+                await session.execute("set", f"{Var.VOICEMAIL}={step.extension}")
+                self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(step.org_id, box), step.reason))
                 if not state.answered:
                     # As the fallback dialplan does: unanswered, voicemail ran in early media (the
                     # lab's call hung there, a message would be left on a call never billed as answered).
@@ -149,8 +184,11 @@ class CallHandler:
                 plan = route_after_digits(call, self._site, datetime.now(timezone.utc), digits)
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
+                    self._emit(call_events.organization_entered(state.uuid, plan.org_id))
                 index = 0
             elif isinstance(step, Menu):
+                state.sequence += 1
+                self._emit(call_events.ivr(state.uuid, state.sequence, step.org_id, step.name))
                 key = await self._menu(session, step)
                 plan = route_menu_choice(call, self._site, datetime.now(timezone.utc), step, key)
                 index = 0
@@ -165,9 +203,13 @@ class CallHandler:
         await session.execute("set", f"{Var.ORG_ID}={org_id}")
         state.org_id = org_id
 
-    def _transferred(self, state: CallState, target: str, reason: str) -> None:
-        state.transfers += 1
-        self._emit(call_events.transferred(state.uuid, state.transfers, state.org_id, target, reason))
+    def _party(self, org_id: str | None, target: str) -> dict:
+        return call_events.party(self._site, org_id, target)
+
+    def _transferred(self, state: CallState, source: str, target: str, reason: str) -> None:
+        state.sequence += 1
+        event = call_events.transferred(state.uuid, state.sequence, state.org_id, self._party(state.org_id, source), self._party(state.org_id, target), reason)
+        self._emit(event)
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
         pattern = "^(" + "|".join(step.valid) + ")$" if step.valid else "^$"
@@ -220,20 +262,33 @@ class CallHandler:
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
-        if step.action == "forward":
-            self._transferred(state, str(step.target), step.reason)
-        leg_uuids = [str(uuid_module.uuid4()) for _ in step.legs]
-        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg, leg_uuid in zip(step.legs, leg_uuids))
+        if step.forwarded_from:
+            self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
+        legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
+        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
         bridging = asyncio.ensure_future(session.execute("bridge", dial))
-        deadline_passed = False
-        if step.ring_seconds is not None:
-            done, _ = await asyncio.wait({bridging}, timeout=step.ring_seconds)
-            if not done:
-                deadline_passed = True
-                for leg_uuid in leg_uuids:
-                    await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
+        answering = asyncio.ensure_future(_answering_leg(session.events, legs))
+        try:
+            done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answering.cancel()  # an event it was woken for stays queued: _answered_leg finds it
+        answer = answering.result() if answering in done else _answered_leg(session.events, legs)
+        deadline_passed = not done and answer is None
+        if deadline_passed:
+            for leg_uuid in legs:
+                await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
+        if answer is not None:
+            await self._person_answered(session, state, *answer)
         result = await bridging
+        if answer is None and (answer := _answered_leg(session.events, legs)) is not None:
+            await self._person_answered(session, state, *answer)  # answered as its deadline passed
         return _outcome(result, deadline_passed, session)
+
+    async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
+        state.answered = True
+        who = f"number:{leg.number}" if leg.external else f"extension:{leg.extension}"
+        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(leg.org_id, who)))
+        await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
     def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
         org = self._site.organizations[leg.org_id]
@@ -275,6 +330,33 @@ class CallHandler:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
             return fs.gateway_dial(leg.trunk, leg.number, options)
         return fs.user_dial(leg.org_id, leg.extension, options)
+
+
+async def _answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
+    while True:
+        found = _bridged_leg(await events.get(), legs)
+        if found is not None:
+            return found
+
+
+def _answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
+    while not events.empty():
+        found = _bridged_leg(events.get_nowait(), legs)
+        if found is not None:
+            return found
+    return None
+
+
+def _bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    if event.name != BRIDGED:
+        return None
+    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
+    return (leg, event) if leg is not None else None
+
+
+def _legs(plan: Plan | None) -> list[Leg]:
+    return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
 
 
 def _caller_gone(session: OutboundSession) -> bool:

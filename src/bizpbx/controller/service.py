@@ -74,7 +74,7 @@ class Controller:
         except (OSError, sqlite3.Error) as error:
             raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
         rater = Rater(site)
-        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
+        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics, site)
         self.deliveries = [Delivery(name, hook, self.outbox, metrics=self.metrics) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)

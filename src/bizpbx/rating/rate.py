@@ -55,6 +55,17 @@ class CallRecord:
     hangup_cause: str = ""
     trunk: str = ""
     start_epoch: int = 0  # when the call reached the switch (0 where unknown)
+    end_epoch: int = 0  # when it ended (0 where unknown)
+    # When a person (an employee, or the outside party) answered: the bridge, not the
+    # switch answering for a menu or voicemail. 0: nobody did; None: a CDR older than
+    # the column, where only answer_epoch is known.
+    bridge_epoch: int | None = None
+    answered_by: str = ""  # that person as a target: extension:101, number:+79161234567
+    voicemail: str = ""  # the extension whose box the call ended in
+
+    @property
+    def answered_by_person(self) -> bool:
+        return bool(self.answer_epoch if self.bridge_epoch is None else self.bridge_epoch)
 
 
 class Outcome(StrEnum):

@@ -156,6 +156,7 @@ class Voicemail:
     org_id: str
     extension: str
     reason: str = ""
+    forwarded_from: str | None = None  # the extension whose forwarding (or failure) led here
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,16 +188,16 @@ class _Walk:
                 return self.add(Hangup(cause, f"{node.target} was already tried on this call ({reason}): stopping a forwarding loop"))
             rung = (*rung, node.node)
         if isinstance(node, (Refuse, VoicemailBox)):
-            return self._final(node, reason)
+            return self._final(node, reason, forwarded_from)
         # What follows a node depends on the count and the cause only where a loop can close.
         key = (node.node, frozenset(rung), cause if self.loops else "", forwarded_from)
         if key not in self._laid_out:
             self._laid_out[key] = self._lay_out(node, rung, cause, reason, forwarded_from)
         return self._laid_out[key]
 
-    def _final(self, node: Refuse | VoicemailBox, reason: str) -> int:
+    def _final(self, node: Refuse | VoicemailBox, reason: str, forwarded_from: str | None) -> int:
         if isinstance(node, VoicemailBox):
-            return self.add(Voicemail(self.routes.org_id, node.extension, reason))
+            return self.add(Voicemail(self.routes.org_id, node.extension, reason, forwarded_from))
         why = f"{reason}: {node.why}" if node.why else reason
         if node.sound is None:
             return self.add(Hangup(node.cause, why))
