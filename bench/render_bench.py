@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.render import render_site
 from bizpbx.site_loader import load_site
 

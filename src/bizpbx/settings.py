@@ -44,8 +44,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bizpbx.prefixes import PrefixSpecError, expand
-from bizpbx.prefixes import size as prefix_count
+from bizpbx.numbers.prefixes import PrefixSpecError, expand
+from bizpbx.numbers.prefixes import size as prefix_count
 
 # Relative paths in a site (rate decks, the ledger) are relative to the site file.
 SITE_DIR: ContextVar[Path] = ContextVar("SITE_DIR", default=Path("."))

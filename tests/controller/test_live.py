@@ -38,7 +38,7 @@ from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATI
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.ledger import Ledger
 from bizpbx.render import render_site
 from bizpbx.settings import Site

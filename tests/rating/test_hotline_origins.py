@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bizpbx.prefixes import expand
+from bizpbx.numbers.prefixes import expand
 from bizpbx.rating import Outcome, Rater, Rule
 from bizpbx.settings import Site
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from bizpbx import render
 
 REPO = Path(__file__).resolve().parents[2]
+SOURCE_TEMPLATES = REPO / "src/bizpbx/render/templates"
 
 
 def _templates() -> set[str]:
-    return {p.relative_to(REPO / "templates").as_posix() for p in (REPO / "templates").rglob("*.j2")}
+    return {p.relative_to(SOURCE_TEMPLATES).as_posix() for p in SOURCE_TEMPLATES.rglob("*.j2")}
 
 
 def test_the_package_finds_the_repository_templates():
@@ -31,5 +32,6 @@ def test_every_template_is_in_the_wheel(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("bizpbx-*.whl")
-    shipped = {name.removeprefix("bizpbx/templates/") for name in zipfile.ZipFile(wheel).namelist() if name.startswith("bizpbx/templates/")}
+    prefix = "bizpbx/render/templates/"
+    shipped = {name.removeprefix(prefix) for name in zipfile.ZipFile(wheel).namelist() if name.startswith(prefix)}
     assert shipped == _templates()

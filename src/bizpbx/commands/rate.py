@@ -34,7 +34,7 @@ from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_repor
 from bizpbx.ledger import Ledger, LedgerVersionError, RatedCall
 from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rating
 from bizpbx.rating.cdr_input import CdrError, Incomplete, parse_cdr_file
-from bizpbx.rating.numbers import e164_digits
+from bizpbx.numbers.e164 import e164_digits
 from bizpbx.settings import Site
 
 EXIT_PROBLEMS = 1

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from bizpbx.rating.deck import Price, PrefixIndex, deck_index, hotline_index, roubles
-from bizpbx.rating.numbers import e164_digits, is_russian, region_of
+from bizpbx.numbers.e164 import e164_digits, is_russian, region_of
 from bizpbx.settings import NumberKind, Site
 
 

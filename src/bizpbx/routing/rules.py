@@ -24,7 +24,7 @@ from bizpbx.routing.plan import (
     Step,
     Voicemail,
 )
-from bizpbx.rating.numbers import e164_digits, is_russian
+from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.settings import IncomingRule, NumberKind, Organization, Site, Target, TargetKind
 
 # Rings before voicemail when an employee has a box but no no-answer forward.
