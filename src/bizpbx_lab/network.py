@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bizpbx_lab.local import STATE_DIR, LabError, cmdline, run
-from bizpbx_lab.plan import Plan
+from bizpbx_lab.plan import AddressPlan
 
 PROXY_DIR = STATE_DIR / "proxy"  # owned by the tinyproxy user, which writes its pid file and log there
 PROXY_CONF = STATE_DIR / "tinyproxy.conf"
@@ -28,7 +28,7 @@ def link_exists(name: str, netns: str | None = None) -> bool:
     return run(*prefix, "link", "show", name, check=False, capture=True).returncode == 0
 
 
-def ensure_network(plan: Plan) -> None:
+def ensure_network(plan: AddressPlan) -> None:
     net = plan.network
     prefix = net.subnet.prefixlen
     if not netns_exists(net.lan_netns):
@@ -63,7 +63,7 @@ def proxy_pid() -> int | None:
     return pid if Path(cmdline(pid).split(" ")[0]).name == "tinyproxy" else None
 
 
-def ensure_proxy(plan: Plan) -> None:
+def ensure_proxy(plan: AddressPlan) -> None:
     """A tinyproxy of our own, listening on the lab side of this machine only, allowing only the lab hosts."""
     if proxy_pid() is not None:
         return
@@ -92,7 +92,7 @@ def ensure_proxy(plan: Plan) -> None:
 
 
 
-def remove_network(plan: Plan) -> None:
+def remove_network(plan: AddressPlan) -> None:
     """Stop the proxy, remove this machine's veth and every namespace of the lab."""
     pid = proxy_pid()
     if pid is not None:

@@ -52,7 +52,7 @@ class Host:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class AddressPlan:
     network: Network
     hosts: tuple[Host, ...]
 
@@ -61,11 +61,11 @@ class Plan:
         return {host.name: host for host in self.hosts}
 
 
-def read_plan(inventory: Path = INVENTORY) -> Plan:
+def read_plan(inventory: Path = INVENTORY) -> AddressPlan:
     """The plan the inventory at `inventory` describes; PlanError naming the file and entry if it cannot be one."""
     network = _network(inventory / "group_vars/all.yml")
     hosts = _hosts(inventory / "hosts.yml", network)
-    return Plan(network, hosts)
+    return AddressPlan(network, hosts)
 
 
 def _yaml(path: Path) -> dict[str, Any]:

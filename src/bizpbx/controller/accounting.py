@@ -27,7 +27,7 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
-from bizpbx.rating import CallRecord, Outcome, Rater
+from bizpbx.rating import CallRecord, Rater, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Accounting:
             if recovered:
                 ended += [event.as_row() for event in call_events.recovered(record)]
             ended.append(call_events.ended(record, rating, at).as_row())
-            if rating.outcome is Outcome.UNRATED:
+            if rating.outcome is RatingOutcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         new = self._ledger.record(rated)
