@@ -54,7 +54,7 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
-SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)
+SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
