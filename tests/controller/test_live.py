@@ -40,7 +40,7 @@ from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATI
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.ledger import Ledger
 from bizpbx.render import render_site
 from bizpbx.settings import Site
@@ -56,7 +56,7 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
-SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)
+SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202

@@ -29,7 +29,7 @@ from sipp_scenarios import (
     SDP_2833,
 )
 
-from bizpbx import lab
+import bizpbx_lab as lab
 
 CARRIER, PHONE, PBX = lab.BY_NAME["carrier"].address, lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
 KAMAILIO = f"{CARRIER}:5060"

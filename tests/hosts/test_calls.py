@@ -15,7 +15,16 @@ import pytest
 
 from sipp_scenarios import BUSY_PHONE_SCENARIO, REGISTRATION_SCENARIO, UNANSWERED_PHONE_SCENARIO
 
+import bizpbx_lab as lab
+
 from .acceptance import HOTLINE, MAIN, PBX, ROMASHKA, WORK, Phone, assert_sipp_ok, call_in, next_caller, pstn, put, sipp, switch  # noqa: F401 - fixtures
+
+# An address of the lab's subnet that no host, nor the gateway, nor the void has.
+SPARE_ADDRESS = next(
+    str(address)
+    for address in lab.PLAN.network.subnet.hosts()
+    if str(address) not in {lab.PLAN.network.gateway, lab.PLAN.network.void, *(host.address for host in lab.HOSTS)}
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("needs_freeswitch")]
 
@@ -115,8 +124,8 @@ def test_internal_calls_are_free(switch, phone) -> None:
 def test_failed_registrations_get_the_address_banned_then_unbanned(switch, phone) -> None:
     """fail2ban reads the switch's auth failures and drops the address (a second address of the
     phone host, so the phones' own address stays usable)."""
-    attacker = "10.231.0.31"
-    phone.run(f"ip addr add {attacker}/24 dev eth0 2>/dev/null; true")
+    attacker = SPARE_ADDRESS
+    phone.run(f"ip addr add {attacker}/{lab.PLAN.network.subnet.prefixlen} dev eth0 2>/dev/null; true")
     try:
         wrong = REGISTRATION_SCENARIO.format(domain=PBX, user="12-101", password="not-the-password", contact_port=5099, expires=60)
         put(phone, f"{WORK}/wrong.xml", wrong.replace('<recv response="200"/>', '<recv response="403"/>'))

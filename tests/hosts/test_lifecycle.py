@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bizpbx import lab
+import bizpbx_lab as lab
 
 from .conftest import REPO, playbook
 from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, next_caller, switch  # noqa: F401 - fixture

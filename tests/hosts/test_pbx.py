@@ -8,10 +8,14 @@ import shlex
 import pytest
 import yaml
 
+import bizpbx_lab as lab
+
 from .conftest import REPO
 
 pytestmark = pytest.mark.lab
 
+PBX, CARRIER = lab.BY_NAME["pbx"].address, lab.BY_NAME["carrier"].address
+LAB_SUBNET = lab.PLAN.network.subnet
 LOOPBACK_ONLY_PORTS = (8021, 8084, 9464)  # ESL, the controller's socket, its metrics (the demo site's)
 
 
@@ -122,7 +126,7 @@ def test_fail2ban_jail_for_freeswitch(pbx) -> None:
 def test_fail2ban_filter_matches_auth_failures_and_not_challenges(pbx) -> None:
     failure = (
         "2026-11-25 10:00:00.123456 [WARNING] sofia_reg.c:1787 SIP auth failure (REGISTER) on sofia profile "
-        "'internal' for [101@10.231.0.10] from ip 192.0.2.7"
+        f"'internal' for [101@{PBX}] from ip 192.0.2.7"
     )
     challenge = failure.replace("auth failure", "auth challenge")
     hit = pbx.check_output(f"fail2ban-regex {shlex.quote(failure)} /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
@@ -149,8 +153,8 @@ def test_nftables_rules_in_force(pbx) -> None:
     chain = _input_chain(pbx)["chain"]
     assert (chain["hook"], chain["policy"]) == ("input", "drop")
     listing = pbx.check_output("nft list table inet bizpbx")
-    assert "ip saddr 10.231.0.20 meta l4proto { tcp, udp } th dport 5080 counter" in listing
-    assert "ip saddr 10.231.0.0/24 meta l4proto { tcp, udp } th dport 5060 counter" in listing
+    assert f"ip saddr {CARRIER} meta l4proto { tcp, udp } th dport 5080 counter" in listing
+    assert f"ip saddr {LAB_SUBNET} meta l4proto { tcp, udp } th dport 5060 counter" in listing
     assert "tcp dport { 8021, 8084, 9464 } counter" in listing
     assert "tcp dport 22 counter packets" in listing and "accept" in listing
 
@@ -163,19 +167,19 @@ def _sipp_options(host, target: str):
 
 def test_sip_from_a_non_trunk_address_is_dropped(pbx, phone) -> None:
     before = _counter(pbx, "SIP to the trunk profile from elsewhere")
-    _sipp_options(phone, "10.231.0.10:5080")
+    _sipp_options(phone, f"{PBX}:5080")
     assert _counter(pbx, "SIP to the trunk profile from elsewhere") > before
 
 
 def test_sip_from_the_trunk_is_accepted(pbx, carrier) -> None:
     carrier.run("python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-                "s.sendto(b'OPTIONS sip:10.231.0.10:5080 SIP/2.0\\r\\n\\r\\n', ('10.231.0.10', 5080))\"")
+                f"s.sendto(b'OPTIONS sip:{PBX}:5080 SIP/2.0\\r\\n\\r\\n', ('{PBX}', 5080))\"")
     assert _counter(pbx, "SIP to the trunk profile from the trunk") > 0
 
 
 def test_sip_from_the_phones_is_accepted(pbx, phone) -> None:
     before = _counter(pbx, "SIP to the phone profile from the phones")
-    _sipp_options(phone, "10.231.0.10:5060")
+    _sipp_options(phone, f"{PBX}:5060")
     assert _counter(pbx, "SIP to the phone profile from the phones") > before
 
 
@@ -203,7 +207,7 @@ def test_freeswitch_running_and_esl_on_loopback_only(pbx) -> None:
     assert pbx.service("freeswitch").is_running
     assert pbx.socket("tcp://127.0.0.1:8021").is_listening
     assert not pbx.socket("tcp://0.0.0.0:8021").is_listening
-    assert not pbx.socket("tcp://10.231.0.10:8021").is_listening
+    assert not pbx.socket(f"tcp://{PBX}:8021").is_listening
 
 
 @pytest.mark.usefixtures("needs_freeswitch")

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rendered_tree import edit_site, parse
 
-from bizpbx.dialplan import number_pattern
-from bizpbx.rating.numbers import e164_digits, is_russian
+from bizpbx.render.dialplan import number_pattern
+from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.render import render_site
 from bizpbx.site_loader import SiteError, load_site
 from bizpbx.routing.graph import EXTERNAL_NUMBER, RUSSIAN_CALLER, SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from site_strategies import calls, sites
 
-from bizpbx import dialplan, fs_vocabulary
+from bizpbx import fs_vocabulary
+from bizpbx.render import dialplan
 from bizpbx.routing import Source, route
 from bizpbx.routing.graph import route_graph
 

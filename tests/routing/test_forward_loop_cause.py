@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from moments import WEDNESDAY_MORNING
 
-from bizpbx.dialplan import contexts
+from bizpbx.render.dialplan import contexts
 from bizpbx.routing import Bridge, Call, Hangup, Outcome, Source, route
 from bizpbx.routing.graph import Ivr, Ring, route_graph
 

@@ -36,7 +36,7 @@ from bizpbx.esl import commands
 from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
-from bizpbx.loaded_event_socket import (
+from bizpbx.render.loaded_event_socket import (
     EventSocketConfError,
     EventSocketSettings,
     loaded_path,

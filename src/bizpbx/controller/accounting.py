@@ -28,7 +28,7 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
-from bizpbx.rating import CallRecord, Outcome, Rater
+from bizpbx.rating import CallRecord, Rater, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
 from bizpbx.settings import Site
 
@@ -90,7 +90,7 @@ class Accounting:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
             ended += [event.as_row() for event in call_events.finished(self._site, record, rating, at, recovered=recovered)]
-            if rating.outcome is Outcome.UNRATED:
+            if rating.outcome is RatingOutcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         fresh = self._new_to_ledger(rated)

@@ -80,7 +80,7 @@ def selects(patterns: Iterable[str], event_name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Target:
+class WebhookAddress:
     """A webhook URL split into what is sent, what is sent as Basic auth and what may be logged."""
 
     url: httpx.URL  # without credentials
@@ -89,7 +89,7 @@ class Target:
     secrets: tuple[str, ...]  # text no log line may contain
 
     @classmethod
-    def parse(cls, url: str) -> Target:
+    def parse(cls, url: str) -> WebhookAddress:
         parsed = httpx.URL(url)
         bare = parsed.copy_with(username=None, password=None)
         auth = httpx.BasicAuth(parsed.username, parsed.password) if parsed.userinfo else None
@@ -140,7 +140,7 @@ class Delivery:
         self.name = name
         self._metrics = metrics
         self._webhook = webhook
-        self._target = Target.parse(webhook.url)
+        self._target = WebhookAddress.parse(webhook.url)
         self._outbox = outbox
         self._backoff = backoff
         self._client: httpx.AsyncClient | None = None

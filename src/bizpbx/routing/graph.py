@@ -2,7 +2,7 @@
 
 Both ways a call is routed read this graph and nothing else: the controller
 walks it at call time (`bizpbx.routing.walk`, the hours resolved then), and
-the renderer spells it as the static fallback dialplan (`bizpbx.dialplan`),
+the renderer spells it as the static fallback dialplan (`bizpbx.render.dialplan`),
 which the switch follows when the controller is not there. `bizpbx route
 --explain` names the nodes a call passes.
 
@@ -42,7 +42,7 @@ SOUND_INTERNAL_ONLY = "ivr/ivr-you_are_not_authorized_to_make_calls.wav"
 
 # Callers who may reach an 8-800 number: a Russian number (+7 except +7 6…
 # and +7 7…, Kazakhstan's) in any form a trunk presents it, read as
-# `bizpbx.rating.numbers` reads caller numbers (is_russian of e164_digits),
+# `bizpbx.numbers.e164` reads caller numbers (is_russian of e164_digits),
 # for the dialplan, which has only a regular expression.
 RUSSIAN_CALLER = (
     r"^(?:"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bizpbx.rating.numbers import e164_digits, is_russian
+from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.routing.graph import (
     DIAL_OUT_FAILED,
     SOUND_INTERNAL_ONLY,

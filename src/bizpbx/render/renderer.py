@@ -1,14 +1,13 @@
 """The FreeSWITCH 1.10 configuration tree of a site, from the Jinja2 templates.
 
 `render_site` returns the whole tree as ``{relative path: bytes}``; writing
-it out (atomically) is `bizpbx.file_tree`'s job. Same site, same bytes:
+it out (atomically) is `bizpbx.render.file_tree`'s job. Same site, same bytes:
 everything is iterated in sorted order and nothing depends on the time or
 the machine beyond the site (and the tz database, for the site's zone).
 
-The templates live in the repository's ``templates/`` directory; the package
-reaches them through ``bizpbx/templates`` (a symbolic link in the source
-tree, a real directory in an installed wheel), so an editable install and a
-virtualenv on a server find them the same way.
+The templates live beside this module in ``templates/``, package data of
+the wheel, so an editable install and a virtualenv on a server find them the
+same way.
 """
 
 from __future__ import annotations
@@ -24,8 +23,9 @@ import jinja2
 from markupsafe import Markup, escape
 from pydantic import SecretStr
 
-from bizpbx import cdr, dialplan, fs_vocabulary
-from bizpbx.file_tree import MASK
+from bizpbx import cdr, fs_vocabulary
+from bizpbx.render import dialplan
+from bizpbx.render.file_tree import MASK
 from bizpbx.posix_tz import TimeZoneError, posix_rule
 from bizpbx.settings import Site
 from bizpbx.routing.graph import route_graph

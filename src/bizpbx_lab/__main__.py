@@ -1,14 +1,14 @@
-"""`python -m bizpbx.lab up|converge|down|status|secrets [ansible-playbook args...]`."""
+"""`python -m bizpbx_lab up|converge|down|status|secrets [ansible-playbook args...]`."""
 
 from __future__ import annotations
 
 import sys
 
-from bizpbx import lab
+import bizpbx_lab as lab
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m bizpbx.lab up|converge|down|status|secrets [ansible-playbook options for converge]"
+    usage = "usage: python -m bizpbx_lab up|converge|down|status|secrets [ansible-playbook options for converge]"
     if not argv or argv[0] not in {"up", "converge", "down", "status", "secrets"}:
         print(usage, file=sys.stderr)
         return 2
