@@ -45,6 +45,7 @@ def playbook(tmp_path: Path, tasks: list[dict], variables: dict) -> subprocess.C
     return subprocess.run(
         [str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
         capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
+        stdin=subprocess.DEVNULL,  # ansible refuses a non-blocking stdin, which the test run's may be
     )
 
 
