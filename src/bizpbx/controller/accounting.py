@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from bizpbx.controller import call_events
 from bizpbx.controller.metrics import Metrics
-from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.outbox import Outbox, event_rows
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.rating import CallRecord, Rater, RatingOutcome
@@ -94,12 +95,11 @@ class Accounting:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         fresh = self._new_to_ledger(rated)
-        new = self._ledger.record(rated)
+        new = self._ledger.record(rated, event_rows(ended, int(time.time())))  # the calls and their events in one transaction
         for call in fresh:
             self._metrics.call_stored(call.call, call.rating)
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
-        self._outbox.add(ended)
         return new
 
     def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:
