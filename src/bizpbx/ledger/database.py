@@ -44,6 +44,11 @@ def open_database(where: LedgerLocation, *, read_only: bool = False) -> Database
     return PostgresConnection(where, read_only=read_only)
 
 
+def ledger_exists(where: LedgerLocation) -> bool:
+    """Whether there is a ledger to read: the SQLite file is there (a PostgreSQL database is asked when connecting)."""
+    return Path(where).exists() if isinstance(where, (str, Path)) else True
+
+
 def describe(where: LedgerLocation) -> str:
     """The ledger's location for messages: the file, or the database URL (which holds no password)."""
     return str(where) if isinstance(where, (str, Path)) else where.dsn
