@@ -66,7 +66,6 @@ class PostgresConnection:
             target.dsn, password=target.password.get_secret_value(), autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, options=options,
             application_name="bizpbx",
         )
-        self.where = f"{self.raw.info.user}@{self.raw.info.host}:{self.raw.info.port}/{self.raw.info.dbname}"
 
     def execute(self, statement: str, parameters: Sequence[object] = ()) -> psycopg.Cursor:
         return self.raw.execute(postgres_sql(statement), tuple(parameters))

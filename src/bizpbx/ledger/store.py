@@ -88,7 +88,6 @@ class Ledger:
     """One ledger (a SQLite file, or a PostgreSQL database); open it once per process (or thread)."""
 
     def __init__(self, where: LedgerLocation, *, read_only: bool = False):
-        self.where = where
         self._db = open_database(where, read_only=read_only)
         try:
             self.version = check_version(self._db) if read_only else migrate(self._db)
