@@ -127,6 +127,8 @@ def _secrets(site: Site) -> Iterator[Problem]:
     for name, webhook in site.controller.webhooks.items():
         if webhook.secret is None:
             yield missing(f"controller.webhooks.{name}.secret", "")
+    if site.controller.postgresql is not None and site.controller.postgresql.password is None:
+        yield missing("controller.postgresql.password", " (the ledger is in PostgreSQL)")
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:

@@ -20,7 +20,6 @@ import asyncio
 import logging
 import time
 import uuid as uuid_module
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,6 +30,7 @@ from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
 from bizpbx.controller import call_events
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
+from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
@@ -85,6 +85,7 @@ class CallHandler:
         spend_today: Callable[[str, int, int], Decimal],
         metrics: Metrics,
         emit: Callable[[call_events.CallEvent], None],
+        outbound_calls: OutboundCalls | None = None,
     ) -> None:
         self._site = site
         self._rater = rater
@@ -92,7 +93,7 @@ class CallHandler:
         self._metrics = metrics
         self._emit = emit
         self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
-        self.outbound_in_progress: Counter[str] = Counter()
+        self.outbound_calls = outbound_calls or LocalOutboundCalls()  # for the guard's concurrency limit
         self.active: set[str] = set()
         self.draining = False
 
@@ -120,7 +121,7 @@ class CallHandler:
             log.info("call ended while being handled: %s", error, extra={"call_uuid": call.uuid})
         finally:
             if state.outbound_org is not None:
-                self.outbound_in_progress[state.outbound_org] -= 1
+                self.outbound_calls.release(state.uuid)
             self.active.discard(call.uuid)
             self._metrics.active_calls.set(len(self.active))
 
@@ -293,13 +294,12 @@ class CallHandler:
     def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
         org = self._site.organizations[leg.org_id]
         since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
-        return check_outbound(
-            org.outbound,
+        spent, price = self._spend_today(leg.org_id, since, until), self._rater.price_per_minute(leg.org_id, leg.number or "")
+        # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
+        return self.outbound_calls.claim(
             leg.org_id,
-            leg.number or "",
-            calls_in_progress=self.outbound_in_progress[leg.org_id],
-            spent_today=self._spend_today(leg.org_id, since, until),
-            price=self._rater.price_per_minute(leg.org_id, leg.number or ""),
+            state.uuid,
+            lambda calls: check_outbound(org.outbound, leg.org_id, leg.number or "", calls_in_progress=calls, spent_today=spent, price=price),
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
@@ -314,8 +314,7 @@ class CallHandler:
 
     async def _mark_outbound(self, session: OutboundSession, call: Call, state: CallState, leg: Leg) -> None:
         if state.outbound_org is None:
-            state.outbound_org = leg.org_id
-            self.outbound_in_progress[leg.org_id] += 1
+            state.outbound_org = leg.org_id  # claimed by the guard: released when the call ends
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
             for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):

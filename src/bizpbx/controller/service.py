@@ -17,6 +17,11 @@ socket that refuses the password is tried again with backoff (the switch
 may not have reloaded a new one yet), unreadable CDR files are reported and
 read again at every sweep. What it cannot run without (its listening
 sockets, its ledger) stops the start with `StartupError`, naming which.
+
+With the ledger in PostgreSQL (`controller.postgresql`) the controller is one
+node of several: the toll-fraud guard counts outbound calls in progress in
+the database (kept alive by a heartbeat), and each webhook's deliveries and
+each CDR file's reading are done by one node at a time, under a lease.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
@@ -34,11 +38,13 @@ from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.outbox import Outbox
-from bizpbx.controller.webhooks import Delivery
+from bizpbx.controller.webhooks import Delivery, lease_seconds
 from bizpbx.esl.aio import InboundClient, OutboundServer
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger
+from bizpbx.ledger.cluster import ActiveCalls, Lease
+from bizpbx.ledger.database import DATABASE_ERRORS, describe, open_database
 from bizpbx.rating import Rater
 from bizpbx.settings import Site
 
@@ -47,6 +53,7 @@ log = logging.getLogger(__name__)
 CDR_SWEEP_SECONDS = 5.0
 LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
 FLUSH_SECONDS = 5.0
+CDR_LEASE_SECONDS = 60.0  # renewed after every chunk of a CDR file read
 
 
 class StartupError(RuntimeError):
@@ -68,16 +75,26 @@ class Controller:
         self.metrics = Metrics(
             outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries), esl_connected=lambda: int(self.inbound.connected), esl_refusals=lambda: self.inbound.refusals
         )
+        where, cluster = site.controller.ledger_database, site.controller.postgresql
         try:
-            self.ledger = Ledger(site.controller.ledger)
-            self.outbox = Outbox(site.controller.ledger)
-        except (OSError, sqlite3.Error) as error:
-            raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
+            self.ledger = Ledger(where)
+            self.outbox = Outbox(where)
+            self._cluster_db = open_database(cluster) if cluster else None
+        except (OSError, *DATABASE_ERRORS) as error:
+            raise StartupError(f"ledger {describe(where)}: {error}") from None
+        node = cluster.node if cluster else ""
+        db = self._cluster_db
+        self.active_calls = ActiveCalls(db, node) if db else None
         rater = Rater(site)
-        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics, site)
-        self.deliveries = [Delivery(name, hook, self.outbox, metrics=self.metrics) for name, hook in site.controller.webhooks.items()]
+        self.accounting = Accounting(
+            rater, self.ledger, self.outbox, self.metrics, site, file_lease=(lambda name: Lease(db, name, node, CDR_LEASE_SECONDS)) if db else None
+        )
+        self.deliveries = [
+            Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", node, lease_seconds(hook)) if db else None)
+            for name, hook in site.controller.webhooks.items()
+        ]
         self.metrics.watch_webhooks(lambda: self.deliveries)
-        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
+        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self.active_calls)
         self.inbound = InboundClient(
             str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event, retry_refusals=True
         )
@@ -109,6 +126,8 @@ class Controller:
             raise
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
+        if self.active_calls is not None:
+            tasks.append(asyncio.create_task(self._heartbeat(self.active_calls), name="heartbeat"))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
@@ -140,6 +159,15 @@ class Controller:
             except Exception:  # the next sweep tries again; a dead sweep would rate nothing more
                 log.exception("CDR sweep failed")
 
+    async def _heartbeat(self, active_calls: ActiveCalls) -> None:
+        """Keep this node's outbound calls in progress counted (a dead node's lapse)."""
+        while True:
+            await asyncio.sleep(active_calls.ttl / 4)
+            try:
+                active_calls.keep_alive()
+            except Exception:  # the next beat tries again, well before the rows lapse
+                log.exception("heartbeat of the calls in progress failed")
+
     def sweep_once(self) -> int:
         new = self.accounting.catch_up(self.cdr_dir)
         if new:
@@ -167,6 +195,10 @@ class Controller:
         await asyncio.gather(*tasks, return_exceptions=True)
         metrics_server.close()
         await metrics_server.wait_closed()
+        if self._cluster_db is not None:
+            for delivery in self.deliveries:
+                delivery.release_lease()  # another node takes over at once, not when it lapses
+            self._cluster_db.close()
         self.outbox.close()
         self.ledger.close()
         log.info("controller stopped")

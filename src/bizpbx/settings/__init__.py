@@ -17,7 +17,7 @@ secrets, the base model), `targets`, `tariffs` (with the defaults in
 `controller`, `site`.
 """
 
-from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, Webhook
+from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, PostgresLedger, Webhook
 from bizpbx.settings.fields import SITE_DIR, WELL_KNOWN_PASSWORDS, E164, Digits, Extension, Model, Money, Name, Port, SoundPath
 from bizpbx.settings.organizations import (
     WEEKDAYS,
@@ -91,5 +91,6 @@ __all__ = [
     "Trunk",
     "UnreadableDeck",
     "VoicemailSettings",
+    "PostgresLedger",
     "Webhook",
 ]

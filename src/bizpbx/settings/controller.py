@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PlainSerializer, model_validator
 
@@ -109,11 +111,45 @@ class Backups(Model):
     keep: int = Field(14, ge=1, le=10_000)  # a daily timer: two weeks
 
 
+def _postgresql_url(value: str) -> str:
+    """A postgresql:// URL naming the user, the host and the database, and no password."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("a URL such as postgresql://bizpbx@db.example.org:5432/bizpbx is expected")
+    if parts.password is not None:
+        raise ValueError("the password does not go in the URL: put it in site.secrets.yml as controller.postgresql.password")
+    if not parts.username or not parts.hostname:
+        raise ValueError("the URL names no user or no host: postgresql://USER@HOST[:PORT]/DATABASE")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number of 0-65535
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535") from None
+    if not parts.path.strip("/"):
+        raise ValueError("the URL names no database: postgresql://USER@HOST[:PORT]/DATABASE")
+    return value
+
+
+class PostgresLedger(Model):
+    """The ledger in PostgreSQL, shared by the controllers of several nodes, instead of the SQLite file."""
+
+    dsn: Annotated[str, AfterValidator(_postgresql_url), Field(description="postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=...], without the password")]
+    password: Secret(12) | None = Field(None, description="the database user's password, from site.secrets.yml (BIZPBX_CONTROLLER__POSTGRESQL__PASSWORD)")
+    node: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")] = Field(
+        default_factory=socket.gethostname, description="this controller's name among the nodes (calls in progress, leases); the host name by default"
+    )
+
+
 class ControllerSettings(Model):
     socket: Listen = Listen(port=8084)
     metrics: MetricsListen = MetricsListen()
-    ledger: SitePath = Path("/var/lib/bizpbx/ledger.sqlite3")
+    ledger: SitePath = Field(Path("/var/lib/bizpbx/ledger.sqlite3"), description="the SQLite ledger file (unused when postgresql is set)")
+    postgresql: PostgresLedger | None = None
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
     backups: Backups = Backups()
     # Delivered call events older than this leave the outbox (dead letters stay).
     delivered_events_days: int = Field(30, ge=1, le=36_500)
+
+    @property
+    def ledger_database(self) -> Path | PostgresLedger:
+        """Where the ledger is: the PostgreSQL database when one is set, else the SQLite file."""
+        return self.postgresql or self.ledger
