@@ -35,6 +35,7 @@ class Var(StrEnum):
     VOICEMAIL = "bizpbx_voicemail"  # the box the call ended in
     ENTERED_ID = "bizpbx_entered_id"  # what the caller keyed at the main number (controller)
     MENU_KEY = "bizpbx_menu_key"  # the key chosen in a menu (controller)
+    RECORDING = "bizpbx_recording"  # the file the switch records the call into, for the CDR
 
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
@@ -109,3 +110,20 @@ def play_and_get_digits(
     if on_failure is not None:
         words.append(on_failure)
     return " ".join(words)
+
+
+# `execute_on_answer*` variables run their application when the channel is
+# answered; the suffix keeps ours apart from any other.
+RECORD_ON_ANSWER = "execute_on_answer_bizpbx_record"
+
+
+def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tuple[tuple[str, str], ...]:
+    """(application, data) that make the switch record the call into `directory`/<uuid>.wav
+    from its answer (at once when `answered`) to its end, whatever happens to the controller;
+    `notice` is played to the caller when a person answers, before the two are connected."""
+    path = f"{directory.rstrip('/')}/${{uuid}}.wav"  # `set` expands ${uuid}
+    steps = [("set", f"{Var.RECORDING}={path}")]
+    if notice is not None:
+        steps += [("set", "bridge_pre_execute_aleg_app=playback"), ("set", f"bridge_pre_execute_aleg_data={notice}")]
+    steps.append(("record_session", f"${{{Var.RECORDING}}}") if answered else ("set", f"{RECORD_ON_ANSWER}=record_session ${{{Var.RECORDING}}}"))
+    return tuple(steps)

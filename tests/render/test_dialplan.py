@@ -83,7 +83,12 @@ def test_main_number_fallback_asks_for_the_organization_id(rendered: Path):
     assert re.fullmatch(ids, "12") and re.fullmatch(ids, "34")
     assert not re.fullmatch(ids, "7"), "organization 7 has no telephony plan: not reachable from the main number"
     assert collect[10:] == ["refused", "XML", "main-number"]
-    assert steps[-1] == ("transfer", "main XML org-${bizpbx_org_id}-incoming")
+    assert steps[-1] == ("transfer", "${bizpbx_org_id} XML main-number")
+    # The ID entered leads (through its recording, where the organization records) to its `main` node.
+    entered = contexts(rendered)["main-number"]
+    assert actions(matching(entered, "12").find("condition"))[-1] == ("transfer", "main XML org-12-incoming")
+    with pytest.raises(AssertionError, match="no extension"):
+        matching(entered, "7")
     # What the caller reaches there: organization 12 has no rule for main, so its owner (the lab
     # found the caller hung up with NO_ROUTE_DESTINATION when `main` was missing).
     incoming = contexts(rendered)["org-12-incoming"]

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bizpbx.fs_vocabulary import RECORD_ON_ANSWER, Var
 from bizpbx.render.dialplan import Action, Context, IvrConfMenu
 from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
@@ -65,8 +66,8 @@ class DialplanMachine:
         self.menus = {menu.name: menu for menu in menus}
         self.local = now.astimezone(site.zone)
 
-    def run(self, context: str, destination: str, caller: str, world: World) -> list[tuple]:
-        variables = {"caller_id_number": caller, "destination_number": destination}
+    def run(self, context: str, destination: str, caller: str, world: World, user: str | None = None) -> list[tuple]:
+        variables = {"caller_id_number": caller, "destination_number": destination, **({Var.USER_ID: user} if user else {})}
         moves = 0
         try:
             while True:
@@ -122,6 +123,10 @@ class DialplanMachine:
             if app == "set":
                 name, _, value = data.partition("=")
                 variables[name] = value
+                if name == RECORD_ON_ANSWER:  # recorded from the answer: the trace shows it armed
+                    world.trace.append(("record", variables.get("bridge_pre_execute_aleg_data")))
+            elif app == "record_session":
+                world.trace.append(("record", variables.get("bridge_pre_execute_aleg_data")))
             elif app == "unset":
                 variables.pop(data, None)
             elif app == "transfer":
@@ -193,6 +198,7 @@ class ControllerMachine:
 
     def run(self, call: Call, world: World) -> list[tuple]:
         plan = route(call, self.site, self.now)
+        self._record(plan, world)
         index = 0
         for _ in range(MAX_MOVES):
             step = plan.steps[index]
@@ -208,6 +214,7 @@ class ControllerMachine:
                     world.trace.append(("collect",))
                     entered = world.key()
                     plan = route_after_digits(call, self.site, self.now, entered if entered in step.valid else "")
+                    self._record(plan, world)
                 else:
                     assert isinstance(step, Menu)
                     world.trace.append(("menu", step.name))
@@ -225,3 +232,7 @@ class ControllerMachine:
                 assert isinstance(step, Play) or step.action == "answer"
                 index += 1
         raise AssertionError(f"the controller goes round in circles: {world.trace}")
+
+    def _record(self, plan, world: World) -> None:
+        if plan.recording is not None and plan.recording.record:
+            world.trace.append(("record", self.site.recordings.notice if plan.recording.notice else None))

@@ -58,7 +58,12 @@ def business_hours(draw) -> dict:
 def organization(draw) -> dict:
     extensions = draw(st.lists(st.sampled_from(EXTENSIONS), min_size=1, max_size=5, unique=True))
     employees = {
-        ext: {"name": f"employee {ext}", "forwarding": draw(forwarding()), "voicemail": {"enabled": draw(st.booleans())}}
+        ext: {
+            "name": f"employee {ext}",
+            "forwarding": draw(forwarding()),
+            "voicemail": {"enabled": draw(st.booleans())},
+            "record_calls": draw(st.sampled_from([None, None, True, False])),
+        }
         for ext in extensions
     }
     groups = {
@@ -91,6 +96,7 @@ def organization(draw) -> dict:
         "ring_groups": groups,
         "ivr_menus": menus,
         "incoming": incoming,
+        "recording": {"calls": draw(st.sampled_from(["all", "inbound", "off"])), "notice": draw(st.booleans())},
     }
 
 
@@ -121,4 +127,4 @@ def calls(draw, site: Site) -> Call:
     org = site.organizations[org_id]
     caller = draw(st.sampled_from(sorted(org.employees)))
     destination = draw(st.sampled_from([*EXTENSIONS, "600", "610", "89161234567", "+493012345678", "999", ""]))
-    return Call(Source.PHONE, caller, destination, org_id=org_id)
+    return Call(Source.PHONE, caller, destination, org_id=org_id, user=f"{org_id}-{caller}")

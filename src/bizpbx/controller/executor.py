@@ -36,23 +36,8 @@ from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.rating import Rater
-from bizpbx.routing import (
-    Answer,
-    Bridge,
-    Call,
-    Collect,
-    Hangup,
-    Leg,
-    Menu,
-    Outcome,
-    Plan,
-    Play,
-    Source,
-    Voicemail,
-    route,
-    route_after_digits,
-    route_menu_choice,
-)
+from bizpbx.routing import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Outcome, Plan, Play, Source, Voicemail
+from bizpbx.routing import route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
@@ -150,6 +135,7 @@ class CallHandler:
         index = 0
         if plan.org_id and plan.org_id != state.org_id:
             await self._set_org(session, state, plan.org_id)
+        await self._record(session, state, plan)
         while not _caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
@@ -185,6 +171,7 @@ class CallHandler:
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
                     self._emit(call_events.organization_entered(state.uuid, plan.org_id))
+                await self._record(session, state, plan)
                 index = 0
             elif isinstance(step, Menu):
                 state.sequence += 1
@@ -197,6 +184,15 @@ class CallHandler:
                 if outcome is None:
                     return
                 index = step.next_step(outcome)
+
+    async def _record(self, session: OutboundSession, state: CallState, plan: Plan) -> None:
+        """The plan's recording, as the dialplan arms it (the same variables again for a
+        call the dialplan armed already: the switch records it once)."""
+        if plan.recording is None or not plan.recording.record:
+            return
+        notice = self._site.recordings.notice if plan.recording.notice else None
+        for application, data in fs.recording_steps(str(self._site.recordings.dir), notice, answered=state.answered):
+            await session.execute(application, data)
 
     async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
         # The CDR carries the organization the caller chose (bizpbx.cdr).
@@ -390,4 +386,4 @@ def call_from_channel(data) -> Call:
     if org_id is None:
         # Handed over without the dialplan's variables: the trunk side is the safe assumption.
         return Call(Source.TRUNK, caller, destination, uuid=uuid)
-    return Call(Source.PHONE, caller, destination, org_id=org_id, uuid=uuid)
+    return Call(Source.PHONE, caller, destination, org_id=org_id, uuid=uuid, user=header_text(data, f"variable_{Var.USER_ID}") or None)

@@ -31,6 +31,7 @@ from bizpbx.routing.graph import (
     Ivr,
     Node,
     OrganizationRoutes,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -163,6 +164,26 @@ class _Spelling:
         listen = site.controller.socket
         self.socket = Action("socket", f"{listen.host}:{listen.port} async full")
 
+    def recording(self, recording: Recording | None, *, answered: bool = False) -> tuple[Action, ...]:
+        """What makes the switch record the call (before the controller sees it, so that the
+        recording does not depend on the controller staying up)."""
+        if recording is None or not recording.record:
+            return ()
+        notice = self.site.recordings.notice if recording.notice else None
+        return tuple(Action(app, data) for app, data in fs.recording_steps(str(self.site.recordings.dir), notice, answered=answered))
+
+    def by_phone(self, org: OrganizationRoutes, expression: str, actions: tuple[Action, ...]) -> tuple[Condition, ...]:
+        """Conditions of a phones' extension: the actions, after the recording of the calls
+        the phone that places the call (its directory user) has recorded."""
+        recorded = [fs.user_id(org.org_id, ext) for ext, recording in org.phone_recordings if recording.record]
+        if not recorded:
+            return (_destination(expression, *actions),)
+        armed = self.recording(next(recording for _, recording in org.phone_recordings if recording.record))
+        if len(recorded) == len(org.phone_recordings):
+            return (_destination(expression, *armed, *actions),)
+        by_user = Condition(field=f"${{{Var.USER_ID}}}", expression=_one_of(recorded), actions=(*armed, *actions), anti_actions=actions)
+        return (Condition(field="destination_number", expression=expression), by_user)
+
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
         sets = tuple(_set(Var[name.upper()], value) for name, value in variables.items())
         return (*sets, _set("hangup_after_bridge", "true"), self.socket)
@@ -194,7 +215,8 @@ class _Spelling:
                 fallback = ()
                 refused = (Action("hangup", "CALL_REJECTED"),)
                 screening = (Condition(field="caller_id_number", expression=entry.callers, actions=(onward,), anti_actions=refused),)
-        return Extension(f"number {entry.number}", (_destination(number_pattern(entry.number), *handover, *fallback), *screening))
+        armed = self.recording(entry.recording)
+        return Extension(f"number {entry.number}", (_destination(number_pattern(entry.number), *armed, *handover, *fallback), *screening))
 
     def main_number(self, routes: SiteRoutes) -> tuple[Action, ...]:
         """Ask for the organization ID, then go to that organization's `main` node."""
@@ -214,15 +236,17 @@ class _Spelling:
             pattern="^(?:" + "|".join(ids) + ")$",
             on_failure=f"refused XML {fs.MAIN_NUMBER_CONTEXT}",
         )
-        return (
-            Action("answer"),
-            Action("play_and_get_digits", collect),
-            _transfer(MAIN_NODE, fs.incoming_context(f"${{{Var.ORG_ID}}}")),
-        )
+        return (Action("answer"), Action("play_and_get_digits", collect), _transfer(f"${{{Var.ORG_ID}}}", fs.MAIN_NUMBER_CONTEXT))
 
-    def main_number_refusal(self) -> Context:
+    def main_number_entered(self, routes: SiteRoutes) -> Context:
+        """Each organization ID entered on the main number: its recording, then its `main` node."""
+        entered = [
+            Extension(org.org_id, (_destination(exactly(org.org_id), *self.recording(org.main_recording, answered=True), _transfer(MAIN_NODE, fs.incoming_context(org.org_id))),))
+            for org in routes.organizations
+            if org.main is not None
+        ]
         refused = _destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
-        return Context(fs.MAIN_NUMBER_CONTEXT, (Extension("refused", (refused,)),))
+        return Context(fs.MAIN_NUMBER_CONTEXT, (*entered, Extension("refused", (refused,))))
 
     # --- an organization: its phones and its incoming calls -------------------------
 
@@ -232,10 +256,11 @@ class _Spelling:
         # One extension for every employee (each to the node of the same
         # name); a ring group's extension has one of its own.
         employees = [dialled for dialled, node in org.dialable if node == EXTENSION_NODE + dialled]
-        to_node = _transfer(f"{EXTENSION_NODE}$1", incoming)
-        extensions = [Extension("employees", (_destination(_one_of(employees), *handover, to_node),))]
+        # ${destination_number}, not $1: a condition on the phone's user may follow the number's.
+        to_node = _transfer(f"{EXTENSION_NODE}${{destination_number}}", incoming)
+        extensions = [Extension("employees", self.by_phone(org, _one_of(employees), (*handover, to_node)))]
         extensions += [
-            Extension(dialled, (_destination(exactly(dialled), *handover, _transfer(node, incoming)),))
+            Extension(dialled, self.by_phone(org, exactly(dialled), (*handover, _transfer(node, incoming))))
             for dialled, node in org.dialable
             if dialled not in employees
         ]
@@ -246,14 +271,14 @@ class _Spelling:
             caller_id = (_set("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
             handover = self.to_controller(direction="outbound", org_id=org.org_id, trunk=org.outbound.trunk)
             guard_down = Action("hangup", GUARD_DOWN_CAUSE)
-            extensions.append(Extension("outbound", (_destination(EXTERNAL_NUMBER, *caller_id, *handover, guard_down),)))
+            extensions.append(Extension("outbound", self.by_phone(org, EXTERNAL_NUMBER, (*caller_id, *handover, guard_down))))
         else:
             handover = self.to_controller(direction="outbound", org_id=org.org_id)
             refused = _refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
-            extensions.append(Extension("internal calls only", (_destination(EXTERNAL_NUMBER, *handover, *refused),)))
+            extensions.append(Extension("internal calls only", self.by_phone(org, EXTERNAL_NUMBER, (*handover, *refused))))
         handover = self.to_controller(direction="internal", org_id=org.org_id)
         unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
-        extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
+        extensions.append(Extension("not a number", self.by_phone(org, "^", (*handover, *unknown))))
         return Context(fs.phones_context(org.org_id), tuple(extensions))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
@@ -370,6 +395,6 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
 def contexts(site: Site, routes: SiteRoutes) -> tuple[tuple[Context, ...], dict[str, tuple[Context, ...]]]:
     """The site-wide contexts, and each organization's contexts by its ID."""
     spelling = _Spelling(site)
-    site_wide = (spelling.public(routes), spelling.main_number_refusal())
+    site_wide = (spelling.public(routes), spelling.main_number_entered(routes))
     per_org = {org.org_id: (spelling.phones(org), spelling.incoming_calls(org)) for org in routes.organizations}
     return site_wide, per_org

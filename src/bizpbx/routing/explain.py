@@ -187,6 +187,9 @@ def as_text(call: Call, stages: list[Stage]) -> str:
         lines.append("")
         lines.append(f"after {stage.after}:" if stage.after else "plan:")
         lines.append(f"  direction {plan.direction}, organization {plan.org_id or '(not yet known)'}")
+        if plan.recording is not None:
+            notice = ", after the recording notice" if plan.recording.record and plan.recording.notice else ""
+            lines.append(f"  recording: {'on' if plan.recording.record else 'off'}{notice} ({plan.recording.why})")
         lines.extend(f"  {describe(i, step, stage.refusals.get(i))}" for i, step in enumerate(plan.steps))
     return "\n".join(lines)
 
@@ -199,8 +202,15 @@ def as_json(call: Call, stages: list[Stage]) -> dict[str, Any]:
                 "after": stage.after,
                 "direction": stage.plan.direction,
                 "organization": stage.plan.org_id,
+                "recording": _recording(stage.plan),
                 "steps": [step_as_dict(step, stage.refusals.get(i)) for i, step in enumerate(stage.plan.steps)],
             }
             for stage in stages
         ],
     }
+
+
+def _recording(plan: Plan) -> dict[str, Any] | None:
+    if plan.recording is None:
+        return None
+    return {"record": plan.recording.record, "notice": plan.recording.notice and plan.recording.record, "reason": plan.recording.why}

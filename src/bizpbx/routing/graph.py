@@ -38,6 +38,7 @@ from bizpbx.routing.nodes import (
     Node,
     OrganizationRoutes,
     Outbound,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -106,7 +107,8 @@ def _incoming(site: Site, number: str, by_id: dict[str, OrganizationRoutes]) -> 
     if not org.has_telephony:
         return Incoming(number, entry.kind, trunk, org_id, "CALL_REJECTED", None, None)
     callers = RUSSIAN_CALLER if entry.kind is NumberKind.HOTLINE else None
-    return Incoming(number, entry.kind, trunk, org_id, None, callers, dict(by_id[org_id].numbers)[number])
+    node = dict(by_id[org_id].numbers)[number]
+    return Incoming(number, entry.kind, trunk, org_id, None, callers, node, answer_recording(org_id, org, node))
 
 
 def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRoutes:
@@ -134,7 +136,31 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
         main=main,
         outbound=outbound,
         voicemail_boxes=tuple(sorted(ext for ext, employee in org.employees.items() if employee.voicemail.enabled)),
+        main_recording=answer_recording(org_id, org, main) if main is not None else None,
+        phone_recordings=tuple((ext, placed_recording(org_id, org, ext)) for ext in sorted(org.employees)),
     )
+
+
+def answer_recording(org_id: str, org: Organization, node: str) -> Recording:
+    """Recording of calls from outside to one of the organization's numbers, whose
+    rule leads to `node`: the employee it rings straight away may override the organization."""
+    policy = org.recording
+    employee = org.employees.get(node.removeprefix(EXTENSION_NODE)) if node.startswith(EXTENSION_NODE) else None
+    if employee is not None and employee.record_calls is not None:
+        onoff = "on" if employee.record_calls else "off"
+        return Recording(employee.record_calls, f"recording {onoff} for employee {node.removeprefix(EXTENSION_NODE)}, whom the number rings", policy.notice)
+    record = policy.calls in ("all", "inbound")
+    return Recording(record, f"organization {org_id} records {policy.calls if policy.calls != 'off' else 'no'} calls", policy.notice)
+
+
+def placed_recording(org_id: str, org: Organization, extension: str) -> Recording:
+    """Recording of the calls an employee's phone places (internal and out)."""
+    policy = org.recording
+    override = org.employees[extension].record_calls
+    if override is not None:
+        return Recording(override, f"recording {'on' if override else 'off'} for employee {extension}, who places the call", policy.notice)
+    record = policy.calls == "all"
+    return Recording(record, f"organization {org_id} records {policy.calls if policy.calls != 'off' else 'no'} calls", policy.notice)
 
 
 def onward(node: Node) -> tuple[str, ...]:

@@ -96,6 +96,15 @@ LOOPING = (Ring, Forward, Ivr)  # the nodes a call can come back to without inpu
 
 
 @dataclass(frozen=True, slots=True)
+class Recording:
+    """Whether a call is recorded (from its answer to its end, by the switch) and why."""
+
+    record: bool
+    why: str
+    notice: bool = False  # the caller hears the notice before being connected
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """A number the trunk delivers, and where its calls go."""
 
@@ -106,6 +115,7 @@ class Incoming:
     refuse: str | None  # hang-up cause when the organization takes no calls
     callers: str | None  # pattern a caller's number must match (8-800)
     node: str | None  # in the organization's graph
+    recording: Recording | None = None  # None: the call is not the organization's to record
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,8 @@ class OrganizationRoutes:
     main: str | None  # node for callers who entered this ID on the main number
     outbound: Outbound | None  # None: internal calls only
     voicemail_boxes: tuple[str, ...]  # extensions whose box can be checked
+    main_recording: Recording | None = None  # for callers who entered this ID on the main number
+    phone_recordings: tuple[tuple[str, Recording], ...] = ()  # (extension, its placed calls' recording), sorted
 
     @cached_property
     def by_name(self) -> dict[str, Node]:

@@ -21,6 +21,7 @@ from bizpbx.routing.graph import (
     Forward,
     Ivr,
     OrganizationRoutes,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -59,7 +60,7 @@ def route_after_digits(call: Call, site: Site, now: datetime, digits: str) -> Pl
         return _refusal(site.main_number.invalid_prompt, "NO_ROUTE_DESTINATION", why, answered=True, direction="inbound")
     walk = _Walk(site, now, routes, answered=True)
     walk.visit(routes.main, (), NOTHING_RUNG_YET, f"organization {digits} ({site.organizations[digits].name})")
-    return walk.plan("inbound")
+    return walk.plan("inbound", routes.main_recording)
 
 
 def route_menu_choice(call: Call, site: Site, now: datetime, menu: Menu, digit: str | None) -> Plan:
@@ -110,11 +111,11 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
         caller = to_e164(call.caller)
         if caller is None or not is_russian(caller[1:]):
             why = f"an 8-800 number takes callers in Russia only; caller {call.caller or '(none)'} is not, so the call is refused before answer"
-            return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound")
+            return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound", recording=entry.recording)
     routes = graph.organization(org_id)
     walk = _Walk(site, now, routes, answered=False)
     walk.visit(entry.node, (), NOTHING_RUNG_YET, f"{entry.kind} number {called} of organization {org_id}")
-    return walk.plan("inbound")
+    return walk.plan("inbound", entry.recording)
 
 
 def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
@@ -125,17 +126,25 @@ def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
     dialed = call.destination
     node = dict(routes.dialable).get(dialed)
     walk = _Walk(site, now, routes, answered=False)
+    recording = _placed_recording(call, routes)
     if node is not None:
         walk.visit(node, (), NOTHING_RUNG_YET, f"extension {dialed} of organization {org_id}")
-        return walk.plan("internal")
+        return walk.plan("internal", recording)
     number = to_e164(dialed)
     if number is None:
-        return _refusal(SOUND_INVALID_NUMBER, "UNALLOCATED_NUMBER", f"{dialed} is neither an extension nor a phone number", answered=False, org_id=org_id)
+        why = f"{dialed} is neither an extension nor a phone number"
+        return _refusal(SOUND_INVALID_NUMBER, "UNALLOCATED_NUMBER", why, answered=False, org_id=org_id, recording=recording)
     if routes.outbound is None:
         walk.visit_node(_internal_only(routes, number), (), NOTHING_RUNG_YET, f"external number {number}")
-        return walk.plan("outbound")
+        return walk.plan("outbound", recording)
     walk.dial_out(Target(TargetKind.NUMBER, number), number, routes.outbound.trunk, routes.outbound.caller_id, f"external number {number}", None)
-    return walk.plan("outbound")
+    return walk.plan("outbound", recording)
+
+
+def _placed_recording(call: Call, routes: OrganizationRoutes) -> Recording | None:
+    """The recording of a call placed by the phone registered as `call.user` (None: no employee's phone)."""
+    extension = (call.user or "").removeprefix(f"{routes.org_id}-")
+    return dict(routes.phone_recordings).get(extension) if call.user else None
 
 
 def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
@@ -143,9 +152,11 @@ def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
     return Refuse(target_node(Target(TargetKind.NUMBER, number)), Target(TargetKind.NUMBER, number), "CALL_REJECTED", why, SOUND_INTERNAL_ONLY)
 
 
-def _refusal(sound: str, cause: str, why: str, *, answered: bool, org_id: str | None = None, direction: str = "internal") -> Plan:
+def _refusal(
+    sound: str, cause: str, why: str, *, answered: bool, org_id: str | None = None, direction: str = "internal", recording: Recording | None = None
+) -> Plan:
     steps: tuple[Step, ...] = (Play(sound, why), Hangup(cause, why))
-    return Plan(steps if answered else (Answer(), *steps), org_id=org_id, direction=direction)
+    return Plan(steps if answered else (Answer(), *steps), org_id=org_id, direction=direction, recording=recording)
 
 
 class _Walk:
@@ -165,9 +176,9 @@ class _Walk:
         self._laid_out: dict[tuple, int] = {}
         self.loops = any(getattr(node, "in_loop", False) for node in routes.nodes)
 
-    def plan(self, direction: str) -> Plan:
+    def plan(self, direction: str, recording: Recording | None = None) -> Plan:
         assert all(step is not None for step in self.steps)
-        return Plan(tuple(self.steps), org_id=self.routes.org_id, direction=direction)  # type: ignore[arg-type]
+        return Plan(tuple(self.steps), org_id=self.routes.org_id, direction=direction, recording=recording)  # type: ignore[arg-type]
 
     def add(self, *steps: Step) -> int:
         first = len(self.steps)

@@ -28,6 +28,7 @@ EVENT_NAMES = (
     "call.answered",
     "call.missed",
     "call.ended",
+    "call.recorded",
 )
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from bizpbx.settings.fields import E164, Digits, Extension, Model, Money, Name, Secret, SoundPath
+from bizpbx.settings.recordings import RecordingPolicy
 from bizpbx.settings.targets import CallTarget, Target, TargetKind
 
 class NumberKind(StrEnum):
@@ -65,6 +66,9 @@ class Employee(Model):
     password: Secret(12) | None = Field(None, description="SIP password; generated and stored when absent")
     forwarding: Forwarding = Forwarding()
     voicemail: VoicemailSettings = VoicemailSettings()
+    record_calls: bool | None = Field(
+        None, description="overrides the organization's recording for the calls this employee places and those its numbers send straight to them"
+    )
 
 
 class RingGroup(Model):
@@ -155,6 +159,7 @@ class Organization(Model):
     caller_id: E164 | None = Field(None, description="presented on outbound calls; one of its numbers or the main number")
     trunk: Name | None = Field(None, description="trunk for outbound calls; the only trunk when unset")
     outbound: OutboundPolicy = OutboundPolicy()
+    recording: RecordingPolicy = RecordingPolicy()
 
     @property
     def has_telephony(self) -> bool:
