@@ -159,7 +159,7 @@ def test_phones_reach_their_own_organization_only(rendered: Path):
     employees = matching(phones, "101").find("condition")
     assert re.search(employees.get("expression"), "101").group(1) == "101"
     steps = actions(employees)
-    assert steps[-1] == ("transfer", "ext-$1 XML org-12-incoming")
+    assert steps[-1] == ("transfer", "ext-${destination_number} XML org-12-incoming")
     assert ("set", "bizpbx_direction=internal") in steps and ("set", "bizpbx_org_id=12") in steps
     assert steps.index(("socket", "127.0.0.1:8084 async full")) < len(steps) - 1
     assert actions(matching(phones, "600").find("condition"))[-1] == ("transfer", "group-sales XML org-12-incoming")
