@@ -3,7 +3,8 @@
 The steps so far: the rated calls (``calls``, written by
 `bizpbx.ledger.store`); the controller's call events for consumers, webhook
 cursors and CDR file offsets; webhook dead letters and delivery health (the
-controller's tables, written by `bizpbx.controller.outbox`).
+controller's tables, written by `bizpbx.controller.outbox`); call recordings
+(`bizpbx.controller.recordings`).
 
 The database's ``PRAGMA user_version`` is the number of steps applied. On
 opening, the steps not yet applied run in order, all in one ``BEGIN
@@ -105,6 +106,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE calls ADD COLUMN start_epoch INTEGER NOT NULL DEFAULT 0;
         UPDATE calls SET start_epoch = CASE WHEN answer_epoch > 0 THEN answer_epoch ELSE recorded_at END;
         CREATE INDEX calls_by_start ON calls(start_epoch)
+        """,
+    ),
+    Migration(
+        "call recordings: each tied to its call, until the retention deletes its file",
+        """
+        CREATE TABLE recordings (
+            call_uuid TEXT PRIMARY KEY NOT NULL,  -- the call (calls.uuid) it recorded
+            organization TEXT NOT NULL,
+            path TEXT NOT NULL,              -- the WAV the switch wrote
+            seconds REAL NOT NULL,           -- its length
+            bytes INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,    -- when the controller found it (epoch)
+            deleted_at INTEGER               -- when the retention deleted the file, NULL while kept
+        )
         """,
     ),
 )

@@ -89,6 +89,11 @@ class Ledger:
         written (FileNotFoundError when there is none at `path`)."""
         return cls(path, read_only=True)
 
+    @property
+    def connection(self):
+        """The ledger's connection, for the tables kept beside the calls (`bizpbx.ledger.recordings`)."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 
