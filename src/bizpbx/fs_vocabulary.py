@@ -122,7 +122,8 @@ def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tu
     from its answer (at once when `answered`) to its end, whatever happens to the controller;
     `notice` is played to the caller when a person answers, before the two are connected."""
     path = f"{directory.rstrip('/')}/${{uuid}}.wav"  # `set` expands ${uuid}
-    steps = [("set", f"{Var.RECORDING}={path}")]
+    # record_fill_cng: silence where no RTP arrives (a phone's VAD), so the file lasts as long as the call.
+    steps = [("set", f"{Var.RECORDING}={path}"), ("set", "record_fill_cng=true")]
     if notice is not None:
         steps += [("set", "bridge_pre_execute_aleg_app=playback"), ("set", f"bridge_pre_execute_aleg_data={notice}")]
     steps.append(("record_session", f"${{{Var.RECORDING}}}") if answered else ("set", f"{RECORD_ON_ANSWER}=record_session ${{{Var.RECORDING}}}"))

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
@@ -33,6 +34,7 @@ from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
+from bizpbx.controller.recordings import clean_up
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery
 from bizpbx.esl.aio import InboundClient, OutboundServer
@@ -45,6 +47,7 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 CDR_SWEEP_SECONDS = 5.0
+RETENTION_SECONDS = 3600.0  # recordings age by days: an hourly pass is plenty
 LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
 FLUSH_SECONDS = 5.0
 
@@ -109,6 +112,7 @@ class Controller:
             raise
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
+        tasks.append(asyncio.create_task(self._recordings_retention(), name="recordings retention"))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
@@ -139,6 +143,15 @@ class Controller:
                 self.sweep_once()
             except Exception:  # the next sweep tries again; a dead sweep would rate nothing more
                 log.exception("CDR sweep failed")
+
+    async def _recordings_retention(self) -> None:
+        """At start and every RETENTION_SECONDS: the recordings over their age or the disk limit go."""
+        while True:
+            try:
+                await asyncio.to_thread(_retention_pass, self.site)
+            except Exception:  # tried again next time; recording goes on meanwhile
+                log.exception("recordings retention failed")
+            await asyncio.sleep(RETENTION_SECONDS)
 
     def sweep_once(self) -> int:
         new = self.accounting.catch_up(self.cdr_dir)
@@ -185,3 +198,9 @@ def run_until_signalled(site: Site) -> None:
         await Controller(site).run(stop)
 
     asyncio.run(main())
+
+
+def _retention_pass(site: Site) -> int:
+    """One retention pass, in a thread of its own (with its own connection: SQLite's are per thread)."""
+    with Ledger(site.controller.ledger) as ledger:
+        return clean_up(site, ledger, time.time())
