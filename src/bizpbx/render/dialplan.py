@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, UNAVAILABLE_CAUSES, Var
 from bizpbx.settings import Site
+from bizpbx.routing.callers import blocked_expression
 from bizpbx.routing.graph import (
+    BLOCKED_CAUSE,
     DIAL_OUT_FAILED,
     EXTENSION_NODE,
     EXTERNAL_NUMBER,
+    PICKUP_CODE,
     SOUND_INTERNAL_ONLY,
     SOUND_INVALID_NUMBER,
     DialOut,
@@ -146,6 +149,11 @@ def _refusal(cause: str, sound: str | None) -> tuple[Action, ...]:
     return (Action("answer"), Action("playback", sound), Action("hangup", cause))
 
 
+def _pickup_offer(org_id: str) -> Action:
+    """The call may be picked up by the organization's phones while the bridge after this rings."""
+    return Action("hash", fs.pickup_offer(org_id))
+
+
 def _app_line(action: Action) -> str:
     """An application with its data, as menu-exec-app takes it."""
     return f"{action.application} {action.data}"
@@ -188,12 +196,16 @@ class _Spelling:
             fallback = (Action("hangup", entry.refuse),)
         else:
             onward = _transfer(entry.node, fs.incoming_context(entry.org_id))
-            if entry.callers is None:
+            if entry.callers is None and not entry.blocklist:
                 fallback = (onward,)
             else:
+                # Callers an 8-800 number does not take, and the blocklist's, are refused alike.
                 fallback = ()
-                refused = (Action("hangup", "CALL_REJECTED"),)
-                screening = (Condition(field="caller_id_number", expression=entry.callers, actions=(onward,), anti_actions=refused),)
+                callers = entry.callers or "^"
+                if entry.blocklist:
+                    callers = f"(?!{blocked_expression(entry.blocklist)}){callers}"
+                refused = (Action("hangup", BLOCKED_CAUSE),)
+                screening = (Condition(field="caller_id_number", expression=callers, actions=(onward,), anti_actions=refused),)
         return Extension(f"number {entry.number}", (_destination(number_pattern(entry.number), *handover, *fallback), *screening))
 
     def main_number(self, routes: SiteRoutes) -> tuple[Action, ...]:
@@ -252,6 +264,8 @@ class _Spelling:
             refused = _refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
             extensions.append(Extension("internal calls only", (_destination(EXTERNAL_NUMBER, *handover, *refused),)))
         handover = self.to_controller(direction="internal", org_id=org.org_id)
+        pickup = Action("intercept", fs.ringing_call(org.org_id))
+        extensions.append(Extension("call pickup", (_destination(exactly(PICKUP_CODE), *handover, pickup),)))
         unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
         extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
         return Context(fs.phones_context(org.org_id), tuple(extensions))
@@ -261,6 +275,11 @@ class _Spelling:
         # Phones that just ring (no forwarding, no voicemail) share one extension.
         plain = [node.extensions[0] for node in org.nodes if _rings_plainly(node)]
         extensions: list[Extension] = [self.plain_rings(org.org_id, plain)] if plain else []
+        if org.main is not None and org.blocklist:
+            # Callers keyed this organization's ID on the main number: its blocklist first.
+            entered = Condition(field="destination_number", expression=exactly(MAIN_NODE))
+            blocked = Condition(field="caller_id_number", expression=blocked_expression(org.blocklist), actions=(Action("hangup", BLOCKED_CAUSE),))
+            extensions.insert(0, Extension("blocked callers", (entered, blocked)))
         for node in org.nodes:
             if not _rings_plainly(node):
                 extensions.extend(self.node(org.org_id, context, node))
@@ -271,7 +290,8 @@ class _Spelling:
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
         nodes = _one_of(extensions, prefix=EXTENSION_NODE)
-        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", fs.user_dial(org_id, "$1"))),))
+        dial = fs.ringing_dial(fs.user_dial(org_id, "$1"), org_id)
+        return Extension("phones without forwarding", (_destination(nodes, _pickup_offer(org_id), Action("bridge", dial)),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
@@ -312,13 +332,15 @@ class _Spelling:
             dial = "|".join(f"[leg_timeout={ring.ring_seconds}]{leg}" for leg in legs)
         else:
             dial = ("|" if ring.sequential else ",").join(legs)
+        dial = fs.ringing_dial(dial, org_id)
         timer = (_set("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
         outcomes = ((BUSY_CAUSES, ring.on_busy), (NO_ANSWER_CAUSES, ring.on_no_answer), (UNAVAILABLE_CAUSES, ring.on_unavailable))
         if all(node is None for _, node in outcomes):
             # No forwarding: a failed bridge hangs the caller up with its cause.
-            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial)),))]
+            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, _pickup_offer(org_id), Action("bridge", dial)),))]
         failed = f"{ring.node}-failed"
-        actions = (*timer, _set("continue_on_fail", "true"), Action("bridge", dial), _transfer(failed, context))
+        ringing = (_pickup_offer(org_id), _set("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
+        actions = (*timer, *ringing, _transfer(failed, context))
         extensions = [_looping(ring.node, ring.in_loop, actions)]
         for causes, node in outcomes:
             if node is not None:

@@ -14,7 +14,9 @@ from datetime import datetime
 
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.routing.graph import (
+    BLOCKED_CAUSE,
     DIAL_OUT_FAILED,
+    PICKUP_CODE,
     SOUND_INTERNAL_ONLY,
     SOUND_INVALID_NUMBER,
     DialOut,
@@ -28,8 +30,9 @@ from bizpbx.routing.graph import (
     route_graph,
     target_node,
 )
+from bizpbx.routing.callers import blocking_entry
 from bizpbx.routing.hours import is_open
-from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Plan, Play, Source, Step, Voicemail
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Pickup, Plan, Play, Source, Step, Voicemail
 from bizpbx.settings import NumberKind, Site, Target, TargetKind
 
 # How a loop closed before any ring failed ends (the switch's hangup with no cause given).
@@ -57,6 +60,9 @@ def route_after_digits(call: Call, site: Site, now: datetime, digits: str) -> Pl
     if routes is None or routes.main is None:
         why = "no digits entered" if not digits else f"{digits} is not an organization that takes calls"
         return _refusal(site.main_number.invalid_prompt, "NO_ROUTE_DESTINATION", why, answered=True, direction="inbound")
+    blocked = _blocked(call, routes.blocklist, digits)
+    if blocked is not None:
+        return Plan((blocked,), org_id=digits, direction="inbound")
     walk = _Walk(site, now, routes, answered=True)
     walk.visit(routes.main, (), NOTHING_RUNG_YET, f"organization {digits} ({site.organizations[digits].name})")
     return walk.plan("inbound")
@@ -111,6 +117,9 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
         if caller is None or not is_russian(caller[1:]):
             why = f"an 8-800 number takes callers in Russia only; caller {call.caller or '(none)'} is not, so the call is refused before answer"
             return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound")
+    blocked = _blocked(call, entry.blocklist, org_id)
+    if blocked is not None:
+        return Plan((blocked,), org_id=org_id, direction="inbound")
     routes = graph.organization(org_id)
     walk = _Walk(site, now, routes, answered=False)
     walk.visit(entry.node, (), NOTHING_RUNG_YET, f"{entry.kind} number {called} of organization {org_id}")
@@ -123,6 +132,9 @@ def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
     if routes is None:
         return Plan((Hangup("CALL_REJECTED", f"the caller's organization {org_id} is not in the site"),))
     dialed = call.destination
+    if dialed == PICKUP_CODE:
+        why = f"call pickup: the call now ringing a phone of organization {org_id} (never another organization's)"
+        return Plan((Pickup(org_id, why),), org_id=org_id)
     node = dict(routes.dialable).get(dialed)
     walk = _Walk(site, now, routes, answered=False)
     if node is not None:
@@ -136,6 +148,14 @@ def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
         return walk.plan("outbound")
     walk.dial_out(Target(TargetKind.NUMBER, number), number, routes.outbound.trunk, routes.outbound.caller_id, f"external number {number}", None)
     return walk.plan("outbound")
+
+
+def _blocked(call: Call, blocklist: tuple[str, ...], org_id: str) -> Hangup | None:
+    """The refusal of a caller on the organization's blocklist (before answer, but for the main number)."""
+    entry = blocking_entry(call.caller, blocklist)
+    if entry is None:
+        return None
+    return Hangup(BLOCKED_CAUSE, f"caller {call.caller} is on organization {org_id}'s blocklist ({entry})")
 
 
 def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
@@ -207,7 +227,7 @@ class _Walk:
     def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None) -> int:
         if isinstance(node, Forward):
             ext = node.target.value if node.target.kind is TargetKind.EXTENSION else None
-            why = f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring"
+            why = node.why or (f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring")
             return self.visit(node.to, rung, cause, why, ext or forwarded_from)
         if isinstance(node, Ivr):
             return self._menu(node, rung, reason)

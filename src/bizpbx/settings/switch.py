@@ -4,12 +4,13 @@ and sizing, and its event socket."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bizpbx.settings.fields import E164, LoopbackAddress, Model, Port, Secret, SoundPath
+from bizpbx.settings.fields import E164, LoopbackAddress, Model, Port, Secret, SoundPath, check_sound_path
 
 class MainNumber(Model):
     number: E164 = "+74952121562"
@@ -17,6 +18,19 @@ class MainNumber(Model):
     invalid_prompt: SoundPath = "ivr/ivr-that_was_an_invalid_entry.wav"
     max_attempts: int = Field(3, ge=1, le=10)
     digit_timeout_seconds: int = Field(5, ge=1, le=30)
+
+
+def _hold_music(value: str) -> str:
+    """A local_stream of mod_local_stream, or a sound file like any prompt."""
+    if re.fullmatch(r"local_stream://[a-z0-9_]+", value):
+        return value
+    try:
+        return check_sound_path(value)
+    except ValueError as error:
+        raise ValueError(f"neither local_stream://NAME nor a sound file: {error}") from None
+
+
+HoldMusic = Annotated[str, AfterValidator(_hold_music)]
 
 
 class SipProfile(Model):
@@ -50,6 +64,9 @@ class FreeSwitch(Model):
         default_factory=lambda: [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")],
         min_length=1,
         description="where phones may register from",
+    )
+    hold_music: HoldMusic = Field(
+        "local_stream://moh", description="what a caller on hold hears: a local_stream (moh: the sounds directory's music/) or a sound file"
     )
     log_level: Literal["debug", "info", "notice", "warning", "err"] = "info"
 
