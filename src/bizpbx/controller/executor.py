@@ -27,8 +27,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from bizpbx import fs_vocabulary as fs
-from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
+from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
+from bizpbx.controller.bridge_results import answered_leg, answering_leg, caller_gone, unanswered_outcome
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
@@ -45,6 +46,7 @@ from bizpbx.routing import (
     Leg,
     Menu,
     Outcome,
+    Pickup,
     Plan,
     Play,
     Source,
@@ -57,8 +59,6 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-ANSWERED_DIALSTATUS = "ANSWER"
-BRIDGED = "CHANNEL_BRIDGE"
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
@@ -150,7 +150,7 @@ class CallHandler:
         index = 0
         if plan.org_id and plan.org_id != state.org_id:
             await self._set_org(session, state, plan.org_id)
-        while not _caller_gone(session):
+        while not caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
                 if not state.answered:
@@ -160,6 +160,10 @@ class CallHandler:
             elif isinstance(step, Play):
                 await session.execute("playback", step.sound)
                 index += 1
+            elif isinstance(step, Pickup):
+                # Handed back: the dialplan's `intercept` after the socket takes the ringing call.
+                log.info("call pickup left to the switch: %s", step.reason, extra={"call_uuid": call.uuid})
+                return
             elif isinstance(step, Hangup):
                 log.info("hangup %s: %s", step.cause, step.reason, extra={"call_uuid": call.uuid})
                 await session.hangup(step.cause)
@@ -266,13 +270,18 @@ class CallHandler:
             self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
         legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
         dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
+        phones_of = None if external else step.legs[0].org_id
+        if phones_of is not None:
+            # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
+            await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
+            dial = fs.ringing_dial(dial, phones_of, state.uuid)
         bridging = asyncio.ensure_future(session.execute("bridge", dial))
-        answering = asyncio.ensure_future(_answering_leg(session.events, legs))
+        answering = asyncio.ensure_future(answering_leg(session.events, legs))
         try:
             done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             answering.cancel()  # an event it was woken for stays queued: _answered_leg finds it
-        answer = answering.result() if answering in done else _answered_leg(session.events, legs)
+        answer = answering.result() if answering in done else answered_leg(session.events, legs)
         deadline_passed = not done and answer is None
         if deadline_passed:
             for leg_uuid in legs:
@@ -280,9 +289,12 @@ class CallHandler:
         if answer is not None:
             await self._person_answered(session, state, *answer)
         result = await bridging
-        if answer is None and (answer := _answered_leg(session.events, legs)) is not None:
+        if phones_of is not None and not caller_gone(session):
+            # Not answered (an answer withdrew it): no longer ringing here.
+            await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
+        if answer is None and (answer := answered_leg(session.events, legs)) is not None:
             await self._person_answered(session, state, *answer)  # answered as its deadline passed
-        return _outcome(result, deadline_passed, session)
+        return unanswered_outcome(result, deadline_passed, session)
 
     async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
         state.answered = True
@@ -332,50 +344,8 @@ class CallHandler:
         return fs.user_dial(leg.org_id, leg.extension, options)
 
 
-async def _answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
-    while True:
-        found = _bridged_leg(await events.get(), legs)
-        if found is not None:
-            return found
-
-
-def _answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
-    while not events.empty():
-        found = _bridged_leg(events.get_nowait(), legs)
-        if found is not None:
-            return found
-    return None
-
-
-def _bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    if event.name != BRIDGED:
-        return None
-    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
-    return (leg, event) if leg is not None else None
-
-
 def _legs(plan: Plan | None) -> list[Leg]:
     return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
-
-
-def _caller_gone(session: OutboundSession) -> bool:
-    return session.closed or session.linger_notice is not None
-
-
-def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> Outcome | None:
-    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or _caller_gone(session):
-        return None
-    if deadline_passed:
-        return Outcome.NO_ANSWER
-    disposition = result.get("variable_originate_disposition")
-    if disposition in BUSY_CAUSES:
-        return Outcome.BUSY
-    if disposition in NO_ANSWER_CAUSES:
-        return Outcome.NO_ANSWER
-    if disposition == "ORIGINATOR_CANCEL":
-        return None  # the caller hung up while it rang
-    return Outcome.UNAVAILABLE
 
 
 def call_from_channel(data) -> Call:

@@ -4,7 +4,6 @@ and sizing, and its event socket."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,14 +19,18 @@ class MainNumber(Model):
     digit_timeout_seconds: int = Field(5, ge=1, le=30)
 
 
+# mod_local_stream's stream of the files in the sounds directory's music/<rate>/ (local_stream.conf).
+DEFAULT_HOLD_MUSIC = "local_stream://moh"
+
+
 def _hold_music(value: str) -> str:
-    """A local_stream of mod_local_stream, or a sound file like any prompt."""
-    if re.fullmatch(r"local_stream://[a-z0-9_]+", value):
+    """The stream the renderer sets up, or a sound file like any prompt."""
+    if value == DEFAULT_HOLD_MUSIC:
         return value
     try:
         return check_sound_path(value)
     except ValueError as error:
-        raise ValueError(f"neither local_stream://NAME nor a sound file: {error}") from None
+        raise ValueError(f"neither {DEFAULT_HOLD_MUSIC} nor a sound file: {error}") from None
 
 
 HoldMusic = Annotated[str, AfterValidator(_hold_music)]
@@ -66,7 +69,7 @@ class FreeSwitch(Model):
         description="where phones may register from",
     )
     hold_music: HoldMusic = Field(
-        "local_stream://moh", description="what a caller on hold hears: a local_stream (moh: the sounds directory's music/) or a sound file"
+        DEFAULT_HOLD_MUSIC, description="what a caller on hold hears: local_stream://moh (the files in the sounds directory's music/8000 …) or a sound file"
     )
     log_level: Literal["debug", "info", "notice", "warning", "err"] = "info"
 
