@@ -35,6 +35,7 @@ class Var(StrEnum):
     VOICEMAIL = "bizpbx_voicemail"  # the box the call ended in
     ENTERED_ID = "bizpbx_entered_id"  # what the caller keyed at the main number (controller)
     MENU_KEY = "bizpbx_menu_key"  # the key chosen in a menu (controller)
+    REFERENCE = "bizpbx_reference"  # the CRM's reference of a call placed through the click-to-call API
 
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.

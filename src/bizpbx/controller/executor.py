@@ -91,9 +91,9 @@ class CallHandler:
         self._spend_today = spend_today
         self._metrics = metrics
         self._emit = emit
-        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
         self.outbound_in_progress: Counter[str] = Counter()
-        self.active: set[str] = set()
+        self.active: dict[str, CallState] = {}  # the calls being handled, by UUID
         self.draining = False
 
     async def __call__(self, session: OutboundSession) -> None:
@@ -106,7 +106,7 @@ class CallHandler:
             self._emit(self._started(session.channel_data, call, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
-        self.active.add(call.uuid)
+        self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, self._site, datetime.now(timezone.utc))
@@ -121,7 +121,7 @@ class CallHandler:
         finally:
             if state.outbound_org is not None:
                 self.outbound_in_progress[state.outbound_org] -= 1
-            self.active.discard(call.uuid)
+            self.active.pop(call.uuid, None)
             self._metrics.active_calls.set(len(self.active))
 
     def _started(self, data, call: Call, plan: Plan | None) -> call_events.CallEvent:
@@ -144,6 +144,7 @@ class CallHandler:
             number=number,
             number_kind=variable("number_kind") if direction == "inbound" else None,
             employee=call_events.caller_employee(self._site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+            reference=variable("reference"),
         )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
@@ -255,14 +256,14 @@ class CallHandler:
         """Ring the step's legs; None when the call is over (answered, or the caller left)."""
         external = [leg for leg in step.legs if leg.external]
         if external:
-            refusal = self._guard(state, external[0])
+            refusal = self.guard_refusal(external[0].org_id, external[0].number or "")
             if refusal is not None:
                 await self._refuse(session, state, refusal)
                 return None
             await self._mark_outbound(session, call, state, external[0])
-        elif step.check_registration and self._domain and len(step.legs) == 1:
+        elif step.check_registration and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self._domain}")
+            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self.domain}")
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
@@ -302,16 +303,17 @@ class CallHandler:
         self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(leg.org_id, who)))
         await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
-    def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
-        org = self._site.organizations[leg.org_id]
+    def guard_refusal(self, org_id: str, number: str) -> Refusal | None:
+        """The toll-fraud guard's answer for a call out of `org_id` to `number` now (None: allowed)."""
+        org = self._site.organizations[org_id]
         since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
         return check_outbound(
             org.outbound,
-            leg.org_id,
-            leg.number or "",
-            calls_in_progress=self.outbound_in_progress[leg.org_id],
-            spent_today=self._spend_today(leg.org_id, since, until),
-            price=self._rater.price_per_minute(leg.org_id, leg.number or ""),
+            org_id,
+            number,
+            calls_in_progress=self.outbound_in_progress[org_id],
+            spent_today=self._spend_today(org_id, since, until),
+            price=self._rater.price_per_minute(org_id, number),
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
