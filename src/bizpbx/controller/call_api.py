@@ -43,7 +43,7 @@ RING_SECONDS = 30  # how long the employee's phone rings before the API's call i
 NO_SUCH_CHANNEL = ("-ERR", "_undef_")
 
 
-class CallApi:
+class CallApiServer:
     def __init__(self, site: Site, handler: CallHandler, inbound: InboundClient) -> None:
         self.site = site
         self.handler = handler

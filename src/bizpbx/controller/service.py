@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
-from bizpbx.controller.call_api import CallApi
+from bizpbx.controller.call_api import CallApiServer
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
@@ -124,7 +124,7 @@ class Controller:
         if not api.clients:
             return None
         try:
-            return await _listen("controller.api", str(api.host), api.port, lambda: CallApi(self.site, self.handler, self.inbound).serve(str(api.host), api.port))
+            return await _listen("controller.api", str(api.host), api.port, lambda: CallApiServer(self.site, self.handler, self.inbound).serve(str(api.host), api.port))
         except StartupError:
             await outbound.close()
             metrics_server.close()
