@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rendered_tree import edit_site, parse
 
-from bizpbx.render.dialplan import number_pattern
+from bizpbx.render.dialplan_parts import number_pattern
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.render import render_site
 from bizpbx.site_loader import SiteError, load_site

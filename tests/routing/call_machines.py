@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bizpbx.render.dialplan import Action, Context, IvrConfMenu
+from bizpbx.render.dialplan_parts import Action, Context, IvrConfMenu
 from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Pickup, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
 

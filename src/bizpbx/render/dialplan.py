@@ -13,11 +13,27 @@ controller has bridged ends with the bridge instead of being routed again.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, UNAVAILABLE_CAUSES, Var
+from bizpbx.render.dialplan_parts import (
+    FAILED_AS_IT_ENDED,
+    LOOP_VARIABLE,
+    MENU_LOOP_VARIABLE,
+    Action,
+    Condition,
+    Context,
+    Extension,
+    IvrConfMenu,
+    app_line,
+    destination,
+    exactly,
+    looping,
+    number_pattern,
+    one_of,
+    refusal,
+    set_variable,
+    transfer,
+)
 from bizpbx.settings import Site
 from bizpbx.routing.callers import blocked_expression
 from bizpbx.routing.graph import (
@@ -46,66 +62,8 @@ from bizpbx.routing.graph import (
 # The outbound fallback: without the controller nothing may leave through
 # the trunk on a phone's request (the toll-fraud guard runs in the controller).
 GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
-LOOP_VARIABLE = Var.RUNG
-MENU_LOOP_VARIABLE = Var.MENU_RUNG
 VOICEMAIL_CHECK = "*97"
 MAIN_NODE = number_node("main")  # where the main number's callers enter an organization
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    application: str
-    data: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    field: str | None = None
-    expression: str | None = None
-    # Time conditions (wday, time-of-day, year, mon, mday) instead of a field.
-    time: tuple[tuple[str, str], ...] = ()
-    actions: tuple[Action, ...] = ()
-    anti_actions: tuple[Action, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Extension:
-    name: str
-    conditions: tuple[Condition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    name: str
-    extensions: tuple[Extension, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IvrConfMenu:
-    """A menu of ivr.conf; each key transfers to its node."""
-
-    name: str
-    greeting: str
-    invalid_sound: str
-    timeout_ms: int
-    max_failures: int
-    entries: tuple[tuple[str, str], ...]  # (digit, menu-exec-app parameter)
-
-
-def exactly(text: str) -> str:
-    return f"^{re.escape(text)}$"
-
-
-def number_pattern(e164: str) -> str:
-    """The forms a trunk may give a number in: +7…, 7…, 8… (national) or bare for +7."""
-    if e164.startswith("+7"):
-        return rf"^(?:\+7|7|8)?{e164[2:]}$"
-    return rf"^\+?{e164[1:]}$"
-
-
-def _one_of(texts: list[str], prefix: str = "") -> str:
-    """Matches `prefix` and one of `texts`, which it captures as $1."""
-    return f"^{re.escape(prefix)}(" + "|".join(re.escape(text) for text in texts) + ")$"
 
 
 def _rings_plainly(node: Node) -> bool:
@@ -119,48 +77,9 @@ def _rings_plainly(node: Node) -> bool:
     )
 
 
-def _set(name: str, value: str) -> Action:
-    return Action("set", f"{name}={value}")
-
-
-def _transfer(node: str, context: str) -> Action:
-    return Action("transfer", f"{node} XML {context}")
-
-
-def _looping(node: str, in_loop: bool, actions: tuple[Action, ...]) -> Extension:
-    """The extension of a node; one on a loop ends the call when reached a
-    second time since the caller's last menu choice, with what the bridge
-    that led back here ended with."""
-    if not in_loop:
-        return Extension(node, (_destination(exactly(node), *actions),))
-    seen = Condition(
-        field=f"${{{LOOP_VARIABLE}}}",
-        expression=f"(?:^|,){re.escape(node)},",
-        actions=(Action("hangup", "${originate_disposition}"),),
-        anti_actions=(_set(LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}{node},"), *actions),
-    )
-    return Extension(node, (Condition(field="destination_number", expression=exactly(node)), seen))
-
-
-def _refusal(cause: str, sound: str | None) -> tuple[Action, ...]:
-    """Hang up with `cause`, after `sound` when there is one."""
-    if sound is None:
-        return (Action("hangup", cause),)
-    return (Action("answer"), Action("playback", sound), Action("hangup", cause))
-
-
 def _pickup_offer(org_id: str) -> Action:
     """The call may be picked up by the organization's phones while the bridge after this rings."""
     return Action("hash", fs.pickup_offer(org_id))
-
-
-def _app_line(action: Action) -> str:
-    """An application with its data, as menu-exec-app takes it."""
-    return f"{action.application} {action.data}"
-
-
-def _destination(expression: str, *actions: Action) -> Condition:
-    return Condition(field="destination_number", expression=expression, actions=actions)
 
 
 class _Spelling:
@@ -172,13 +91,13 @@ class _Spelling:
         self.socket = Action("socket", f"{listen.host}:{listen.port} async full")
 
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
-        sets = tuple(_set(Var[name.upper()], value) for name, value in variables.items())
-        return (*sets, _set("hangup_after_bridge", "true"), self.socket)
+        sets = tuple(set_variable(Var[name.upper()], value) for name, value in variables.items())
+        return (*sets, set_variable("hangup_after_bridge", "true"), self.socket)
 
     # --- the public context: numbers from the trunk ---------------------------------
 
     def public(self, routes: SiteRoutes) -> Context:
-        unknown = Extension("not a number of the site", (_destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
+        unknown = Extension("not a number of the site", (destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
         return Context(fs.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
 
     def incoming(self, entry: Incoming, routes: SiteRoutes) -> Extension:
@@ -195,7 +114,7 @@ class _Spelling:
         elif entry.refuse is not None:
             fallback = (Action("hangup", entry.refuse),)
         else:
-            onward = _transfer(entry.node, fs.incoming_context(entry.org_id))
+            onward = transfer(entry.node, fs.incoming_context(entry.org_id))
             if entry.callers is None and not entry.blocklist:
                 fallback = (onward,)
             else:
@@ -206,7 +125,7 @@ class _Spelling:
                     callers = f"(?!{blocked_expression(entry.blocklist)}){callers}"
                 refused = (Action("hangup", BLOCKED_CAUSE),)
                 screening = (Condition(field="caller_id_number", expression=callers, actions=(onward,), anti_actions=refused),)
-        return Extension(f"number {entry.number}", (_destination(number_pattern(entry.number), *handover, *fallback), *screening))
+        return Extension(f"number {entry.number}", (destination(number_pattern(entry.number), *handover, *fallback), *screening))
 
     def main_number(self, routes: SiteRoutes) -> tuple[Action, ...]:
         """Ask for the organization ID, then go to that organization's `main` node."""
@@ -229,11 +148,11 @@ class _Spelling:
         return (
             Action("answer"),
             Action("play_and_get_digits", collect),
-            _transfer(MAIN_NODE, fs.incoming_context(f"${{{Var.ORG_ID}}}")),
+            transfer(MAIN_NODE, fs.incoming_context(f"${{{Var.ORG_ID}}}")),
         )
 
     def main_number_refusal(self) -> Context:
-        refused = _destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
+        refused = destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
         return Context(fs.MAIN_NUMBER_CONTEXT, (Extension("refused", (refused,)),))
 
     # --- an organization: its phones and its incoming calls -------------------------
@@ -244,30 +163,30 @@ class _Spelling:
         # One extension for every employee (each to the node of the same
         # name); a ring group's extension has one of its own.
         employees = [dialled for dialled, node in org.dialable if node == EXTENSION_NODE + dialled]
-        to_node = _transfer(f"{EXTENSION_NODE}$1", incoming)
-        extensions = [Extension("employees", (_destination(_one_of(employees), *handover, to_node),))]
+        to_node = transfer(f"{EXTENSION_NODE}$1", incoming)
+        extensions = [Extension("employees", (destination(one_of(employees), *handover, to_node),))]
         extensions += [
-            Extension(dialled, (_destination(exactly(dialled), *handover, _transfer(node, incoming)),))
+            Extension(dialled, (destination(exactly(dialled), *handover, transfer(node, incoming)),))
             for dialled, node in org.dialable
             if dialled not in employees
         ]
         if org.voicemail_boxes:
             check = Action("voicemail", fs.voicemail_check())
-            extensions.append(Extension("voicemail check", (_destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
+            extensions.append(Extension("voicemail check", (destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
         if org.outbound is not None:
-            caller_id = (_set("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
+            caller_id = (set_variable("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
             handover = self.to_controller(direction="outbound", org_id=org.org_id, trunk=org.outbound.trunk)
             guard_down = Action("hangup", GUARD_DOWN_CAUSE)
-            extensions.append(Extension("outbound", (_destination(EXTERNAL_NUMBER, *caller_id, *handover, guard_down),)))
+            extensions.append(Extension("outbound", (destination(EXTERNAL_NUMBER, *caller_id, *handover, guard_down),)))
         else:
             handover = self.to_controller(direction="outbound", org_id=org.org_id)
-            refused = _refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
-            extensions.append(Extension("internal calls only", (_destination(EXTERNAL_NUMBER, *handover, *refused),)))
+            refused = refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
+            extensions.append(Extension("internal calls only", (destination(EXTERNAL_NUMBER, *handover, *refused),)))
         handover = self.to_controller(direction="internal", org_id=org.org_id)
         pickup = Action("intercept", fs.ringing_call(org.org_id))
-        extensions.append(Extension("call pickup", (_destination(exactly(PICKUP_CODE), *handover, pickup),)))
-        unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
-        extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
+        extensions.append(Extension("call pickup", (destination(exactly(PICKUP_CODE), *handover, pickup),)))
+        unknown = refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
+        extensions.append(Extension("not a number", (destination("^", *handover, *unknown),)))
         return Context(fs.phones_context(org.org_id), tuple(extensions))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
@@ -285,46 +204,46 @@ class _Spelling:
                 extensions.extend(self.node(org.org_id, context, node))
         if org.main is not None and org.main != MAIN_NODE:
             # The main number transfers to `main` whatever the organization ID: here it leads on.
-            extensions.append(Extension(MAIN_NODE, (_destination(exactly(MAIN_NODE), _transfer(org.main, context)),)))
+            extensions.append(Extension(MAIN_NODE, (destination(exactly(MAIN_NODE), transfer(org.main, context)),)))
         return Context(context, tuple(extensions))
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
-        nodes = _one_of(extensions, prefix=EXTENSION_NODE)
+        nodes = one_of(extensions, prefix=EXTENSION_NODE)
         dial = fs.ringing_dial(fs.user_dial(org_id, "$1"), org_id)
-        return Extension("phones without forwarding", (_destination(nodes, _pickup_offer(org_id), Action("bridge", dial)),))
+        return Extension("phones without forwarding", (destination(nodes, _pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
         if isinstance(node, Ring):
             return self.ring(org_id, context, node)
         if isinstance(node, Forward):
-            return [_looping(node.node, node.in_loop, (_transfer(node.to, context),))]
+            return [looping(node.node, node.in_loop, (transfer(node.to, context),))]
         if isinstance(node, Ivr):
-            return [_looping(node.node, node.in_loop, self.menu(org_id, context, node))]
+            return [looping(node.node, node.in_loop, self.menu(org_id, context, node))]
         if isinstance(node, VoicemailBox):
             box = fs.voicemail_box(org_id, node.extension)
             # As the controller does: the CDR tells the call ended in voicemail (call.missed, voicemail: true).
-            ended_in = _set(Var.VOICEMAIL, node.extension)
-            return [Extension(node.node, (_destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
+            ended_in = set_variable(Var.VOICEMAIL, node.extension)
+            return [Extension(node.node, (destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
-            caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
+            caller_id = (set_variable("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
             dial = Action("bridge", fs.gateway_dial(node.trunk, node.number))
-            actions = (*caller_id, _set(Var.TRUNK, node.trunk), _set("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
-            return [Extension(node.node, (_destination(here, *actions),))]
+            actions = (*caller_id, set_variable(Var.TRUNK, node.trunk), set_variable("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
+            return [Extension(node.node, (destination(here, *actions),))]
         if isinstance(node, Refuse):
-            return [Extension(node.node, (_destination(here, *_refusal(node.cause, node.sound)),))]
+            return [Extension(node.node, (destination(here, *refusal(node.cause, node.sound)),))]
         return self.schedule(context, node)
 
     def menu(self, org_id: str, context: str, node: Ivr) -> tuple[Action, ...]:
         ivr = Action("ivr", fs.ivr_menu(org_id, node.menu))
-        fallback = _transfer(node.fallback, context)
+        fallback = transfer(node.fallback, context)
         if not node.counts_loops:
             return (Action("answer"), ivr, fallback)
         # A chosen option counts loops afresh; the fallback goes on with the
         # count (and, with no bridge since, a loop closed ends NORMAL_CLEARING).
-        keep = _set(MENU_LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}")
+        keep = set_variable(MENU_LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}")
         fresh = (Action("unset", LOOP_VARIABLE), Action("unset", "originate_disposition"))
-        return (Action("answer"), keep, *fresh, ivr, _set(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
+        return (Action("answer"), keep, *fresh, ivr, set_variable(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
 
     def ring(self, org_id: str, context: str, ring: Ring) -> list[Extension]:
         legs = [fs.user_dial(org_id, ext) for ext in ring.extensions]
@@ -333,20 +252,22 @@ class _Spelling:
         else:
             dial = ("|" if ring.sequential else ",").join(legs)
         dial = fs.ringing_dial(dial, org_id)
-        timer = (_set("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
+        timer = (set_variable("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
         outcomes = ((BUSY_CAUSES, ring.on_busy), (NO_ANSWER_CAUSES, ring.on_no_answer), (UNAVAILABLE_CAUSES, ring.on_unavailable))
         if all(node is None for _, node in outcomes):
-            # No forwarding: a failed bridge hangs the caller up with its cause.
-            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, _pickup_offer(org_id), Action("bridge", dial)),))]
+            # No forwarding: a failed bridge hangs the caller up with its cause (also when an
+            # earlier ring of the call set continue_on_fail).
+            ringing = (_pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED)
+            return [Extension(ring.node, (destination(exactly(ring.node), *timer, *ringing),))]
         failed = f"{ring.node}-failed"
-        ringing = (_pickup_offer(org_id), _set("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
-        actions = (*timer, *ringing, _transfer(failed, context))
-        extensions = [_looping(ring.node, ring.in_loop, actions)]
+        ringing = (_pickup_offer(org_id), set_variable("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
+        actions = (*timer, *ringing, transfer(failed, context))
+        extensions = [looping(ring.node, ring.in_loop, actions)]
         for causes, node in outcomes:
             if node is not None:
-                by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(_transfer(node, context),))
+                by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(transfer(node, context),))
                 extensions.append(Extension(f"{failed} {causes[0].lower()}", (Condition(field="destination_number", expression=exactly(failed)), by_cause)))
-        extensions.append(Extension(f"{failed} otherwise", (_destination(exactly(failed), Action("hangup", "${originate_disposition}")),)))
+        extensions.append(Extension(f"{failed} otherwise", (destination(exactly(failed), Action("hangup", "${originate_disposition}")),)))
         return extensions
 
     def schedule(self, context: str, schedule: Schedule) -> list[Extension]:
@@ -355,7 +276,7 @@ class _Spelling:
         extensions = [
             Extension(
                 f"{schedule.node} closed {day.isoformat()}",
-                (here, Condition(time=(("year", str(day.year)), ("mon", str(day.month)), ("mday", str(day.day))), actions=(_transfer(schedule.closed, context),))),
+                (here, Condition(time=(("year", str(day.year)), ("mon", str(day.month)), ("mday", str(day.day))), actions=(transfer(schedule.closed, context),))),
             )
             for day in sorted(hours.closed_dates)
         ]
@@ -363,7 +284,7 @@ class _Spelling:
         last_second = (hours.close.hour * 3600 + hours.close.minute * 60 + hours.close.second) - 1
         until = f"{last_second // 3600:02d}:{last_second // 60 % 60:02d}:{last_second % 60:02d}"
         when = (("wday", ",".join(day.value for day in hours.days)), ("time-of-day", f"{hours.open:%H:%M:%S}-{until}"))
-        opening = Condition(time=when, actions=(_transfer(schedule.open, context),), anti_actions=(_transfer(schedule.closed, context),))
+        opening = Condition(time=when, actions=(transfer(schedule.open, context),), anti_actions=(transfer(schedule.closed, context),))
         extensions.append(Extension(f"{schedule.node} hours", (here, opening)))
         return extensions
 
@@ -375,7 +296,7 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
         for node in org.nodes:
             if isinstance(node, Ivr):
                 menu = site.organizations[org.org_id].ivr_menus[node.menu]
-                entries = tuple((digit, _app_line(_transfer(target, context))) for digit, target in node.options)
+                entries = tuple((digit, app_line(transfer(target, context))) for digit, target in node.options)
                 menus.append(
                     IvrConfMenu(
                         fs.ivr_menu(org.org_id, node.menu),
