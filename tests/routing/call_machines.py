@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bizpbx.fs_vocabulary import RECORD_ON_ANSWER, Var
-from bizpbx.render.dialplan import Action, Context, IvrConfMenu
-from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.render.dialplan_parts import Action, Context, IvrConfMenu
+from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Pickup, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
 
 # What a phone does when rung, and the disposition the switch reports for it.
@@ -139,6 +139,8 @@ class DialplanMachine:
                 self._bridge(data, variables, world)
             elif app == "voicemail":
                 world.trace.append(("voicemail", data.split(" ")[-1].split("-", 1)[1]))
+            elif app == "intercept":  # call pickup: the organization whose ringing call it takes
+                world.trace.append(("pickup", re.fullmatch(r"\$\{hash\(select/bizpbx_pickup/(\d+)\)\}", action.data).group(1)))
             elif app == "ivr":
                 onward = self._ivr(self.menus[data], world)
                 if onward is not None:
@@ -147,12 +149,12 @@ class DialplanMachine:
                 onward = self._collect(data.split(" "), variables, world)
                 if onward is not None:
                     return onward
-            # answer, playback, socket (the controller is not there): nothing the trace shows
+            # answer, playback, hash, socket (the controller is not there): nothing the trace shows
         return None
 
     def _bridge(self, dial: str, variables: dict[str, str], world: World) -> None:
-        # "a,b" rings together, "a|b" one after the other.
-        for attempt in dial.split("|"):
+        # "a,b" rings together, "a|b" one after the other; {…} sets variables on every leg.
+        for attempt in re.sub(r"^\{[^}]*\}", "", dial).split("|"):
             legs = [_rung(leg) for leg in attempt.split(",")]
             what = legs[0] if legs[0][0] == "dial" else ("ring", tuple(ext for _, (ext,) in legs))
             result = world.ring(what)
@@ -204,6 +206,10 @@ class ControllerMachine:
             step = plan.steps[index]
             if isinstance(step, Hangup):
                 world.trace.append(("hangup", step.cause))
+                return world.trace
+            if isinstance(step, Pickup):  # the switch intercepts after the controller hands the call back
+                world.trace.append(("pickup", step.org_id))
+                world.trace.append(("hangup", "NORMAL_CLEARING"))
                 return world.trace
             if isinstance(step, Voicemail):
                 world.trace.append(("voicemail", step.extension))

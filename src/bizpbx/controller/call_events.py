@@ -145,9 +145,12 @@ def started(
     number_kind: str | None,
     employee: dict[str, Any] | None,
     recovered: bool = False,
+    reference: str | None = None,
 ) -> CallEvent:
     fields: dict[str, Any] = {"from": caller, "to": called, "organization": organization, "direction": direction}
     fields.update(number=number, number_kind=number_kind, employee=employee)
+    if reference is not None:
+        fields["reference"] = reference  # a call placed through the click-to-call API: the CRM's own
     return _make(uuid, STARTED, at, **fields, **_recovered(recovered))
 
 

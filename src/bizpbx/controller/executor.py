@@ -27,8 +27,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from bizpbx import fs_vocabulary as fs
-from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
+from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
+from bizpbx.controller.bridge_results import answered_leg, answering_leg, caller_gone, unanswered_outcome
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
@@ -36,14 +37,28 @@ from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.rating import Rater
-from bizpbx.routing import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Outcome, Plan, Play, Source, Voicemail
-from bizpbx.routing import route, route_after_digits, route_menu_choice
+from bizpbx.routing import (
+    Answer,
+    Bridge,
+    Call,
+    Collect,
+    Hangup,
+    Leg,
+    Menu,
+    Outcome,
+    Pickup,
+    Plan,
+    Play,
+    Source,
+    Voicemail,
+    route,
+    route_after_digits,
+    route_menu_choice,
+)
 from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-ANSWERED_DIALSTATUS = "ANSWER"
-BRIDGED = "CHANNEL_BRIDGE"
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
@@ -76,9 +91,9 @@ class CallHandler:
         self._spend_today = spend_today
         self._metrics = metrics
         self._emit = emit
-        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
         self.outbound_in_progress: Counter[str] = Counter()
-        self.active: set[str] = set()
+        self.active: dict[str, CallState] = {}  # the calls being handled, by UUID
         self.draining = False
 
     async def __call__(self, session: OutboundSession) -> None:
@@ -91,7 +106,7 @@ class CallHandler:
             self._emit(self._started(session.channel_data, call, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
-        self.active.add(call.uuid)
+        self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, self._site, datetime.now(timezone.utc))
@@ -106,7 +121,7 @@ class CallHandler:
         finally:
             if state.outbound_org is not None:
                 self.outbound_in_progress[state.outbound_org] -= 1
-            self.active.discard(call.uuid)
+            self.active.pop(call.uuid, None)
             self._metrics.active_calls.set(len(self.active))
 
     def _started(self, data, call: Call, plan: Plan | None) -> call_events.CallEvent:
@@ -129,6 +144,7 @@ class CallHandler:
             number=number,
             number_kind=variable("number_kind") if direction == "inbound" else None,
             employee=call_events.caller_employee(self._site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+            reference=variable("reference"),
         )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
@@ -136,7 +152,7 @@ class CallHandler:
         if plan.org_id and plan.org_id != state.org_id:
             await self._set_org(session, state, plan.org_id)
         await self._record(session, state, plan)
-        while not _caller_gone(session):
+        while not caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
                 if not state.answered:
@@ -146,6 +162,10 @@ class CallHandler:
             elif isinstance(step, Play):
                 await session.execute("playback", step.sound)
                 index += 1
+            elif isinstance(step, Pickup):
+                # Handed back: the dialplan's `intercept` after the socket takes the ringing call.
+                log.info("call pickup left to the switch: %s", step.reason, extra={"call_uuid": call.uuid})
+                return
             elif isinstance(step, Hangup):
                 log.info("hangup %s: %s", step.cause, step.reason, extra={"call_uuid": call.uuid})
                 await session.hangup(step.cause)
@@ -247,14 +267,14 @@ class CallHandler:
         """Ring the step's legs; None when the call is over (answered, or the caller left)."""
         external = [leg for leg in step.legs if leg.external]
         if external:
-            refusal = self._guard(state, external[0])
+            refusal = self.guard_refusal(external[0].org_id, external[0].number or "")
             if refusal is not None:
                 await self._refuse(session, state, refusal)
                 return None
             await self._mark_outbound(session, call, state, external[0])
-        elif step.check_registration and self._domain and len(step.legs) == 1:
+        elif step.check_registration and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self._domain}")
+            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self.domain}")
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
@@ -262,13 +282,18 @@ class CallHandler:
             self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
         legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
         dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
+        phones_of = None if external else step.legs[0].org_id
+        if phones_of is not None:
+            # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
+            await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
+            dial = fs.ringing_dial(dial, phones_of, state.uuid)
         bridging = asyncio.ensure_future(session.execute("bridge", dial))
-        answering = asyncio.ensure_future(_answering_leg(session.events, legs))
+        answering = asyncio.ensure_future(answering_leg(session.events, legs))
         try:
             done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             answering.cancel()  # an event it was woken for stays queued: _answered_leg finds it
-        answer = answering.result() if answering in done else _answered_leg(session.events, legs)
+        answer = answering.result() if answering in done else answered_leg(session.events, legs)
         deadline_passed = not done and answer is None
         if deadline_passed:
             for leg_uuid in legs:
@@ -276,9 +301,12 @@ class CallHandler:
         if answer is not None:
             await self._person_answered(session, state, *answer)
         result = await bridging
-        if answer is None and (answer := _answered_leg(session.events, legs)) is not None:
+        if phones_of is not None and not caller_gone(session):
+            # Not answered (an answer withdrew it): no longer ringing here.
+            await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
+        if answer is None and (answer := answered_leg(session.events, legs)) is not None:
             await self._person_answered(session, state, *answer)  # answered as its deadline passed
-        return _outcome(result, deadline_passed, session)
+        return unanswered_outcome(result, deadline_passed, session)
 
     async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
         state.answered = True
@@ -286,16 +314,17 @@ class CallHandler:
         self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(leg.org_id, who)))
         await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
-    def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
-        org = self._site.organizations[leg.org_id]
+    def guard_refusal(self, org_id: str, number: str) -> Refusal | None:
+        """The toll-fraud guard's answer for a call out of `org_id` to `number` now (None: allowed)."""
+        org = self._site.organizations[org_id]
         since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
         return check_outbound(
             org.outbound,
-            leg.org_id,
-            leg.number or "",
-            calls_in_progress=self.outbound_in_progress[leg.org_id],
-            spent_today=self._spend_today(leg.org_id, since, until),
-            price=self._rater.price_per_minute(leg.org_id, leg.number or ""),
+            org_id,
+            number,
+            calls_in_progress=self.outbound_in_progress[org_id],
+            spent_today=self._spend_today(org_id, since, until),
+            price=self._rater.price_per_minute(org_id, number),
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
@@ -328,50 +357,8 @@ class CallHandler:
         return fs.user_dial(leg.org_id, leg.extension, options)
 
 
-async def _answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
-    while True:
-        found = _bridged_leg(await events.get(), legs)
-        if found is not None:
-            return found
-
-
-def _answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
-    while not events.empty():
-        found = _bridged_leg(events.get_nowait(), legs)
-        if found is not None:
-            return found
-    return None
-
-
-def _bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    if event.name != BRIDGED:
-        return None
-    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
-    return (leg, event) if leg is not None else None
-
-
 def _legs(plan: Plan | None) -> list[Leg]:
     return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
-
-
-def _caller_gone(session: OutboundSession) -> bool:
-    return session.closed or session.linger_notice is not None
-
-
-def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> Outcome | None:
-    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or _caller_gone(session):
-        return None
-    if deadline_passed:
-        return Outcome.NO_ANSWER
-    disposition = result.get("variable_originate_disposition")
-    if disposition in BUSY_CAUSES:
-        return Outcome.BUSY
-    if disposition in NO_ANSWER_CAUSES:
-        return Outcome.NO_ANSWER
-    if disposition == "ORIGINATOR_CANCEL":
-        return None  # the caller hung up while it rang
-    return Outcome.UNAVAILABLE
 
 
 def call_from_channel(data) -> Call:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.call_api import CallApiServer
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
@@ -110,13 +111,28 @@ class Controller:
         except StartupError:
             await outbound.close()
             raise
+        api_server = await self._start_api(outbound, metrics_server)
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
         tasks.append(asyncio.create_task(self._recordings_retention(), name="recordings retention"))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
+        if api_server is not None:
+            api_server.close()
         await self._shut_down(outbound, metrics_server, self.inbound, tasks)
+
+    async def _start_api(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
+        """The click-to-call API, when the site names clients for it."""
+        api = self.site.controller.api
+        if not api.clients:
+            return None
+        try:
+            return await _listen("controller.api", str(api.host), api.port, lambda: CallApiServer(self.site, self.handler, self.inbound).serve(str(api.host), api.port))
+        except StartupError:
+            await outbound.close()
+            metrics_server.close()
+            raise
 
     async def _keep_connected(self, inbound: InboundClient) -> None:
         for delay in backoff_delays(0.5, 30.0):

@@ -9,7 +9,7 @@ from typing import Any
 
 from bizpbx.routing.graph import target_node
 from bizpbx.routing.guard import REFUSAL_CAUSE, Refusal, destination_refusal
-from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Pickup, Plan, Play, Step, Voicemail
 from bizpbx.routing.walk import is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site, Target, TargetKind
 
@@ -138,6 +138,8 @@ def target_of(step: Step) -> str:
         return f"voicemail:{step.extension}"
     if isinstance(step, Play):
         return step.sound
+    if isinstance(step, Pickup):
+        return f"the call ringing in organization {step.org_id}"
     return ""
 
 

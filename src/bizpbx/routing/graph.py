@@ -69,10 +69,14 @@ RUSSIAN_CALLER = (
     r"|7(?![67])(?:\d{6,8}|\d{11,14})"  # E.164 digits without the +
     r")$"
 )
+# How a call from a caller on an organization's blocklist ends.
+BLOCKED_CAUSE = "CALL_REJECTED"
 # How a call ends when an outside number it was sent to is not reached.
 DIAL_OUT_FAILED = "NORMAL_TEMPORARY_FAILURE"
 # What a phone dials to reach an outside number; extensions are 2-6 digits.
 EXTERNAL_NUMBER = r"^\+?\d{7,15}$"
+# What a phone dials to answer the call ringing another phone of its organization.
+PICKUP_CODE = "*8"
 
 
 _last: tuple[Site, SiteRoutes] | None = None
@@ -107,8 +111,9 @@ def _incoming(site: Site, number: str, by_id: dict[str, OrganizationRoutes]) -> 
     if not org.has_telephony:
         return Incoming(number, entry.kind, trunk, org_id, "CALL_REJECTED", None, None)
     callers = RUSSIAN_CALLER if entry.kind is NumberKind.HOTLINE else None
-    node = dict(by_id[org_id].numbers)[number]
-    return Incoming(number, entry.kind, trunk, org_id, None, callers, node, answer_recording(org_id, org, node))
+    routes = by_id[org_id]
+    node = dict(routes.numbers)[number]
+    return Incoming(number, entry.kind, trunk, org_id, None, callers, node, answer_recording(org_id, org, node), routes.blocklist)
 
 
 def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRoutes:
@@ -138,6 +143,7 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
         voicemail_boxes=tuple(sorted(ext for ext, employee in org.employees.items() if employee.voicemail.enabled)),
         main_recording=answer_recording(org_id, org, main) if main is not None else None,
         phone_recordings=tuple((ext, placed_recording(org_id, org, ext)) for ext in sorted(org.employees)),
+        blocklist=tuple(org.blocklist) if org.has_telephony else (),
     )
 
 
@@ -278,7 +284,11 @@ class _Builder:
         if group is None:
             return Refuse(name, target, "UNALLOCATED_NUMBER", f"no ring group {target.value}")
         fallback = self.reach(group.fallback) if group.fallback is not None else None
-        members = tuple(m for m in group.members if m in self.org.employees)
+        members = tuple(m for m in group.members if m in self.org.employees and not self.org.employees[m].do_not_disturb)
+        if not members and any(m in self.org.employees for m in group.members):
+            # Every member is on do-not-disturb: busy, as their phones would be.
+            why = f"every member of ring group {target.value} is on do-not-disturb"
+            return Forward(name, target, fallback, why=why) if fallback is not None else Refuse(name, target, "USER_BUSY", why)
         if not members:
             if fallback is not None:
                 return Forward(name, target, fallback)
@@ -298,6 +308,12 @@ class _Builder:
 
         def outcome(forward: Target | None) -> str | None:
             return self.reach(forward) if forward is not None else voicemail
+
+        if employee.do_not_disturb:
+            # Not rung: busy, so the busy forwarding (or voicemail) takes the call.
+            busy = outcome(forwarding.busy)
+            why = f"{target.value} is on do-not-disturb"
+            return Forward(name, target, busy, why=why) if busy is not None else Refuse(name, target, "USER_BUSY", f"{why}, no busy forwarding")
 
         return Ring(
             name,

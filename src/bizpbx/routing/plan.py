@@ -171,13 +171,24 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
+class Pickup:
+    """A phone takes the call ringing another phone of its organization. The
+    switch does it (the dialplan's `intercept` after the controller hands the
+    call back): which call rings is the switch's own state."""
+
+    action: ClassVar[str] = "pickup"
+    org_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     action: ClassVar[str] = "hangup"
     cause: str = "NORMAL_CLEARING"
     reason: str = ""
 
 
-Step = Answer | Collect | Menu | Bridge | Voicemail | Play | Hangup
+Step = Answer | Collect | Menu | Bridge | Voicemail | Play | Pickup | Hangup
 
 
 @dataclass(frozen=True, slots=True)

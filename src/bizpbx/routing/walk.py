@@ -14,7 +14,9 @@ from datetime import datetime
 
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.routing.graph import (
+    BLOCKED_CAUSE,
     DIAL_OUT_FAILED,
+    PICKUP_CODE,
     SOUND_INTERNAL_ONLY,
     SOUND_INVALID_NUMBER,
     DialOut,
@@ -29,8 +31,9 @@ from bizpbx.routing.graph import (
     route_graph,
     target_node,
 )
+from bizpbx.routing.callers import blocking_entry
 from bizpbx.routing.hours import is_open
-from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Plan, Play, Source, Step, Voicemail
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Pickup, Plan, Play, Source, Step, Voicemail
 from bizpbx.settings import NumberKind, Site, Target, TargetKind
 
 # How a loop closed before any ring failed ends (the switch's hangup with no cause given).
@@ -58,6 +61,10 @@ def route_after_digits(call: Call, site: Site, now: datetime, digits: str) -> Pl
     if routes is None or routes.main is None:
         why = "no digits entered" if not digits else f"{digits} is not an organization that takes calls"
         return _refusal(site.main_number.invalid_prompt, "NO_ROUTE_DESTINATION", why, answered=True, direction="inbound")
+    blocked = _blocked(call, routes.blocklist, digits)
+    if blocked is not None:
+        # Refused before the organization's recording starts (the fallback screens there too).
+        return Plan((blocked,), org_id=digits, direction="inbound")
     walk = _Walk(site, now, routes, answered=True)
     walk.visit(routes.main, (), NOTHING_RUNG_YET, f"organization {digits} ({site.organizations[digits].name})")
     return walk.plan("inbound", routes.main_recording)
@@ -112,6 +119,10 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
         if caller is None or not is_russian(caller[1:]):
             why = f"an 8-800 number takes callers in Russia only; caller {call.caller or '(none)'} is not, so the call is refused before answer"
             return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound", recording=entry.recording)
+    blocked = _blocked(call, entry.blocklist, org_id)
+    if blocked is not None:
+        # Armed where the number is answered, as the fallback does: never answered, nothing recorded.
+        return Plan((blocked,), org_id=org_id, direction="inbound", recording=entry.recording)
     routes = graph.organization(org_id)
     walk = _Walk(site, now, routes, answered=False)
     walk.visit(entry.node, (), NOTHING_RUNG_YET, f"{entry.kind} number {called} of organization {org_id}")
@@ -124,6 +135,9 @@ def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
     if routes is None:
         return Plan((Hangup("CALL_REJECTED", f"the caller's organization {org_id} is not in the site"),))
     dialed = call.destination
+    if dialed == PICKUP_CODE:
+        why = f"call pickup: the call now ringing a phone of organization {org_id} (never another organization's)"
+        return Plan((Pickup(org_id, why),), org_id=org_id)
     node = dict(routes.dialable).get(dialed)
     walk = _Walk(site, now, routes, answered=False)
     recording = _placed_recording(call, routes)
@@ -145,6 +159,14 @@ def _placed_recording(call: Call, routes: OrganizationRoutes) -> Recording | Non
     """The recording of a call placed by the phone registered as `call.user` (None: no employee's phone)."""
     extension = (call.user or "").removeprefix(f"{routes.org_id}-")
     return dict(routes.phone_recordings).get(extension) if call.user else None
+
+
+def _blocked(call: Call, blocklist: tuple[str, ...], org_id: str) -> Hangup | None:
+    """The refusal of a caller on the organization's blocklist (before answer, but for the main number)."""
+    entry = blocking_entry(call.caller, blocklist)
+    if entry is None:
+        return None
+    return Hangup(BLOCKED_CAUSE, f"caller {call.caller} is on organization {org_id}'s blocklist ({entry})")
 
 
 def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
@@ -185,15 +207,15 @@ class _Walk:
         self.steps.extend(steps)
         return first
 
-    def visit(self, name: str, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None) -> int:
-        """The first step for the node `name`."""
-        return self.visit_node(self.routes.by_name[name], rung, cause, reason, forwarded_from)
+    def visit(self, name: str, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None, after: int = -1) -> int:
+        """The first step for the node `name`, reached from step `after` (a jump goes forward only)."""
+        return self.visit_node(self.routes.by_name[name], rung, cause, reason, forwarded_from, after)
 
-    def visit_node(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None) -> int:
+    def visit_node(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None, after: int = -1) -> int:
         if isinstance(node, Schedule):
             inside = is_open(node.hours, self.now, self.site.zone)
             onward = node.open if inside else node.closed
-            return self.visit(onward, rung, cause, f"{reason}: incoming rule, {'within' if inside else 'outside'} business hours", forwarded_from)
+            return self.visit(onward, rung, cause, f"{reason}: incoming rule, {'within' if inside else 'outside'} business hours", forwarded_from, after)
         if getattr(node, "in_loop", False):
             if node.node in rung:
                 return self.add(Hangup(cause, f"{node.target} was already tried on this call ({reason}): stopping a forwarding loop"))
@@ -202,8 +224,9 @@ class _Walk:
             return self._final(node, reason, forwarded_from)
         # What follows a node depends on the count and the cause only where a loop can close.
         key = (node.node, frozenset(rung), cause if self.loops else "", forwarded_from)
-        if key not in self._laid_out:
-            self._laid_out[key] = self._lay_out(node, rung, cause, reason, forwarded_from)
+        # Steps laid out for another branch are shared only when they lie ahead of the jump to them.
+        if self._laid_out.get(key, -1) <= after:
+            self._laid_out[key] = self._lay_out(node, rung, cause, reason, forwarded_from, after)
         return self._laid_out[key]
 
     def _final(self, node: Refuse | VoicemailBox, reason: str, forwarded_from: str | None) -> int:
@@ -215,11 +238,11 @@ class _Walk:
         steps = (Play(node.sound, why), Hangup(node.cause, why))
         return self.add(*steps) if self.answered else self.add(Answer(), *steps)
 
-    def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None) -> int:
+    def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None, after: int) -> int:
         if isinstance(node, Forward):
             ext = node.target.value if node.target.kind is TargetKind.EXTENSION else None
-            why = f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring"
-            return self.visit(node.to, rung, cause, why, ext or forwarded_from)
+            why = node.why or (f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring")
+            return self.visit(node.to, rung, cause, why, ext or forwarded_from, after)
         if isinstance(node, Ivr):
             return self._menu(node, rung, reason)
         if isinstance(node, DialOut):
@@ -273,7 +296,7 @@ class _Walk:
             if onward is None:
                 outcomes[outcome] = self.add(Hangup(failure_cause, f"{where}: {outcome}, {'no forwarding' if ring.forwards_from else 'no fallback'}"))
             else:
-                outcomes[outcome] = self.visit(onward, rung, failure_cause, f"{where}: {outcome}", ring.forwards_from)
+                outcomes[outcome] = self.visit(onward, rung, failure_cause, f"{where}: {outcome}", ring.forwards_from, indices[-1])
         for position, (index, legs_rung) in enumerate(zip(indices, rings)):
             last = position + 1 == len(rings)
             following = None if last else indices[position + 1]
