@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import pytest
 
-from bizpbx.controller.call_api import CallApiServer
+from bizpbx.controller.call_api import CallApiEndpoint
 from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import InboundClient
 from bizpbx.rating import Rater
@@ -38,7 +39,7 @@ def request(api_site, method: str, path: str, body=None, token: str | None = TOK
     inbound = InboundClient("127.0.0.1", 1, "not-running-switch")  # never connected: nothing listens there
 
     async def scenario():
-        server = await CallApiServer(api_site, handler, inbound).serve("127.0.0.1", 0)
+        server = await HttpServer([CallApiEndpoint(api_site, handler, inbound)]).serve("127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())

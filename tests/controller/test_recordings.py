@@ -1,22 +1,22 @@
-"""The recordings' pure rules: signed, expiring URLs and the retention."""
+"""The recordings' pure rules: the URLs' signature and the retention (the
+endpoint's refusals, expiry included, in test_recordings_http)."""
 
 from __future__ import annotations
 
-from bizpbx.controller.recordings import RecordingFile, authorized, signature, to_delete, url_path
+from bizpbx.controller.recordings import RecordingFile, is_signed, signature, to_delete, url_path
 
 SECRET = "a-recordings-url-secret-of-32-chars!"
 UUID = "1b1e4d52-4d8c-4c3e-9d0a-2f0e6c1a7b11"
 
 
-def test_a_signed_path_is_authorized_until_it_expires_and_for_no_other_path():
+def test_a_signature_covers_the_path_and_the_expiry_under_the_sites_secret():
     path = url_path(UUID)
     good = signature(SECRET, path, 2000)
-    assert authorized(SECRET, path, "2000", good, now=1999)
-    assert not authorized(SECRET, path, "2000", good, now=2001), "expired"
-    assert not authorized(SECRET, url_path(UUID.replace("1", "2")), "2000", good, now=1999), "another recording"
-    assert not authorized(SECRET, path, "2001", good, now=1999), "a later expiry is not signed"
-    assert not authorized("another-secret-of-thirty-two-chars!!", path, "2000", good, now=1999)
-    assert not authorized(SECRET, path, "-1", good, now=0) and not authorized(SECRET, path, "", good, now=0)
+    assert is_signed(SECRET, path, 2000, good)
+    assert not is_signed(SECRET, url_path(UUID.replace("1", "2")), 2000, good), "another recording"
+    assert not is_signed(SECRET, path, 2001, good), "a later expiry is not signed"
+    assert not is_signed("another-secret-of-thirty-two-chars!!", path, 2000, good)
+    assert not is_signed(SECRET, path, 2000, good.upper()) and not is_signed(SECRET, path, 2000, "")
 
 
 def test_the_retention_deletes_what_is_too_old_then_the_oldest_until_it_fits():

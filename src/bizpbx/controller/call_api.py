@@ -22,61 +22,38 @@ Authorization header is never logged.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import uuid as uuid_module
 from typing import Any
 
 from bizpbx import fs_vocabulary as fs
-from bizpbx.controller.call_requests import ApiError, Client, authenticate, authorize, call_uuid, place_call, read_json, transfer
+from bizpbx.controller.call_requests import Client, authenticate, authorize, call_uuid, place_call, read_json, transfer
 from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.http_server import HttpError, Request, Response
 from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import EslError
 from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-MAX_HEAD = 16 * 1024
-READ_SECONDS = 10
 RING_SECONDS = 30  # how long the employee's phone rings before the API's call is given up
 NO_SUCH_CHANNEL = ("-ERR", "_undef_")
 
 
-class CallApiServer:
+class CallApiEndpoint:
+    prefix = "/v1/"
+
     def __init__(self, site: Site, handler: CallHandler, inbound: InboundClient) -> None:
         self.site = site
         self.handler = handler
         self.inbound = inbound
 
-    async def serve(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, host, port, limit=MAX_HEAD)
+    async def answer(self, request: Request) -> Response:
+        status, answer = await self._route(request.method, request.path, request.headers.get("authorization"), request.body)
+        return Response.json(status, answer)
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            method, path, headers, body = await asyncio.wait_for(_read_request(reader), READ_SECONDS)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ValueError):
-            writer.close()
-            return
-        try:
-            status, answer = await self.handle(method, path, headers.get("authorization"), body)
-        except ApiError as error:
-            status, answer = error.status, {"error": error.message}
-        log.info("API %s %s: %d", method, path, status)
-        payload = json.dumps(answer, ensure_ascii=False).encode()
-        head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-        try:
-            writer.write(head.encode() + payload)
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(self, method: str, path: str, authorization: str | None, body: bytes) -> tuple[int, Any]:
-        parts = path.partition("?")[0].strip("/").split("/")
-        if parts[:1] != ["v1"]:
-            raise ApiError(404, f"no such resource {path!r}: the API is under /v1")
+    async def _route(self, method: str, path: str, authorization: str | None, body: bytes) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")  # ["v1", …]: the listener hands over /v1/ paths only
         client = authenticate(self.site, authorization)
         if parts[1:] == ["calls"] and method == "POST":
             return await self._place(client, read_json(body))
@@ -88,15 +65,15 @@ class CallApiServer:
             authorize(self.site, client, parts[2])
             calls = [{"uuid": u, "answered": s.answered} for u, s in sorted(self.handler.active.items()) if s.org_id == parts[2]]
             return 200, {"organization": parts[2], "calls": calls}
-        raise ApiError(404 if method in ("GET", "POST", "DELETE") else 405, f"no {method} {path}")
+        raise HttpError(404 if method in ("GET", "POST", "DELETE") else 405, f"no {method} {path}")
 
     async def _place(self, client: Client, data: dict[str, Any]) -> tuple[int, Any]:
         request = place_call(self.site, client, data)
         refusal = self.handler.guard_refusal(request.organization, request.number)
         if refusal is not None:
-            raise ApiError(403, f"refused by the toll-fraud guard ({refusal.rule}): {refusal.reason}")
+            raise HttpError(403, f"refused by the toll-fraud guard ({refusal.rule}): {refusal.reason}")
         if self.handler.domain is None:
-            raise ApiError(503, "the switch's SIP domain is unknown: set freeswitch.sip_domain or freeswitch.internal.ip")
+            raise HttpError(503, "the switch's SIP domain is unknown: set freeswitch.sip_domain or freeswitch.internal.ip")
         new = str(uuid_module.uuid4())
         variables = [
             f"origination_uuid={new}",
@@ -117,7 +94,7 @@ class CallApiServer:
     async def _organization_of(self, client: Client, uuid: str) -> str:
         org_id = (await self._switch(self.inbound.api(f"uuid_getvar {uuid} {fs.Var.ORG_ID}"))).strip()
         if not org_id or org_id.startswith(NO_SUCH_CHANNEL):
-            raise ApiError(404, f"no call {uuid} in progress")
+            raise HttpError(404, f"no call {uuid} in progress")
         authorize(self.site, client, org_id)
         return org_id
 
@@ -125,7 +102,7 @@ class CallApiServer:
         await self._organization_of(client, uuid)
         reply = await self._switch(self.inbound.api(f"uuid_kill {uuid} NORMAL_CLEARING"))
         if not reply.startswith("+OK"):
-            raise ApiError(404, f"no call {uuid} in progress ({reply.strip()})")
+            raise HttpError(404, f"no call {uuid} in progress ({reply.strip()})")
         return 200, {"uuid": uuid, "status": "hung up"}
 
     async def _transfer(self, client: Client, uuid: str, data: dict[str, Any]) -> tuple[int, Any]:
@@ -133,7 +110,7 @@ class CallApiServer:
         org_id = await self._organization_of(client, uuid)
         reply = await self._switch(self.inbound.api(f"uuid_transfer {uuid} -bleg {request.to} XML {fs.phones_context(org_id)}"))
         if not reply.startswith("+OK"):
-            raise ApiError(409, f"call {uuid} could not be transferred: {reply.strip()}")
+            raise HttpError(409, f"call {uuid} could not be transferred: {reply.strip()}")
         return 200, {"uuid": uuid, "to": request.to, "attended": False, "status": "transferred"}
 
     @staticmethod
@@ -141,23 +118,4 @@ class CallApiServer:
         try:
             return await command
         except (EslError, OSError) as error:
-            raise ApiError(503, f"the switch is not reachable: {error}") from None
-
-
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
-_REASONS.update({409: "Conflict", 413: "Content Too Large", 501: "Not Implemented", 503: "Service Unavailable"})
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes]:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-    request_line, *lines = head.rstrip("\r\n").split("\r\n")
-    method, path, _version = request_line.split(" ")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0") or 0)
-    if not 0 <= length <= MAX_HEAD:
-        raise ValueError("body too long")
-    body = await reader.readexactly(length) if length else b""
-    return method, path, headers, body
+            raise HttpError(503, f"the switch is not reachable: {error}") from None

@@ -52,11 +52,9 @@ def signed_url(site: Site, call_uuid: str, now: float) -> tuple[str, int] | None
     return f"{settings.http.public_url.rstrip('/')}{path}?{query}", expires
 
 
-def authorized(secret: str, path: str, expires: str, given: str, now: float) -> bool:
-    """Whether a request's expiry and signature let it fetch `path`."""
-    if not expires.isdigit() or int(expires) < now:
-        return False
-    return hmac.compare_digest(signature(secret, path, int(expires)), given)
+def is_signed(secret: str, path: str, expires: int, given: str) -> bool:
+    """Whether `given` is the site's signature of `path` and `expires` (compared in constant time)."""
+    return hmac.compare_digest(signature(secret, path, expires).encode(), given.encode())
 
 
 def wav_seconds(path: Path) -> float:

@@ -3,7 +3,8 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
+- the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -31,11 +32,13 @@ from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
-from bizpbx.controller.call_api import CallApiServer
+from bizpbx.controller.call_api import CallApiEndpoint
+from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.recordings import clean_up
+from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery
 from bizpbx.esl.aio import InboundClient, OutboundServer
@@ -111,24 +114,28 @@ class Controller:
         except StartupError:
             await outbound.close()
             raise
-        api_server = await self._start_api(outbound, metrics_server)
+        http_server = await self._start_http(outbound, metrics_server)
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
         tasks.append(asyncio.create_task(self._recordings_retention(), name="recordings retention"))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
-        if api_server is not None:
-            api_server.close()
+        if http_server is not None:
+            http_server.close()
         await self._shut_down(outbound, metrics_server, self.inbound, tasks)
 
-    async def _start_api(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
-        """The click-to-call API, when the site names clients for it."""
+    async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
+        """The HTTP listener: the click-to-call API when the site names clients for it, the
+        recordings when recordings.http is set; none without either."""
         api = self.site.controller.api
-        if not api.clients:
+        endpoints = [CallApiEndpoint(self.site, self.handler, self.inbound)] if api.clients else []
+        if self.site.recordings.http is not None:
+            endpoints.append(RecordingsEndpoint(self.site))
+        if not endpoints:
             return None
         try:
-            return await _listen("controller.api", str(api.host), api.port, lambda: CallApiServer(self.site, self.handler, self.inbound).serve(str(api.host), api.port))
+            return await _listen("controller.api", str(api.host), api.port, lambda: HttpServer(endpoints).serve(str(api.host), api.port))
         except StartupError:
             await outbound.close()
             metrics_server.close()

@@ -3,13 +3,12 @@ long they stay, and the controller's endpoint the CRM fetches them from."""
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from bizpbx.settings.fields import Model, Port, Secret, SoundPath
+from bizpbx.settings.fields import Model, Secret, SoundPath
 
 
 class RecordingPolicy(Model):
@@ -20,14 +19,12 @@ class RecordingPolicy(Model):
 
 
 class RecordingsHttp(Model):
-    """The controller's endpoint the CRM fetches recordings from, by signed expiring URLs."""
+    """The URLs in call.recorded: the controller's HTTP listener (controller.api: its host,
+    port and the CRM's networks) serves them, signed and expiring."""
 
-    host: ipaddress.IPv4Address = Field(ipaddress.IPv4Address("127.0.0.1"), description="address to listen on")
-    port: Port = 8086
     public_url: str = Field(
-        "http://127.0.0.1:8086",
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
-        description="how the CRM reaches the endpoint (a reverse proxy's https address, say); the URLs in call.recorded start with it",
+        description="how the CRM reaches the controller's listener (http://<address>:<controller.api.port>, or a reverse proxy's https address); the URLs start with it",
     )
     url_seconds: int = Field(86400, ge=60, le=30 * 86400, description="how long a URL in call.recorded stays valid")
 
