@@ -30,7 +30,8 @@ class RecordingsHttp(Model):
 
 
 class Recordings(Model):
-    dir: Path = Field(Path("/var/lib/bizpbx/recordings"), description="where the switch writes the recordings (one WAV per call)")
+    # Not inside /var/lib/bizpbx: the switch could not enter the controller's state directory (0750).
+    dir: Path = Field(Path("/var/lib/bizpbx-recordings"), description="where the switch writes the recordings (one WAV per call)")
     retention_days: int = Field(90, ge=1, le=36_500, description="a recording older than this is deleted")
     max_disk_mb: int = Field(10_240, ge=1, description="the recordings' total size; beyond it the oldest are deleted first")
     notice: SoundPath = Field("bizpbx/recording-notice.wav", description="the notice, relative to the sounds directory")
