@@ -3,13 +3,15 @@ organization 34 records the calls from outside, with the notice. A SIPp
 phone registered as 34-200 answers an 8-800 call from Kazan; the switch
 records it into recordings.dir, and the controller announces the file by
 call.recorded once the call has ended, also when it was killed mid-call
-and learnt of the call from the CDR after its restart."""
+and learnt of the call from the CDR after its restart; with recordings.http,
+the event's signed URL fetches the file from the controller's listener."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
+import urllib.request
 import wave
 from contextlib import closing
 from pathlib import Path
@@ -28,6 +30,16 @@ pytestmark = pytest.mark.live
 
 def records_inbound_with_notice(data: dict) -> None:
     data["organizations"]["34"]["recording"] = {"calls": "inbound", "notice": True}
+
+
+URL_SECRET = "a-recordings-url-secret-of-32-chars!"
+
+
+def records_inbound_with_notice_and_urls(data: dict) -> None:
+    records_inbound_with_notice(data)
+    port = free_port()
+    data["controller"]["api"] = {"port": port}  # no clients: the listener serves the recordings alone
+    data["recordings"] = {**data.get("recordings", {}), "http": {"public_url": f"http://127.0.0.1:{port}"}, "url_secret": URL_SECRET}
 
 
 def answered_by_phone(live: Live, place_call) -> None:
@@ -64,7 +76,13 @@ def the_recording_matches_the_call(live: Live, ended: dict, recorded: dict) -> f
         seconds = sound.getnframes() / sound.getframerate()
         assert sound.getnchannels() in (1, 2) and sound.getframerate() >= 8000
     assert recorded["seconds"] == pytest.approx(seconds, abs=0.01) and recorded["bytes"] == path.stat().st_size
-    assert recorded["url"] is None and recorded["organization"] == "34"  # no recordings.http in this site
+    assert recorded["organization"] == "34"
+    if live.site.recordings.http is None:
+        assert recorded["url"] is None
+    else:  # the URL the CRM is given fetches the very file from the controller
+        with urllib.request.urlopen(recorded["url"], timeout=30) as answer:
+            assert answer.status == 200 and answer.headers["Content-Type"] == "audio/wav"
+            assert answer.read() == path.read_bytes()
     with Ledger(live.site.controller.ledger) as ledger:
         stored = recording_of(ledger, recorded["call_uuid"])
         assert stored is not None and stored.path == str(path)
@@ -79,7 +97,7 @@ LENGTH_GAP = (
 )
 
 
-@pytest.mark.parametrize("live", [records_inbound_with_notice], indirect=True)
+@pytest.mark.parametrize("live", [records_inbound_with_notice_and_urls], indirect=True)
 def test_a_recorded_hotline_call_leaves_a_wav_as_long_as_the_call_announced_by_call_recorded(live: Live):
     answered_by_phone(live, lambda: live.call(HOTLINE, talk_ms=6000, speaks=True))
     ended, recorded = announced(live)
