@@ -6,16 +6,15 @@ is answered 503 (no live click-to-call test yet: see the branch report)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from decimal import Decimal
 
 import pytest
+from http_exchange import exchange
 
 from bizpbx.controller.call_api import CallApiEndpoint
 from bizpbx.controller.executor import CallHandler
-from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import InboundClient
 from bizpbx.rating import Rater
@@ -39,25 +38,13 @@ def request(api_site, method: str, path: str, body=None, token: str | None = TOK
         handler.outbound_calls.claim("12", f"call-{number}", lambda calls: None)
     inbound = InboundClient("127.0.0.1", 1, "not-running-switch")  # never connected: nothing listens there
 
-    async def scenario():
-        server = await HttpServer([CallApiEndpoint(api_site, handler, inbound)]).serve("127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        head = f"{method} {path} HTTP/1.1\r\nHost: pbx\r\nContent-Length: {len(payload)}\r\n"
-        if token is not None:
-            head += f"Authorization: Bearer {token}\r\n"
-        writer.write(head.encode() + b"\r\n" + payload)
-        answer = await reader.read()
-        writer.close()
-        server.close()
-        await server.wait_closed()
-        return answer
-
-    raw = asyncio.run(asyncio.wait_for(scenario(), 30))
-    head, _, body_bytes = raw.partition(b"\r\n\r\n")
-    assert b"Content-Type: application/json" in head
-    return int(head.split(b" ")[1]), json.loads(body_bytes)
+    payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    head = f"{method} {path} HTTP/1.1\r\nHost: pbx\r\nContent-Length: {len(payload)}\r\n"
+    if token is not None:
+        head += f"Authorization: Bearer {token}\r\n"
+    status, headers, answer = exchange([CallApiEndpoint(api_site, handler, inbound)], head.encode() + b"\r\n" + payload)
+    assert headers["content-type"] == "application/json"
+    return status, json.loads(answer)
 
 
 CALL = {"organization": "12", "extension": "101", "number": "+79161234567", "reference": "deal-42"}

@@ -6,15 +6,14 @@ recordings directory), and the signature never reaches a log line."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import wave
 from pathlib import Path
 
 import pytest
+from http_exchange import exchange
 
-from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.recordings import signature, signed_url, url_path
 from bizpbx.controller.recordings_http import RecordingsEndpoint
 
@@ -49,22 +48,7 @@ def a_recording(directory: Path, call_uuid: str, seconds: float = 1.5) -> bytes:
 def fetch(site, target: str, method: str = "GET", now: float = NOW) -> tuple[int, dict[str, str], bytes]:
     """One request to the endpoint; status, headers (lower-case names) and body."""
 
-    async def scenario():
-        server = await HttpServer([RecordingsEndpoint(site, clock=lambda: now)]).serve("127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"{method} {target} HTTP/1.1\r\nHost: pbx\r\n\r\n".encode())
-        raw = await reader.read()
-        writer.close()
-        server.close()
-        await server.wait_closed()
-        return raw
-
-    raw = asyncio.run(asyncio.wait_for(scenario(), 30))
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode().split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split(" ")[1]), headers, body
+    return exchange([RecordingsEndpoint(site, clock=lambda: now)], f"{method} {target} HTTP/1.1\r\nHost: pbx\r\n\r\n".encode())
 
 
 def signed_target(site, call_uuid: str, now: float = NOW) -> str:
