@@ -5,45 +5,33 @@ defaults and vars with the site as `bizpbx show --json` gives it."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from role_playbook import NEEDS_ANSIBLE, REPO, run_play, shown_site
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
 UNITS = {
     "freeswitch": "templates/etc/systemd/system/freeswitch.service.j2",
     "bizpbx": "templates/etc/systemd/system/bizpbx-controller.service.j2",
 }
 
-pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason=f"ansible-playbook is not beside {sys.executable} (make venv installs it)")
+pytestmark = NEEDS_ANSIBLE
 
 
-def shown_site(site_file: Path, recordings_dir: str | None) -> dict:
+def site_recording_into(site_file: Path, recordings_dir: str | None) -> dict:
     if recordings_dir is not None:
         data = yaml.safe_load(site_file.read_text(encoding="utf-8"))
         data["recordings"] = {"dir": recordings_dir}
         site_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    shown = subprocess.run([sys.executable, "-m", "bizpbx.cli", "show", "--json", str(site_file)], capture_output=True, text=True, check=True)
-    return json.loads(shown.stdout)
+    return shown_site(site_file)
 
 
 def rendered_unit(tmp_path: Path, role: str, site: dict) -> str:
     folder = REPO / "roles" / role
     out = tmp_path / f"{role}.service"
     task = {"ansible.builtin.template": {"src": str(folder / UNITS[role]), "dest": str(out), "mode": "0600"}}
-    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "vars_files": [str(folder / "defaults/main.yml"), str(folder / "vars/main.yml")], "tasks": [task]}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
-    (tmp_path / "extra.json").write_text(json.dumps({"preflight__site": site}), encoding="utf-8")
-    result = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
-    )
+    result = run_play(tmp_path, folder, [task], {"preflight__site": site})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out.read_text(encoding="utf-8")
 
@@ -55,7 +43,7 @@ def writable(unit: str) -> list[str]:
 
 @pytest.mark.parametrize("recordings_dir", [None, "/srv/calls/recorded"], ids=["default", "the site's own"])
 def test_the_switch_and_the_controller_may_write_the_recordings_directory(tmp_path, lab_site_copy, recordings_dir):
-    site = shown_site(lab_site_copy, recordings_dir)
+    site = site_recording_into(lab_site_copy, recordings_dir)
     expected = recordings_dir or "/var/lib/bizpbx-recordings"
     assert site["recordings"]["dir"] == expected
     for role in UNITS:
