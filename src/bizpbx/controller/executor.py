@@ -322,16 +322,14 @@ class CallHandler:
         org = self._site.organizations[org_id]
         since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
         spent, price = self._spend_today(org_id, since, until), self._rater.price_per_minute(org_id, number)
-        claimed_as = call_uuid or f"asked-{uuid_module.uuid4()}"
-        # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
-        refusal = self.outbound_calls.claim(
-            org_id,
-            claimed_as,
-            lambda calls: check_outbound(org.outbound, org_id, number, calls_in_progress=calls, spent_today=spent, price=price),
-        )
+
+        def decide(calls: int) -> Refusal | None:
+            return check_outbound(org.outbound, org_id, number, calls_in_progress=calls, spent_today=spent, price=price)
+
         if call_uuid is None:
-            self.outbound_calls.release(claimed_as)
-        return refusal
+            return decide(self.outbound_calls.in_progress(org_id))
+        # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
+        return self.outbound_calls.claim(org_id, call_uuid, decide)
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
         self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
