@@ -794,8 +794,8 @@ class Listen(Model):
     port: Port
 
 
-# Every event a webhook can be sent (bizpbx.controller.call_events makes them).
-EVENT_NAMES = ("call.started", "call.answered", "call.transferred", "call.ended")
+# Every event a webhook can be sent (bizpbx.controller.call_events and trunk_state make them).
+EVENT_NAMES = ("call.started", "call.answered", "call.transferred", "call.ended", "trunk.down", "trunk.up")
 
 
 def _event_pattern(value: str) -> str:

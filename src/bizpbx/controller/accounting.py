@@ -48,6 +48,10 @@ class Accounting:
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
+    def use(self, rater: Rater) -> None:
+        """Rate calls that end from now on by a reloaded site's rules."""
+        self._rater = rater
+
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket."""
         name = event.name  # read without decoding the event: most events are not about calls

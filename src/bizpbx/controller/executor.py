@@ -63,6 +63,8 @@ class CallState:
 
     uuid: str
     org_id: str | None
+    site: Site  # the site when the call began: a reload changes new calls only
+    rater: Rater
     answered: bool = False
     transfers: int = 0
     outbound_org: str | None = None  # counted among its organization's outbound calls
@@ -78,20 +80,27 @@ class CallHandler:
         spend_today: Callable[[str, int, int], Decimal],
         metrics: Metrics,
         emit: Callable[[call_events.CallEvent], None],
+        trunk_failed: Callable[[str, str], None] = lambda trunk, cause: None,
     ) -> None:
-        self._site = site
-        self._rater = rater
         self._spend_today = spend_today
         self._metrics = metrics
         self._emit = emit
-        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        self._trunk_failed = trunk_failed
+        self.use(site, rater)
         self.outbound_in_progress: Counter[str] = Counter()
         self.active: set[str] = set()
         self.draining = False
 
+    def use(self, site: Site, rater: Rater) -> None:
+        """Route calls that begin from now on by `site` (calls in progress keep theirs)."""
+        self._site = site
+        self._rater = rater
+        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+
     async def __call__(self, session: OutboundSession) -> None:
         call = call_from_channel(session.channel_data)
-        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None)
+        org_id = call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None
+        state = CallState(call.uuid, org_id, self._site, self._rater)
         self._metrics.calls_total.inc()
         self._emit(call_events.started(session.channel_data))
         if self.draining:
@@ -101,7 +110,7 @@ class CallHandler:
         self.active.add(call.uuid)
         self._metrics.active_calls.set(len(self.active))
         try:
-            plan = self._timed(lambda: route(call, self._site, datetime.now(timezone.utc)))
+            plan = self._timed(lambda: route(call, state.site, datetime.now(timezone.utc)))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             await session.execute("set", "continue_on_fail=true")
             await session.execute("set", "hangup_after_bridge=true")
@@ -150,13 +159,13 @@ class CallHandler:
                 return
             elif isinstance(step, Collect):
                 digits = await self._collect(session, step)
-                plan = self._timed(lambda: route_after_digits(call, self._site, datetime.now(timezone.utc), digits))
+                plan = self._timed(lambda: route_after_digits(call, state.site, datetime.now(timezone.utc), digits))
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
                 index = 0
             elif isinstance(step, Menu):
                 key = await self._menu(session, step)
-                plan = self._timed(lambda: route_menu_choice(call, self._site, datetime.now(timezone.utc), step, key))
+                plan = self._timed(lambda: route_menu_choice(call, state.site, datetime.now(timezone.utc), step, key))
                 index = 0
             else:
                 outcome = await self._bridge(session, call, state, step)
@@ -223,18 +232,21 @@ class CallHandler:
                 for leg_uuid in leg_uuids:
                     await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
         result = await bridging
-        return _outcome(result, deadline_passed, session)
+        outcome = _outcome(result, deadline_passed, session)
+        if external and outcome is not None:
+            self._trunk_failed(external[0].trunk, "NO_ANSWER" if deadline_passed else str(result.get("variable_originate_disposition") or "UNKNOWN"))
+        return outcome
 
     def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
-        org = self._site.organizations[leg.org_id]
-        since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
+        org = state.site.organizations[leg.org_id]
+        since, until = day_bounds(datetime.now(timezone.utc), state.site.zone)
         return check_outbound(
             org.outbound,
             leg.org_id,
             leg.number or "",
             calls_in_progress=self.outbound_in_progress[leg.org_id],
             spent_today=self._spend_today(leg.org_id, since, until),
-            price=self._rater.price_per_minute(leg.org_id, leg.number or ""),
+            price=state.rater.price_per_minute(leg.org_id, leg.number or ""),
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:

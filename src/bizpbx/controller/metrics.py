@@ -86,6 +86,42 @@ class PerWebhook(Gauge):
         return [f'{self.name}{{webhook="{d.name}"}} {self._read_one(d)}' for d in self._deliveries()]
 
 
+class LabelledCounter:
+    """A counter per combination of label values (`inc(trunk="carrier", cause="USER_BUSY")`)."""
+
+    kind = "counter"
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self.values: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def inc(self, amount: int = 1, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        self.values[key] = self.values.get(key, 0) + amount
+
+    def samples(self) -> list[str]:
+        return [f"{self.name}{{{_labels(dict(key))}}} {value}" for key, value in sorted(self.values.items())]
+
+
+class PerTrunk(Gauge):
+    """A gauge per trunk, read from the trunks' states (`bizpbx.controller.trunk_state`) when scraped."""
+
+    def __init__(self, name: str, help_text: str, states: Callable[[], dict[str, Any]], read: Callable[[str, Any], tuple[dict[str, str], float]]) -> None:
+        super().__init__(name, help_text)
+        self._states, self._read_one = states, read
+
+    def samples(self) -> list[str]:
+        lines = []
+        for trunk, state in sorted(self._states().items()):
+            labels, value = self._read_one(trunk, state)
+            lines.append(f"{self.name}{{{_labels(labels)}}} {value}")
+        return lines
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
+
+
 class Metrics:
     def __init__(
         self,
@@ -105,9 +141,13 @@ class Metrics:
         self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard")
         self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", outbox_depth)
         self.up = Gauge("bizpbx_up", "1 while the controller runs")
+        self.trunk_call_failures = LabelledCounter("bizpbx_trunk_call_failures_total", "Outbound legs on a trunk that failed, by hang-up cause")
+        self.site_reloads = Counter("bizpbx_site_reloads_total", "Sites reloaded on SIGHUP (systemctl reload)")
+        self.site_reload_failures = Counter("bizpbx_site_reload_failures_total", "Reloads refused (an invalid site: the one running is kept)")
+        self.restart_needed = Gauge("bizpbx_restart_needed", "1 when a reloaded site changed settings that apply only on restart (label settings)")
 
-    def all(self) -> list[Counter | Gauge | Histogram]:
-        return [value for value in vars(self).values() if isinstance(value, (Counter, Gauge, Histogram))]
+    def all(self) -> list[Counter | Gauge | Histogram | LabelledCounter]:
+        return [value for value in vars(self).values() if isinstance(value, (Counter, Gauge, Histogram, LabelledCounter))]
 
     def render(self) -> str:
         lines = []
@@ -125,6 +165,19 @@ class Metrics:
         )
         self.webhook_dead_letters = PerWebhook("bizpbx_webhook_dead_letters", "Events set aside for the webhook (bizpbx events dead)", deliveries, lambda d: d.dead_letters())
         self.webhook_restarts = PerWebhook("bizpbx_webhook_loop_restarts_total", "Delivery loops started again after an error of their own", deliveries, lambda d: d.restarts, "counter")
+
+
+    def watch_trunks(self, states: Callable[[], dict[str, Any]]) -> None:
+        """Gauges of the trunks' states (`bizpbx.controller.trunk_state.TrunkState`), per trunk."""
+        self.trunk_up = PerTrunk(
+            "bizpbx_trunk_up", "1 while the trunk is registered (or, without registration, not found unreachable)", states, lambda t, s: ({"trunk": t}, int(s.status == "up"))
+        )
+        self.trunk_registration = PerTrunk(
+            "bizpbx_trunk_state",
+            "The trunk's state (label state: up, failing, down, unknown; registration: FreeSWITCH's; reason when not up), always 1",
+            states,
+            lambda t, s: ({"trunk": t, "state": s.status, "registration": s.registration, "reason": s.reason or ""}, 1),
+        )
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:

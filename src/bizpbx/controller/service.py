@@ -33,6 +33,9 @@ from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.site_reload import SiteReload
+from bizpbx.controller.trunk_state import GATEWAY_STATE_SUBCLASS, TrunkEvent
+from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
@@ -77,22 +80,43 @@ class Controller:
         self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
         self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
-        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
-        self.inbound = InboundClient(
-            str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event, retry_refusals=True
+        self.trunks = Trunks(site.trunks, self.outbox, self.emit)
+        self.metrics.watch_trunks(self.trunks.watch.states)
+        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self._trunk_call_failed)
+        self.inbound = self.event_socket(site)
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.reloads = SiteReload(self)
+
+    def event_socket(self, site: Site) -> InboundClient:
+        return InboundClient(
+            str(site.esl.host),
+            site.esl.port,
+            site.esl.password.get_secret_value(),
+            events=SUBSCRIBED_EVENTS,
+            custom=[GATEWAY_STATE_SUBCLASS],
+            on_event=self._on_event,
+            retry_refusals=True,
         )
 
-    def emit(self, event: CallEvent) -> None:
+    def emit(self, event: CallEvent | TrunkEvent) -> None:
         self.outbox.add([event.as_row()])
         self._wake_deliveries()
+
+    def _trunk_call_failed(self, trunk: str, cause: str) -> None:
+        self.metrics.trunk_call_failures.inc(trunk=trunk, cause=cause)
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:
             delivery.wake.set()
 
     def _on_event(self, event: Event) -> None:
-        self.accounting.on_event(event)
+        if not self.trunks.on_event(event):
+            self.accounting.on_event(event)
         self._wake_deliveries()
+
+    def start(self, name: str, work) -> None:
+        """Run `work` (a coroutine) as the task `name`; stopped with the controller."""
+        self.tasks[name] = asyncio.create_task(work, name=name)
 
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
@@ -107,12 +131,18 @@ class Controller:
         except StartupError:
             await outbound.close()
             raise
-        tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
-        tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
+        for delivery in self.deliveries:
+            self.start(f"webhook {delivery.name}", delivery.run())
+        self.start_event_socket()
+        self.start("CDR sweep", self._sweep())
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
-        await self._shut_down(outbound, metrics_server, self.inbound, tasks)
+        await self._shut_down(outbound, metrics_server)
+
+    def start_event_socket(self) -> None:
+        self.start("event socket", self._keep_connected(self.inbound))
+        self.start("trunks", self.trunks.follow(self.inbound))
 
     async def _keep_connected(self, inbound: InboundClient) -> None:
         for delay in backoff_delays(0.5, 30.0):
@@ -127,11 +157,14 @@ class Controller:
                 log.warning("event socket %s:%s: %s; again in %.1f s", inbound.host, inbound.port, error, delay)
             await asyncio.sleep(delay)
 
-    async def _sweep(self, inbound: InboundClient) -> None:
+    async def _sweep(self) -> None:
         """Every few seconds, and so soon after a reconnection, read what the CDR files added."""
-        seen = 0
+        seen, counted = 0, self.inbound
         while True:
             await asyncio.sleep(CDR_SWEEP_SECONDS)
+            inbound = self.inbound
+            if inbound is not counted:  # a reload connected anew with other event socket settings
+                seen, counted = 0, inbound
             if inbound.connections > max(seen, 1):
                 self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
             seen = max(seen, inbound.connections)
@@ -147,7 +180,7 @@ class Controller:
             self._wake_deliveries()
         return new
 
-    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server, inbound: InboundClient, tasks: list[asyncio.Task]) -> None:
+    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> None:
         outbound.stop_listening()
         self.handler.draining = True
         log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
@@ -158,13 +191,13 @@ class Controller:
         if self.handler.active:
             log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self.handler.active))
         await outbound.close()
-        await inbound.close()
+        await self.inbound.close()
         self.sweep_once()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), FLUSH_SECONDS)
-        for task in tasks:
+        for task in self.tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         metrics_server.close()
         await metrics_server.wait_closed()
         self.outbox.close()
@@ -176,12 +209,16 @@ class Controller:
             await asyncio.sleep(0.1)
 
 
-def run_until_signalled(site: Site) -> None:
+def run_until_signalled(site: Site, site_path: Path) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the site from `site_path`."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Controller(site).run(stop)
+        controller = Controller(site)
+        loop.add_signal_handler(signal.SIGHUP, controller.reloads.request, site_path)
+        await controller.run(stop)
 
     asyncio.run(main())
