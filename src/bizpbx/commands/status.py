@@ -54,6 +54,24 @@ def labelled(metrics: dict[str, float], name: str) -> tuple[float, dict[str, str
     return None
 
 
+def every_labelled(metrics: dict[str, float], name: str) -> list[tuple[float, dict[str, str]]]:
+    """Every sample of a metric with labels: (value, labels)."""
+    return [labelled({key: value}, name) for key, value in metrics.items() if key.startswith(name + "{")]
+
+
+def trunk_states(metrics: dict[str, float]) -> dict[str, dict[str, str | None]]:
+    """Each trunk's state as the controller reports it (bizpbx_trunk_state)."""
+    return {
+        labels["trunk"]: {"state": labels.get("state", "unknown"), "registration": labels.get("registration") or None, "reason": labels.get("reason") or None}
+        for _, labels in every_labelled(metrics, "bizpbx_trunk_state")
+    }
+
+
+def describe_trunk(trunk: dict[str, str | None]) -> str:
+    words = trunk["state"] + (f" ({trunk['registration']})" if trunk["registration"] else "")
+    return words + (f": {trunk['reason']}" if trunk["reason"] else "")
+
+
 def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
@@ -78,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
             esl_refusals=int(metrics["bizpbx_esl_refusals_total"]),
             rating_errors=int(metrics["bizpbx_rating_errors_total"]),
         )
+        restart = labelled(metrics, "bizpbx_restart_needed")
+        status["needs_restart"] = [name for name in restart[1].get("settings", "").split(",") if name] if restart and restart[0] == 1 else []
+        status["site_reloads"] = int(metrics.get("bizpbx_site_reloads_total", 0))
+        status["site_reload_failures"] = int(metrics.get("bizpbx_site_reload_failures_total", 0))
+        status["trunks"] = trunk_states(metrics)
         cdr = labelled(metrics, "bizpbx_cdr_readable")
         if cdr is not None:
             status["cdr_files"] = "readable" if cdr[0] == 1 else cdr[1].get("problem", "not read yet")
@@ -103,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "esl_refusals", "rating_errors", "cdr_files"):
             if key in status:
                 print(f"{key.replace('_', ' ')}: {status[key]}")
+        for name, trunk in status.get("trunks", {}).items():
+            print(f"trunk {name}: {describe_trunk(trunk)}")
+        if "site_reloads" in status:
+            print(f"site reloads: {status['site_reloads']}, refused: {status['site_reload_failures']}")
+        if status.get("needs_restart"):
+            print(f"needs restart: {', '.join(status['needs_restart'])} changed since the controller started (systemctl restart bizpbx-controller)")
         if "last_cdr" in status:
             last_cdr = status["last_cdr"]
             print("last CDR: " + (f"{last_cdr['file']} read at {last_cdr['read_at']}" if last_cdr else "none read yet"))
