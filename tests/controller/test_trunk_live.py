@@ -1,0 +1,164 @@
+"""A trunk that cannot register, on a real FreeSWITCH 1.10 (freeswitch#1960).
+
+Needs FREESWITCH_PREFIX and SIPp, as test_live.py. The demo site gets a
+second trunk, `backup`, registering to a loopback port where nothing
+answers. While it fails, calls from the first trunk (`carrier`) and a call
+answered by a registered phone (the internal profile) must go through; the
+controller learns of the failure from the switch (sofia::gateway_state, or
+`sofia xmlstatus gateway` at start) and sends `trunk.down`. Then a SIPp
+registrar starts answering on that port: the gateway registers at its next
+retry and `trunk.up` follows.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import yaml
+from local_net import free_port
+from sipp_scenarios import PHONE_SCENARIO, SDP
+from test_live import HOTLINE, MAIN_NUMBER, PREFIX, SIPP, SOUND_VOICE, Live, answers, sipp, wait_for, write_silence
+
+from bizpbx.commands.status import read_metrics
+from bizpbx.controller.outbox import Outbox
+from bizpbx.file_tree import replace_tree
+from bizpbx.render import render_site
+from bizpbx.site_loader import load_site
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(not PREFIX, reason="FREESWITCH_PREFIX is unset: point it at a FreeSWITCH 1.10 install prefix to run the live trunk test"),
+    pytest.mark.skipif(SIPP is None, reason="sipp is not on PATH: install Debian's sip-tester"),
+]
+
+REGISTRAR_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="the backup trunk's registrar accepts every REGISTER">
+  <recv request="REGISTER"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=600
+Expires: 600
+Content-Length: 0
+]]></send>
+</scenario>
+"""
+
+
+@pytest.fixture
+def two_trunks(lab_site_copy: Path, tmp_path: Path, monkeypatch):
+    binary = Path(PREFIX) / "bin" / "freeswitch"
+    monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # carrier is IP-authenticated here
+    monkeypatch.setenv("BIZPBX_TRUNKS__BACKUP__PASSWORD", "backup-trunk-secret-1")
+    external, internal, esl, dead = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port(), free_port(socket.SOCK_DGRAM)
+    data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
+    data["freeswitch"].update(
+        log_dir=str(tmp_path / "log"),
+        storage_dir=str(tmp_path / "storage"),
+        sounds_dir=str(tmp_path / "sounds"),
+        phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),
+        phone_networks=["127.0.0.0/8"],
+        sip_domain="127.0.0.1",
+        internal={"ip": "127.0.0.1", "port": internal},
+        external={"ip": "127.0.0.1", "port": external},
+        rtp_start_port=42200,
+        rtp_end_port=42300,
+    )
+    carrier = data["trunks"]["carrier"]
+    carrier.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
+    carrier.pop("username", None)
+    carrier.pop("realm", None)
+    data["trunks"]["backup"] = {"proxy": "127.0.0.1", "port": dead, "auth": "registration", "username": "pbx", "register_expires": 600, "source_addresses": ["127.0.0.1/32"]}
+    for org in data["organizations"].values():
+        org.setdefault("trunk", "carrier")
+    data["esl"] = {"port": esl}
+    data["controller"] = {
+        "socket": {"port": free_port()},
+        "metrics": {"port": free_port()},
+        "ledger": str(tmp_path / "ledger.sqlite3"),
+        "webhooks": {"noc": {"url": "http://127.0.0.1:9/", "secret": "a-webhook-secret-of-16", "events": ["trunk.*"]}},
+    }
+    lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    site = load_site(lab_site_copy, generate_missing_secrets=True)
+    conf = tmp_path / "conf"
+    replace_tree(conf, render_site(site))
+    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(conf), "-mod", str(Path(PREFIX) / "lib" / "freeswitch" / "mod")]
+    for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        command += [f"-{name}", str(tmp_path / name)]
+    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
+        write_silence(tmp_path / "sounds" / SOUND_VOICE / prompt)
+    switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
+    controller_log = (tmp_path / "controller.log").open("wb")
+    controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: answers(esl), "FreeSWITCH's event socket")
+        wait_for(lambda: (read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
+        yield Live(site, tmp_path, external, internal), dead
+    finally:
+        controller.terminate()
+        assert controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
+        switch.terminate()
+        try:
+            switch.wait(30)
+        except subprocess.TimeoutExpired:
+            switch.kill()
+
+
+def trunk_events(live: Live) -> list[dict]:
+    with closing(Outbox(live.site.controller.ledger)) as outbox:
+        return [e.data for e in outbox.after(0, limit=10_000) if e.name.startswith("trunk.")]
+
+
+def metrics(live: Live) -> dict[str, float]:
+    listen = live.site.controller.metrics
+    return read_metrics(f"http://{listen.host}:{listen.port}/metrics") or {}
+
+
+def test_a_trunk_failing_to_register_stops_no_other_call_and_is_watched(two_trunks):
+    live, dead_port = two_trunks
+    wait_for(lambda: [e["event"] for e in trunk_events(live)] == ["trunk.down"], "trunk.down for the backup trunk", bound=120)
+    [down] = trunk_events(live)
+    assert down["trunk"] == "backup" and down["state"] == "failing" and down["reason"].startswith("registration")
+    assert metrics(live)['bizpbx_trunk_up{trunk="backup"}'] == 0
+    assert metrics(live)['bizpbx_trunk_up{trunk="carrier"}'] == 1
+
+    # Calls on the other trunk, and a phone's, go through while backup keeps failing.
+    live.call(MAIN_NUMBER, keys="12#")
+    phone_port = free_port(socket.SOCK_DGRAM)
+    (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
+    phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
+    try:
+        live.register("34", "200", phone_port)
+        live.call(HOTLINE)
+    finally:
+        phone.send_signal(signal.SIGUSR1)
+        out, err = phone.communicate(timeout=60)
+    assert phone.returncode == 0, out[-2000:] + err[-2000:]
+    for org_id in ("12", "34"):
+        call, events = live.the_one_call(org_id) if org_id == "34" else (None, None)
+        if call is not None:
+            assert "call.answered" in [e.name for e in events]
+    status = subprocess.run([sys.executable, "-m", "bizpbx.cli", "status", str(live.work / "site.yml"), "--json"], capture_output=True, text=True, check=False)
+    assert json.loads(status.stdout)["trunks"]["backup"]["state"] == "failing"
+
+    # The registrar answers from now on: at its next retry the gateway registers.
+    (live.work / "registrar.xml").write_text(REGISTRAR_SCENARIO)
+    registrar = subprocess.Popen(sipp(live.work, "registrar", "-p", str(dead_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
+    try:
+        wait_for(lambda: [e["event"] for e in trunk_events(live)] == ["trunk.down", "trunk.up"], "trunk.up for the backup trunk", bound=180)
+    finally:
+        registrar.send_signal(signal.SIGUSR1)
+        registrar.communicate(timeout=60)
+    assert metrics(live)['bizpbx_trunk_up{trunk="backup"}'] == 1
