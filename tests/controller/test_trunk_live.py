@@ -146,10 +146,9 @@ def test_a_trunk_failing_to_register_stops_no_other_call_and_is_watched(two_trun
         phone.send_signal(signal.SIGUSR1)
         out, err = phone.communicate(timeout=60)
     assert phone.returncode == 0, out[-2000:] + err[-2000:]
-    for org_id in ("12", "34"):
-        call, events = live.the_one_call(org_id) if org_id == "34" else (None, None)
-        if call is not None:
-            assert "call.answered" in [e.name for e in events]
+    live.the_one_call("12")
+    _, events = live.the_one_call("34")
+    assert "call.answered" in [e.name for e in events], "the registered phone answered"
     status = subprocess.run([sys.executable, "-m", "bizpbx.cli", "status", str(live.work / "site.yml"), "--json"], capture_output=True, text=True, check=False)
     assert json.loads(status.stdout)["trunks"]["backup"]["state"] == "failing"
 
