@@ -236,6 +236,8 @@ async def _apply_sofia(client: InboundClient, conf_dir: Path, out: TextIO, err: 
     """New and changed trunks (gateways) into the running SIP profiles; say which profiles need a restart."""
     try:
         rendered = sofia_changes.fingerprints((conf_dir / sofia_changes.SOFIA_CONF).read_bytes())
+    except FileNotFoundError:
+        return True  # a tree without SIP profiles (only the event socket's): nothing to bring in
     except (OSError, ET.ParseError) as error:
         print(f"{conf_dir / sofia_changes.SOFIA_CONF}: cannot be read ({error}); SIP profiles not rescanned", file=err)
         return False
