@@ -170,7 +170,7 @@ class Metrics:
     def watch_trunks(self, states: Callable[[], dict[str, Any]]) -> None:
         """Gauges of the trunks' states (`bizpbx.controller.trunk_state.TrunkState`), per trunk."""
         self.trunk_up = PerTrunk(
-            "bizpbx_trunk_up", "1 while the trunk is registered (or, without registration, not found unreachable)", states, lambda t, s: ({"trunk": t}, int(s.status == "up"))
+            "bizpbx_trunk_up", "1 while the trunk is registered (or does not register: auth ip)", states, lambda t, s: ({"trunk": t}, int(s.status == "up"))
         )
         self.trunk_registration = PerTrunk(
             "bizpbx_trunk_state",

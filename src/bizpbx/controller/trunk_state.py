@@ -9,9 +9,10 @@ code and reason). `sofia xmlstatus gateway` gives the same for every
 gateway at once (`<state>`, `<status>` for the ping status), which the
 controller asks at start so that a restart does not lose what it knew.
 
-A trunk is *up* (registered; or, without registration, not found dead by
-its OPTIONS pings), *failing* (its registration is refused or unanswered;
-FreeSWITCH keeps retrying) or *down* (unregistered, or its pings unanswered).
+A trunk is *up* (registered, or not registering: `auth: ip`), *failing* (its registration is refused or unanswered;
+FreeSWITCH keeps retrying) or *down* (unregistered). The Ping-Status of a gateway that does not register says
+nothing here: it is UP only once FreeSWITCH has checked it, without an event,
+and bizpbx renders no OPTIONS pings.
 States in between (TRYING a REGISTER, REGISTER just answered) change
 nothing: the trunk stays what it was. A change between up and not up makes
 one `trunk.down` or `trunk.up` event, with a stable id.
@@ -109,7 +110,7 @@ def _status(report: GatewayReport, previous: str) -> str:
     if report.state in _REGISTERED:
         return UP
     if report.state == _NOT_REGISTERING:
-        return DOWN if report.ping == "DOWN" else UP
+        return UP
     if report.state in _FAILING:
         return FAILING
     if report.state in _DOWN:
@@ -124,8 +125,6 @@ def _reason(report: GatewayReport, status: str) -> str | None:
         return "registration unanswered (timeout)"
     if report.code:
         return f"registration refused: {report.code} {report.phrase}".rstrip()
-    if report.state == _NOT_REGISTERING:
-        return "OPTIONS pings unanswered"
     return {"FAILED": "registration failed", "FAIL_WAIT": "registration failed, waiting to retry", "EXPIRED": "registration expired"}.get(
         report.state, f"gateway {report.state.lower()}"
     )

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from bizpbx.controller.outbox import Outbox
-from bizpbx.controller.trunk_state import TrunkEvent, TrunkWatch, XmlStatusError, event_subject, report_from_event, reports_from_xmlstatus
+from bizpbx.controller.trunk_state import UNKNOWN, TrunkEvent, TrunkWatch, XmlStatusError, event_subject, report_from_event, reports_from_xmlstatus
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.esl.inbound import InboundClient
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 GATEWAY_LIST_COMMAND = "sofia xmlstatus gateway"
 ASK_SECONDS = 10.0
 CONNECTION_POLL_SECONDS = 0.5
+UNKNOWN_ASK_SECONDS = 5.0
 
 
 class Trunks:
@@ -63,10 +64,14 @@ class Trunks:
             self._take(self.watch.observe(report, announced=self._outbox.last_name(event_subject(report.gateway))))
 
     async def follow(self, inbound: InboundClient) -> None:
-        """Ask the switch again whenever the event socket has (re)connected."""
-        asked = 0
+        """Ask the switch again whenever the event socket has (re)connected, and while
+        a trunk is still unknown: a switch still starting its SIP profiles lists no
+        gateway yet, and one that does not register raises no event after that."""
+        asked, loop = 0, asyncio.get_running_loop()
+        last = loop.time()
         while True:
-            if inbound.connected and inbound.connections != asked:
-                asked = inbound.connections
+            unknown = any(state.status == UNKNOWN for state in self.watch.states().values())
+            if inbound.connected and (inbound.connections != asked or (unknown and loop.time() - last >= UNKNOWN_ASK_SECONDS)):
+                asked, last = inbound.connections, loop.time()
                 await self.ask(inbound)
             await asyncio.sleep(CONNECTION_POLL_SECONDS)
