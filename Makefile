@@ -44,8 +44,8 @@ clean:
 
 # The local lab (root): three nspawn machines (pbx, carrier, phone), then playbooks/site.yml on them.
 lab: venv
-	$(BIN)/python -m bizpbx.lab up
-	$(BIN)/python -m bizpbx.lab converge
+	$(BIN)/python -m bizpbx_lab up
+	$(BIN)/python -m bizpbx_lab converge
 
 lab-down: venv
-	$(BIN)/python -m bizpbx.lab down
+	$(BIN)/python -m bizpbx_lab down

@@ -121,10 +121,11 @@ def cdr_seeds() -> list[bytes]:
         "uuid": "a1", "organization": "12", "direction": "outbound", "called_number": "+74951112233", "number_kind": "",
         "caller": "101", "callee": "84951112233", "start_epoch": "1795589990", "answer_epoch": "1795590000",
         "end_epoch": "1795590061", "duration": "71", "billsec": "61", "hangup_cause": "NORMAL_CLEARING", "trunk": "carrier",
+        "bridge_epoch": "1795590004", "answered_by": "number:+74951112233", "voicemail": "",
     }
     line = cdr_csv_template()
     for column, variable in CDR_COLUMNS:
-        line = re.sub(r"\$\{(?:url_encode\(\$\{)?" + re.escape(variable) + r"\}\)?\}", values[column], line, count=1)
+        line = re.sub(r"\$\{(?:url_encode\(\$\{)?" + re.escape(variable) + r"\}(?:\)\})?", values[column], line, count=1)
     return [line.encode(), json.dumps(values).encode(), json.dumps({**values, "billsec": 61, "answer_epoch": 1795590000}).encode()]
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance sui
 
 from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
 
-from bizpbx import lab  # noqa: E402
+import bizpbx_lab as lab  # noqa: E402
 
 HOTLINE = "78005553535"
 WORK = "/tmp/bizpbx-load"

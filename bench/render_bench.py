@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.render import render_site
 from bizpbx.site_loader import load_site
 
@@ -25,7 +25,8 @@ def site_data(organizations: int, per_org: int) -> dict:
     for index in range(organizations):
         org_id = str(1000 + index)  # four digits each: no ID begins another
         number = f"+7495{3000000 + index:07d}"
-        numbers[number] = {"kind": "individual", "organization": org_id}
+        if index % 2:  # a number only for an organization with a telephony plan: one without could never answer it
+            numbers[number] = {"kind": "individual", "organization": org_id}
         employees = {
             str(100 + e): {
                 "name": f"Сотрудник {e} <{org_id}> & «Ко»",

@@ -11,14 +11,16 @@ seconds, so a CDR means the same whatever the server's time zone.
 
 from __future__ import annotations
 
+from bizpbx.fs_vocabulary import Var
+
 # (column, channel variable). The `bizpbx_*` variables are set by the
 # dialplan the renderer writes and by the controller.
 CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("uuid", "uuid"),
-    ("organization", "bizpbx_org_id"),
-    ("direction", "bizpbx_direction"),
-    ("called_number", "bizpbx_called"),
-    ("number_kind", "bizpbx_number_kind"),
+    ("organization", Var.ORG_ID),
+    ("direction", Var.DIRECTION),
+    ("called_number", Var.CALLED),
+    ("number_kind", Var.NUMBER_KIND),
     ("caller", "caller_id_number"),
     ("callee", "destination_number"),
     ("start_epoch", "start_epoch"),
@@ -27,8 +29,14 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("duration", "duration"),
     ("billsec", "billsec"),
     ("hangup_cause", "hangup_cause"),
-    ("trunk", "bizpbx_trunk"),
+    ("trunk", Var.TRUNK),
+    # Added later, so at the end: a line written before them is the columns above.
+    ("bridge_epoch", "bridge_epoch"),  # when a person (or the outside party) answered; 0: nobody did
+    ("answered_by", Var.ANSWERED_BY),  # that person, as a target (extension:101, number:+7...)
+    ("voicemail", Var.VOICEMAIL),  # the box the call ended in, if it did
 )
+# The columns of lines written before the last three existed (read with those empty).
+FIRST_COLUMNS_COUNT = 14
 
 # Variables whose value the caller chooses; written percent-encoded.
 CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})

@@ -4,7 +4,8 @@ SIP passwords generated for employees who have none.
 Layers, later ones winning: ``site.yml`` ← ``site.sip-passwords.yml``
 (generated, kept so that every render is the same) ← ``site.secrets.yml``
 (the operator's secrets, e.g. written from ansible-vault) ← ``BIZPBX_*``
-environment variables.
+environment variables. The rate decks the site names are read here too, and
+handed to the model, which reads no file.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_settings import EnvSettingsSource
 
-from bizpbx.settings import SITE_DIR, Site
+from bizpbx.rate_deck_csv import read_rate_deck
+from bizpbx.settings import READ_DECKS, SITE_DIR, RateDeck, Site, UnreadableDeck
+from bizpbx.settings.rate_decks import deck_path
 from bizpbx.site_rules import Problem, check_site
 
 
@@ -267,18 +271,50 @@ def load_site(path: Path, *, generate_missing_secrets: bool = False) -> Site:
 
 def site_from_data(data: dict[str, Any], path: Path) -> Site:
     """The site the settings read from `path` (and its overlays) describe; SiteError listing every problem."""
-    token = SITE_DIR.set(path.resolve().parent)
-    try:
-        site = Site(**data)
-    except ValidationError as error:
-        problems = [(_format_location(e["loc"]), _format_reason(e)) for e in error.errors()]
-        raise SiteError(path, problems) from None
-    finally:
-        SITE_DIR.reset(token)
+    site = model_from_data(data, path)
     problems = check_site(site)
     if problems:
         raise SiteError(path, problems)
     return site
+
+
+def model_from_data(data: dict[str, Any], path: Path) -> Site:
+    """The model of those settings, its rate decks read, before the rules that span a site
+    (`bizpbx.site_rules`); SiteError listing every problem."""
+    site_dir = SITE_DIR.set(path.resolve().parent)
+    try:
+        decks = READ_DECKS.set(_read_decks(data))
+        try:
+            return Site(**data)
+        except ValidationError as error:
+            problems = [(_format_location(e["loc"]), _format_reason(e)) for e in error.errors()]
+            raise SiteError(path, problems) from None
+        finally:
+            READ_DECKS.reset(decks)
+    finally:
+        SITE_DIR.reset(site_dir)
+
+
+def _read_decks(data: dict[str, Any]) -> dict[Path, RateDeck | UnreadableDeck]:
+    """Every rate deck the trunks name, in the files or the environment, read (or why not) by its
+    resolved path. A value that is no path is left to the model to report at its field."""
+    named = deep_merge(data, EnvSettingsSource(Site)())
+    trunks = named.get("trunks")
+    decks: dict[Path, RateDeck | UnreadableDeck] = {}
+    for trunk in trunks.values() if isinstance(trunks, dict) else ():
+        value = trunk.get("rate_deck") if isinstance(trunk, dict) else None
+        if value is None:
+            continue
+        try:
+            path = deck_path(value)
+        except ValueError:
+            continue
+        if path not in decks:
+            try:
+                decks[path] = read_rate_deck(path)
+            except ValueError as error:
+                decks[path] = UnreadableDeck(str(error))
+    return decks
 
 
 def _still_employed(generated: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

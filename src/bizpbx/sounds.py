@@ -5,7 +5,7 @@ returns at once with no digits, so a main number whose prompt is missing hangs u
 caller (FREESWITCH-FACTS.md). So the files are checked where the switch runs, before
 calls reach them: `bizpbx sounds SITE` (the role runs it after rendering).
 
-A relative name is read under the `sound_prefix` the renderer sets (templates/vars.xml.j2),
+A relative name is read under the `sound_prefix` the renderer sets (render/templates/vars.xml.j2),
 first in the directory of the call's sample rate (`ivr/8000/x.wav`), then as named.
 """
 
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bizpbx.routing.guard import SOUND_LIMIT, SOUND_REFUSED
-from bizpbx.routing.rules import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
+from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
 from bizpbx.settings import Site
 
-VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)
-PHRASE_LANGUAGE = "en"  # the phrases voicemail speaks with (templates/freeswitch.xml.j2)
+VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
+PHRASE_LANGUAGE = "en"  # the phrases voicemail speaks with (render/templates/freeswitch.xml.j2)
 SAMPLE_RATES = (8000, 16000, 32000, 48000)
 BUILT_IN = {
     "the toll-fraud guard's refusal": SOUND_REFUSED,

@@ -1,5 +1,5 @@
 """The demo site set up for controller tests: its ledger, CDR directory and
-sockets in the test's own places."""
+sockets in the test's own places; every call event checked against the schema."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from event_schema import problems, stored_events
 from local_net import free_port
 
+from bizpbx.controller import call_events
+from bizpbx.controller.outbox import Outbox
 from bizpbx.site_loader import load_site
 
 
@@ -33,3 +36,32 @@ def site(lab_site_copy: Path, tmp_path: Path):
         return load_site(lab_site_copy)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def every_call_event_matches_the_schema(monkeypatch, tmp_path: Path):
+    """Every call event of every controller test, made in this process or stored by a
+    controller in another (the live tests), must match docs/call-events.schema.json.
+    Events a test writes into an outbox itself (webhook delivery tests) are its own data."""
+    made: list[dict] = []
+    added_here: set[str] = set()
+    make = call_events._make
+    add = Outbox.add
+
+    def making(*args, **kwargs):
+        event = make(*args, **kwargs)
+        made.append(event.body)
+        return event
+
+    def adding(self, events):
+        events = list(events)
+        added_here.update(key for key, *_ in events)
+        return add(self, events)
+
+    monkeypatch.setattr(call_events, "_make", making)
+    monkeypatch.setattr(Outbox, "add", adding)
+    yield made
+    elsewhere = [body for key, body in stored_events(tmp_path).items() if key not in added_here]
+    wrong = [problem for body in made + elsewhere for problem in problems(body)]
+    if wrong:
+        pytest.fail(f"{len(wrong)} call event problem(s) against docs/call-events.schema.json:\n" + "\n".join(wrong[:20]), pytrace=False)

@@ -61,9 +61,10 @@ class Script:
     """How the far end behaves during one call."""
 
     digits: list[str] = field(default_factory=list)  # one entry per play_and_get_digits
-    bridges: list[str] = field(default_factory=list)  # per bridge: answer, busy, ring (until cancelled)
+    bridges: list[str] = field(default_factory=list)  # per bridge: answer, answer:N (its leg N), busy, ring (until cancelled)
     registered: list[bool] = field(default_factory=list)  # per sofia_contact
     talk_seconds: int = 5  # how long an answered bridge lasts (in the CDR only)
+    talk_wait: float = 0  # seconds the conversation really lasts on the socket before the bridge returns
 
 
 @dataclass
@@ -93,6 +94,9 @@ class CapturedSwitch:
         self.script = script
         self.seen = CallSeen()
         self._ringing: Event | None = None  # the completion of a bridge that rings on
+        self._talking: dict[str, str | None] | None = None  # the completion headers of an answered bridge
+        self._over: Event | None = None  # the completion of an answered bridge once the conversation is over
+        self._conversation: asyncio.Task | None = None
 
     def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
         identity = {
@@ -136,6 +140,10 @@ class CapturedSwitch:
                 return
             elif verb == "api":
                 writer.write(self._api(line.split(" ", 1)[1]))
+                if self._over is not None:
+                    # Commands keep being read (and recorded) while the conversation lasts.
+                    self._conversation = asyncio.create_task(self._hang_up_after_talking(writer, self._over))
+                    self._over = None
             elif headers.get("call-command") == "hangup":
                 writer.write(ok)
                 self.seen.hangup_cause = headers.get("hangup-cause")
@@ -159,6 +167,14 @@ class CapturedSwitch:
         elif command.startswith("uuid_kill") and self._ringing is not None:
             ended, self._ringing = encode(self._ringing), None
             return encode(Frame(response.content_type, response.headers, "+OK\n")) + ended
+        elif command.startswith(f"uuid_setvar {self.uuid} "):
+            _, _, name, value = command.split(" ", 3)
+            self.variables[f"variable_{name}"] = value
+            if self._talking is not None:
+                # The controller has noted who answered; the conversation goes on, then the bridge returns.
+                completion = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")[0]
+                self._over, self._talking = self._channel(completion, {**self._talking, **self.variables}), None
+            body = "+OK Success\n"
         else:
             body = "-ERR no_such_command Command not found!\n"
         return encode(Frame(response.content_type, response.headers, body))
@@ -195,15 +211,28 @@ class CapturedSwitch:
                 self._ringing = self._channel(ringing, {**application_headers, **self.variables})
                 return False
             completion_template = busy
-            if behaviour == "answer":
-                self.variables["variable_answer_epoch"] = "1795637077"
+            if behaviour.startswith("answer"):
+                # The leg answers: the caller's channel is bridged to it (FreeSWITCH's CHANNEL_BRIDGE,
+                # naming the leg by the UUID the dial string gave it); the bridge returns when the
+                # conversation ends, here once the controller has noted who answered (uuid_setvar).
+                leg_uuids = [part.split(",")[0].split("]")[0] for part in argument.split("origination_uuid=")[1:]]
+                leg = leg_uuids[int(behaviour.partition(":")[2] or 0)]
+                bridged = captured_events("inbound-plain", "CHANNEL_BRIDGE")[0]
+                writer.write(encode(self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg})))
+                self.variables["variable_answer_epoch"] = self.variables.get("variable_answer_epoch", "1795637077")
+                self.variables["variable_bridge_epoch"] = "1795637080"
                 self.variables["variable_billsec"] = str(self.script.talk_seconds)
-                extra = {"variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER"}
-                ended = True
+                self._talking = {**application_headers, "variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER"}
+                return False
         elif application == "voicemail":
             ended = True
         writer.write(encode(self._channel(completion_template, {**application_headers, **self.variables, **extra})))
         return ended
+
+    async def _hang_up_after_talking(self, writer: asyncio.StreamWriter, bridge_completion: Event) -> None:
+        await asyncio.sleep(self.script.talk_wait)
+        writer.write(encode(bridge_completion))
+        await self._end(writer)
 
     async def _end(self, writer: asyncio.StreamWriter) -> None:
         """The call ends: the captured hangup events, then linger and disconnect notices."""
@@ -226,6 +255,7 @@ def hangup_complete(caller: str, destination: str, variables: dict[str, str], *,
             "Caller-Destination-Number": destination,
             "variable_billsec": str(billsec),
             "variable_answer_epoch": answered if billsec else "0",
+            "variable_bridge_epoch": template.get("variable_bridge_epoch") if billsec else "0",
             **variables,
         },
     )

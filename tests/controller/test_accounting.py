@@ -18,12 +18,12 @@ from bizpbx.rating import Rater
 
 def accounting_for(site):
     ledger, outbox, metrics = Ledger(site.controller.ledger), Outbox(site.controller.ledger), Metrics()
-    return Accounting(Rater(site), ledger, outbox, metrics), ledger, outbox, metrics
+    return Accounting(Rater(site), ledger, outbox, metrics, site), ledger, outbox, metrics
 
 
 def test_a_call_seen_as_an_event_and_as_a_cdr_line_is_stored_once(site, tmp_path):
     lab = site()
-    accounting, ledger, outbox, _ = accounting_for(lab)
+    accounting, ledger, outbox, metrics = accounting_for(lab)
     cdr_dir = tmp_path / "cdr"
     cdr_dir.mkdir()
     accounting.on_event(event_of(call(1)))
@@ -33,6 +33,12 @@ def test_a_call_seen_as_an_event_and_as_a_cdr_line_is_stored_once(site, tmp_path
     assert ledger.count() == 2
     names = [(e.call_uuid, e.name) for e in outbox.after(0)]
     assert sorted(names) == sorted((call(i)["uuid"], name) for i in (1, 2) for name in ("call.started", "call.answered", "call.ended"))
+    # Counted once each too, however often seen (the event, then the CDR file twice).
+    sample = metrics.registry.get_sample_value
+    assert sample("bizpbx_calls_rated_total", {"organization": "12", "direction": "outbound", "outcome": "billed"}) == 1
+    assert sample("bizpbx_calls_rated_total", {"organization": "34", "direction": "inbound", "outcome": "billed"}) == 1
+    assert sample("bizpbx_hangups_total", {"direction": "outbound", "trunk": "carrier", "cause": "NORMAL_CLEARING"}) == 1
+    assert sample("bizpbx_hangups_total", {"direction": "inbound", "trunk": "carrier", "cause": "NORMAL_CLEARING"}) == 1
 
 
 def test_a_call_known_only_from_its_cdr_gets_its_start_and_answer_recovered_before_its_end(site, tmp_path):
@@ -42,7 +48,11 @@ def test_a_call_known_only_from_its_cdr_gets_its_start_and_answer_recovered_befo
     events = [json.loads(e.body) for e in outbox.after(0)]
     assert [e["event"] for e in events] == ["call.started", "call.answered", "call.ended"]
     started = events[0]
-    assert started["recovered"] is True and events[1]["recovered"] is True and "recovered" not in events[2]
+    assert all(event["recovered"] is True for event in events), "all made from the CDR, none seen live"
+    answered, ended = events[1], events[2]
+    assert answered["at"] == "2026-11-25T19:54:29.000+00:00"  # the bridge, not the switch's answer
+    assert answered["answered_by"] == ended["answered_by"] == {"target": "extension:200", "kind": "extension", "extension": "200", "name": "Анна Кузнецова"}
+    assert (ended["wait_seconds"], ended["talk_seconds"], ended["duration"]) == (2, 31, 7)
     assert (started["organization"], started["direction"], started["number"], started["number_kind"]) == ("34", "inbound", "+78005553535", "hotline")
     assert started["at"] == "2026-11-25T19:54:27.000+00:00" and started["at"] <= events[1]["at"]
 
@@ -51,7 +61,7 @@ def test_an_unreadable_cdr_directory_is_reported_and_read_once_readable(site, tm
     accounting, ledger, _, metrics = accounting_for(site())
     cdr_dir = tmp_path / "cdr-csv"
     assert accounting.catch_up(cdr_dir) == 0
-    assert "does not exist" in accounting.cdr_problem and metrics.cdr_readable.value == 0
+    assert "does not exist" in accounting.cdr_problem and metrics.registry.get_sample_value("bizpbx_cdr_readable", {"problem": accounting.cdr_problem}) == 0
     cdr_dir.mkdir()
     (cdr_dir / "Master.csv").write_text(cdr_line(call(2)))
     cdr_dir.chmod(0)
@@ -62,9 +72,11 @@ def test_an_unreadable_cdr_directory_is_reported_and_read_once_readable(site, tm
         cdr_dir.chmod(0o750)
     assert "Permission denied" in accounting.cdr_problem and str(cdr_dir) in accounting.cdr_problem
     assert any("CDR files cannot be read" in r.getMessage() for r in caplog.records)
-    assert 'bizpbx_cdr_readable{problem="' in metrics.render()
+    assert metrics.registry.get_sample_value("bizpbx_cdr_readable", {"problem": accounting.cdr_problem}) == 0
     assert accounting.catch_up(cdr_dir) == 1
-    assert accounting.cdr_problem is None and metrics.cdr_readable.value == 1 and ledger.count() == 1
+    assert accounting.cdr_problem is None and ledger.count() == 1
+    [readable] = [s for family in metrics.registry.collect() for s in family.samples if s.name == "bizpbx_cdr_readable"]  # the problem gone
+    assert (readable.labels, readable.value) == ({"problem": ""}, 1)
 
 
 @contextlib.contextmanager
@@ -85,7 +97,8 @@ def test_a_cdr_of_a_call_refused_before_the_dialplan_is_not_a_rating_error(site,
     refused = {**call(2), "organization": "", "direction": "", "called_number": "", "number_kind": "", "trunk": "", "billsec": "0"}
     (tmp_path / "Master.csv").write_text(cdr_line(refused).replace('"1795636467"', '"0"', 1).replace('"1795636467"', '"0"', 1))
     assert accounting.catch_up(tmp_path) == 0
-    assert (metrics.rating_errors.value, metrics.never_routed.value, ledger.count()) == (0, 1, 0)
+    sample = metrics.registry.get_sample_value
+    assert (sample("bizpbx_rating_errors_total"), sample("bizpbx_cdr_never_routed_total"), ledger.count()) == (0, 1, 0)
 
 
 def test_a_line_being_written_waits_and_a_truncated_file_is_read_anew(site, tmp_path):
@@ -108,7 +121,7 @@ def test_a_bad_cdr_line_is_reported_and_the_others_are_read(site, tmp_path, capl
     accounting, ledger, _, metrics = accounting_for(lab)
     (tmp_path / "Master.csv").write_text('"only","three","columns"\n' + cdr_line(call(5)))
     assert accounting.catch_up(tmp_path) == 1
-    assert metrics.rating_errors.value == 1
+    assert metrics.registry.get_sample_value("bizpbx_rating_errors_total") == 1
     assert any("Master.csv:1: CDR not rated" in record.getMessage() for record in caplog.records)
 
 

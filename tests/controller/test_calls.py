@@ -7,12 +7,13 @@ import asyncio
 import logging
 from decimal import Decimal
 
+from scraped import serving
 from switch_peer import CapturedSwitch, Script, channel_variables
 
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
-from bizpbx.esl.outbound import OutboundServer
+from bizpbx.esl.aio import OutboundServer
 from bizpbx.rating import Rater
 
 MAIN = "74952121562"
@@ -20,23 +21,24 @@ KAZAN_CALLER = "78432123456"
 
 
 def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
-    """Serve one call; return what the controller did, the events it emitted and its metrics."""
+    """Serve one call; return what the controller did, the events it emitted and its metrics, scraped after."""
     emitted, metrics = [], Metrics()
     handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server, serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
-            return await asyncio.wait_for(switch.call(server.port), 60)
+            seen = await asyncio.wait_for(switch.call(server.port), 60)
+            return seen, await scrape()
 
-    seen = asyncio.run(scenario())
-    return seen, emitted, metrics
+    seen, scraped = asyncio.run(scenario())
+    return seen, emitted, scraped
 
 
 def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site):
     lab = site()
     switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562", number_kind="main", trunk="carrier"), Script(digits=["12"]))
-    seen, _, metrics = place(lab, switch)
+    seen, emitted, metrics = place(lab, switch)
     applications = [name for name, _ in seen.applications]
     assert applications == ["set", "set", "answer", "play_and_get_digits", "set", "bridge"]
     collect = seen.applications[3][1].split(" ")
@@ -48,8 +50,18 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
     dial = seen.applications[5][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
-    assert seen.api == ["sofia_contact 12-100@pbx.lab"]
-    assert metrics.routing_seconds.counts != [0] * len(metrics.routing_seconds.counts)
+    # One observation a call, however many digits and menus follow its first step.
+    assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
+    assert metrics.value("bizpbx_routing_seconds_sum") > 0
+    assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
+    # The owner answered: who did is set on the caller's channel for its hang-up event and CDR.
+    assert seen.api == ["sofia_contact 12-100@pbx.lab", f"uuid_setvar {switch.uuid} bizpbx_answered_by extension:100"]
+    assert [e.name for e in emitted] == ["call.started", "call.organization_entered", "call.answered"]
+    started, entered, answered = (e.body for e in emitted)
+    assert (started["organization"], started["number"], started["number_kind"], started["direction"]) == (None, "+74952121562", "main", "inbound")
+    assert entered["organization"] == "12"
+    assert answered["answered_by"] == {"target": "extension:100", "kind": "extension", "extension": "100", "name": lab.organizations["12"].employees["100"].name}
+    assert answered["at"] == "2026-11-25T19:54:27.305+00:00"  # the bridge's moment, from its CHANNEL_BRIDGE
 
 
 def test_call_started_carries_what_the_dialplan_knew(site):
@@ -60,7 +72,7 @@ def test_call_started_carries_what_the_dialplan_knew(site):
     assert started["event"] == "call.started"
     assert (started["direction"], started["organization"], started["number"], started["number_kind"]) == ("inbound", "34", "+78005553535", "hotline")
     assert (started["from"], started["to"]) == (KAZAN_CALLER, "78005553535")
-    assert metrics.calls_total.value == 1
+    assert metrics.labels("bizpbx_calls_total") == [{"direction": "inbound"}] and metrics.value("bizpbx_calls_total", direction="inbound") == 1
 
 
 def test_a_wrong_organization_id_hears_the_invalid_prompt(site):
@@ -87,7 +99,10 @@ def test_forwarding_on_no_answer_cancels_the_ringing_leg_and_forwards(site):
     assert bridges[1].endswith("]sofia/gateway/carrier/+79161234567")
     assert "origination_caller_id_number=+74951234567" in bridges[1]
     [transfer] = [event for event in emitted if event.name == "call.transferred"]
-    assert transfer.body["to"] == "number:+79161234567" and transfer.body["organization"] == "12"
+    assert transfer.body["to"] == {"target": "number:+79161234567", "kind": "number", "number": "+79161234567"} and transfer.body["organization"] == "12"
+    assert transfer.body["from"]["target"] == "extension:101" and transfer.body["from"]["name"] == lab.organizations["12"].employees["101"].name
+    [answered] = [event.body for event in emitted if event.name == "call.answered"]
+    assert answered["answered_by"]["target"] == "number:+79161234567"  # the outside party took the forwarded call
 
 
 def test_busy_forwards_to_the_busy_target(site):
@@ -104,7 +119,11 @@ def test_an_unregistered_phone_goes_to_its_unavailable_target_without_ringing(si
     seen, emitted, _ = place(lab, switch)
     assert not [a for a in seen.applications if a[0] == "bridge"]
     assert seen.applications[-2:] == [("answer", ""), ("voicemail", "default ${domain} 12-100")]  # never in early media
-    assert [e.body["to"] for e in emitted if e.name == "call.transferred"] == ["voicemail:100"]
+    assert [(e.body["from"]["target"], e.body["to"]["target"]) for e in emitted if e.name == "call.transferred"] == [("extension:102", "voicemail:100")]
+    [box] = [e.body["box"] for e in emitted if e.name == "call.voicemail"]
+    assert box == {"target": "voicemail:100", "kind": "voicemail", "extension": "100", "name": lab.organizations["12"].employees["100"].name}
+    assert seen.variables["bizpbx_voicemail"] == "100"  # the hang-up event and the CDR say it ended in voicemail
+    assert "call.answered" not in [e.name for e in emitted], "the switch answering for voicemail is no person answering"
 
 
 def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):
@@ -115,7 +134,9 @@ def test_a_refused_international_call_hears_why_and_is_logged(site, caplog):
     assert [a for a in seen.applications if a[0] == "bridge"] == []
     assert seen.applications[-2:] == [("pre_answer", ""), ("playback", SOUND_REFUSED)]
     assert seen.hangup_cause == "CALL_REJECTED"
-    assert metrics.refused_calls.value == 1
+    assert metrics.labels("bizpbx_guard_refusals_total") == [{"organization": "12", "rule": "international"}]
+    assert metrics.value("bizpbx_guard_refusals_total", organization="12", rule="international") == 1
+    assert metrics.value("bizpbx_calls_total", direction="internal") == 1
     [record] = [r for r in caplog.records if "toll-fraud guard refused" in r.getMessage()]
     assert "international" in record.getMessage() and "+49301234567" in record.getMessage()
     assert record.call_uuid == switch.uuid
@@ -129,7 +150,7 @@ def test_the_daily_spend_cap_counts_the_first_minute(site):
     assert seen.variables["bizpbx_direction"] == "outbound" and seen.variables["bizpbx_trunk"] == "carrier"
     over = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script())
     seen, _, metrics = place(lab, over, spent=Decimal("1497.11"))
-    assert seen.hangup_cause == "CALL_REJECTED" and metrics.refused_calls.value == 1
+    assert seen.hangup_cause == "CALL_REJECTED" and metrics.value("bizpbx_guard_refusals_total", organization="12", rule="spend-cap") == 1
 
 
 def always_open(data):

@@ -18,6 +18,7 @@ to the right organization, with its call events:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -34,11 +35,12 @@ from pathlib import Path
 import pytest
 import yaml
 from local_net import free_port
+from scraped import Scrape, scrape
 from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.ledger import Ledger
 from bizpbx.render import render_site
 from bizpbx.settings import Site
@@ -54,7 +56,7 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
-SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (templates/vars.xml.j2)
+SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
@@ -135,6 +137,18 @@ class Live:
         assert names[0] == "call.started" and names.count("call.ended") == 1
         return call, events
 
+    def metrics_of_the_one_call(self, call) -> Scrape:
+        """The controller's metrics scraped over HTTP, checked to have counted `call` (from the ledger) once."""
+        metrics = asyncio.run(scrape(self.site.controller.metrics.port))
+        assert metrics.value("bizpbx_calls_total", direction=call.direction) == 1
+        assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
+        assert metrics.labels("bizpbx_calls_rated_total") == [{"organization": call.organization, "direction": call.direction, "outcome": call.outcome}]
+        assert metrics.value("bizpbx_calls_rated_total", organization=call.organization, direction=call.direction, outcome=call.outcome) == 1
+        [hangup] = metrics.labels("bizpbx_hangups_total")
+        assert hangup["direction"] == call.direction and metrics.value("bizpbx_hangups_total", **hangup) == 1
+        assert metrics.value("bizpbx_esl_connected") == 1 and metrics.value("bizpbx_active_calls") == 0
+        return metrics
+
 
 @pytest.fixture
 def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
@@ -194,9 +208,22 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     live.call(MAIN_NUMBER, keys="12#")
     call, events = live.the_one_call("12")
     assert call.direction == "inbound"
-    [transfer] = [e.data for e in events if e.name == "call.transferred"]
-    assert transfer["organization"] == "12" and transfer["to"] == "voicemail:100"
+    # The switch answered for the prompt and for voicemail: no person answered, a missed call.
+    names = [e.name for e in events]
+    assert names == ["call.started", "call.organization_entered", "call.transferred", "call.voicemail", "call.missed", "call.ended"]
+    started, entered, transfer, voicemail, missed, ended = (e.data for e in events)
+    assert (started["number"], started["number_kind"], started["organization"]) == ("+74952121562", "main", None)
+    assert entered["organization"] == "12"
+    assert transfer["organization"] == "12" and (transfer["from"]["target"], transfer["to"]["target"]) == ("extension:100", "voicemail:100")
     assert transfer["reason"] == "100: unavailable", "no phone registered as 12-100 in this test"
+    assert voicemail["box"]["extension"] == "100" and voicemail["box"]["name"] == live.site.organizations["12"].employees["100"].name
+    assert missed["voicemail"] is True and ended["voicemail"] is True and ended["answered"] is False and ended["answered_by"] is None
+    assert ended["talk_seconds"] == 0 and ended["duration"] > 0  # billed time from the switch's answer, no conversation
+    assert not any(e.data.get("recovered") for e in events), "the controller followed the call live"
+    metrics = live.metrics_of_the_one_call(call)
+    assert metrics.labels("bizpbx_hangups_total") == [{"direction": "inbound", "trunk": "carrier", "cause": "NORMAL_CLEARING"}]
+    # The caller keyed 12# into the main number's prompt: the routing latency stops at the first step (answer), not after the digits.
+    assert metrics.value("bizpbx_routing_seconds_bucket", le="1.0") == 1
 
 
 def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
@@ -215,4 +242,14 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_t
     call, events = live.the_one_call("34")
     assert call.direction == "inbound" and call.rule == "hotline-origin"
     assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price
-    assert "call.answered" in [e.name for e in events]
+    names = [e.name for e in events]
+    assert names == ["call.started", "call.answered", "call.ended"], names
+    started, answered, ended = (e.data for e in events)
+    assert (started["number"], started["number_kind"], started["organization"]) == ("+78005553535", "hotline", "34")
+    # The phone registered as 34-200 answered: CHANNEL_BRIDGE named its leg, the CDR carries who it was.
+    employee = {"target": "extension:200", "kind": "extension", "extension": "200", "name": live.site.organizations["34"].employees["200"].name}
+    assert answered["answered_by"] == ended["answered_by"] == employee
+    assert "recovered" not in answered and ended["answered"] is True
+    assert ended["talk_seconds"] >= 4 and ended["wait_seconds"] is not None  # the caller talks about 6 s
+    metrics = live.metrics_of_the_one_call(call)
+    assert metrics.value("bizpbx_calls_rated_total", organization="34", direction="inbound", outcome="billed") == 1

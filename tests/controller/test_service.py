@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from local_net import until
+from scraped import OPENMETRICS, scrape
 from switch_peer import CapturedEventSocket, CapturedSwitch, Script, captured_events, channel_variables, hangup_complete, replaced
 
 from bizpbx.controller.outbox import Outbox
@@ -23,15 +24,11 @@ KAZAN_CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 HOTLINE_VARIABLES = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
 
 
-async def metrics_text(site) -> str:
-    listen = site.controller.metrics
-    reader, writer = await asyncio.open_connection(str(listen.host), listen.port)
-    writer.write(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    response = await reader.read()
-    writer.close()
-    head, _, body = response.decode().partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 200 OK") and "text/plain; version=0.0.4" in head
-    return body
+async def status_of(site_file) -> dict:
+    status = await asyncio.create_subprocess_exec(sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE)
+    shown = json.loads((await status.communicate())[0])
+    assert status.returncode == 0
+    return shown
 
 
 def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets, tmp_path):
@@ -42,29 +39,28 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             stop = asyncio.Event()
             running = asyncio.create_task(controller.run(stop))
             await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            # A controller that has seen no call yet has no sample of its labelled counters.
+            fresh = await status_of(site_file)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
             seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
-            [captured] = [e for e in captured_events("inbound-plain", "CHANNEL_ANSWER") if e.get("Call-Direction") == "inbound"][:1]
-            event_socket.send(replaced(captured, {"Unique-ID": switch.uuid, "Caller-Destination-Number": HOTLINE, **HOTLINE_VARIABLES}))
-            # The switch reports the end of the call on the event socket.
-            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, call_uuid=switch.uuid, billsec=65))
+            # The switch reports the end of the call on the event socket, with what the controller set.
+            ended_with = {**HOTLINE_VARIABLES, "variable_bizpbx_answered_by": switch.variables["variable_bizpbx_answered_by"]}
+            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, ended_with, call_uuid=switch.uuid, billsec=65))
             await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
-            metrics = await metrics_text(lab)
-            status = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE
-            )
-            shown = json.loads((await status.communicate())[0])
-            assert status.returncode == 0
+            metrics = await scrape(lab.controller.metrics.port)
+            openmetrics = await scrape(lab.controller.metrics.port, accept=OPENMETRICS)
+            shown = await status_of(site_file)
             stop.set()
             await asyncio.wait_for(running, 30)
-            return lab, switch, seen, metrics, event_socket.commands, shown
+            return lab, switch, seen, (metrics, openmetrics), event_socket.commands, (fresh, shown)
 
     site_file = tmp_path / "site.yml"
-    lab, switch, seen, metrics, commands, status = asyncio.run(scenario())
+    lab, switch, seen, (metrics, openmetrics), commands, (fresh, status) = asyncio.run(scenario())
+    assert fresh["running"] is True and fresh["calls_total"] == 0 and fresh["esl_connected"] is True
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert status["esl_connected"] is True
     assert status["sizing"] == {"max_calls": 250, "calls_per_second": 60, "max_sessions": 500, "sessions_per_second": 120}
-    assert "event plain CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE CUSTOM sofia::gateway_state" in commands
+    assert "event plain CHANNEL_HANGUP_COMPLETE CUSTOM sofia::gateway_state" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
     assert bridge.count("user/34-") == 3  # the simultaneous support group: 200, 201, 202
@@ -76,8 +72,27 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert [e.name for e in outbox.after(0)] == ["call.started", "call.answered", "call.ended"]
     [ended] = [e.data for e in outbox.after(0) if e.name == "call.ended"]
     assert ended["cost"] == "7.00" and ended["duration"] == 65 and ended["organization"] == "34" and ended["from"] == KAZAN_CALLER
-    assert "bizpbx_routing_seconds_count 1" in metrics
-    assert "bizpbx_up 1" in metrics
+    assert metrics.content_type.startswith("text/plain; version=")
+    assert metrics.value("bizpbx_up") == 1 and metrics.value("bizpbx_active_calls") == 0
+    assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
+    assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
+    assert metrics.labels("bizpbx_calls_rated_total") == [{"organization": "34", "direction": "inbound", "outcome": "billed"}]
+    assert metrics.value("bizpbx_calls_rated_total", organization="34", direction="inbound", outcome="billed") == 1
+    assert metrics.value("bizpbx_hangups_total", direction="inbound", trunk="carrier", cause="NORMAL_CLEARING") == 1
+    [cdr] = metrics.labels("bizpbx_cdr_readable")  # no CDR directory here yet: why, as a label
+    assert cdr["problem"] == f"{lab.freeswitch.log_dir / 'cdr-csv'} does not exist (FreeSWITCH makes it at its first CDR)"
+    assert metrics.value("bizpbx_cdr_readable", problem=cdr["problem"]) == 0 and status["cdr_files"] == cdr["problem"]
+    # The process and the platform, from the library's collectors on the controller's registry.
+    assert metrics.value("process_resident_memory_bytes") > 0 and metrics.value("process_open_fds") > 0
+    assert "python_info" in metrics.families
+    # Prometheus asks for OpenMetrics: the same figures, in that format.
+    assert openmetrics.content_type.startswith("application/openmetrics-text") and openmetrics.body.endswith("# EOF\n")
+    assert openmetrics.value("bizpbx_calls_total", direction="inbound") == 1
+    assert openmetrics.value("bizpbx_routing_seconds_count") == 1
+    [answered] = [e.data for e in outbox.after(0) if e.name == "call.answered"]
+    assert "recovered" not in answered, "the controller saw the answer live; the hang-up's copy was not stored"
+    assert answered["answered_by"]["target"] == ended["answered_by"]["target"] == "extension:200"  # the group's first leg answered
+    assert ended["answered"] is True and ended["talk_seconds"] == 5  # bridged 1795636467, ended 1795636472
 
 
 def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secrets):
@@ -92,17 +107,17 @@ def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secre
             running = asyncio.create_task(controller.run(stop))
             await asyncio.wait_for(event_socket.subscribed.wait(), 30)
             await until(lambda: controller.inbound.connected, "the subscription to be acknowledged")
-            subscribed = await metrics_text(lab)
+            subscribed = await scrape(lab.controller.metrics.port)
         # The switch went away (restarted, say): the controller is reconnecting.
         await until(lambda: not controller.inbound.connected, "the controller to notice the switch is gone")
-        gone = await metrics_text(lab)
+        gone = await scrape(lab.controller.metrics.port)
         stop.set()
         await asyncio.wait_for(running, 30)
         return subscribed, gone
 
     subscribed, gone = asyncio.run(scenario())
-    assert "bizpbx_esl_connected 1" in subscribed.splitlines()
-    assert "bizpbx_esl_connected 0" in gone.splitlines()
+    assert subscribed.value("bizpbx_esl_connected") == 1 and subscribed.value("bizpbx_esl_refusals_total") == 0
+    assert gone.value("bizpbx_esl_connected") == 0
 
 
 def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):

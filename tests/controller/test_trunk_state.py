@@ -54,6 +54,7 @@ def test_a_registered_trunk_that_starts_failing_is_announced_once_with_the_reaso
     down = watch.observe(report_from_event(gateway_event("carrier", "FAILED", status="403", phrase="Forbidden", at=1795637078000000)))
     assert down is not None and down.name == TRUNK_DOWN
     assert down.body == {
+        "schema": 1,
         "event": TRUNK_DOWN,
         "id": "trunk.down:carrier:1795637078000000",
         "trunk": "carrier",

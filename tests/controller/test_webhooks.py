@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import trustme
 from local_net import until
+from scraped import serving
 
 from bizpbx import __version__
 from bizpbx.cli import main as bizpbx
@@ -119,8 +120,8 @@ def event(call: str, name: str, **fields) -> tuple[str, str, str, dict]:
 
 
 @asynccontextmanager
-async def delivering(name: str, hook: Webhook, outbox: Outbox):
-    delivery = Delivery(name, hook, outbox, backoff=FAST)
+async def delivering(name: str, hook: Webhook, outbox: Outbox, metrics: Metrics | None = None):
+    delivery = Delivery(name, hook, outbox, backoff=FAST, metrics=metrics)
     task = asyncio.create_task(delivery.run())
     try:
         yield delivery
@@ -452,11 +453,11 @@ def test_a_refused_event_becomes_a_dead_letter_later_events_flow_and_the_cli_lis
         outbox.add([event("a", "call.started"), event("a", "call.ended", poison=True), event("b", "call.started", poison=True), event("b", "call.ended")])
         metrics = Metrics()
         with caplog.at_level(logging.INFO, logger="bizpbx.controller.webhooks"):
-            async with delivering("crm", built.controller.webhooks["crm"], outbox) as delivery:
+            async with delivering("crm", built.controller.webhooks["crm"], outbox, metrics) as delivery, serving(metrics) as scrape:
                 metrics.watch_webhooks(lambda: [delivery])
                 await until(lambda: not delivery.pending(), "the events not refused")
                 seen["first"] = [r.event["id"] for r in endpoint.accepted]
-                seen["metrics"] = metrics.render()
+                seen["metrics"] = await scrape()
                 seen["dead"] = cli("events", "dead", site_file)
                 seen["dead_json"] = cli("events", "dead", site_file, "--json")
                 seen["status"] = cli("status", site_file, "--json")
@@ -468,13 +469,18 @@ def test_a_refused_event_becomes_a_dead_letter_later_events_flow_and_the_cli_lis
                 delivery.wake.set()
                 await until(lambda: not delivery.pending(), "the dead letters queued again, then the new event")
                 seen["after"] = cli("events", "dead", site_file)
-                seen["metrics_after"] = metrics.render()
+                seen["metrics_after"] = await scrape()
         await endpoint.stop()
         return seen
 
     seen = asyncio.run(scenario())
     assert seen["first"] == ["a:call.started", "b:call.ended"]  # the refused events held nothing back
-    assert 'bizpbx_webhook_dead_letters{webhook="crm"} 2' in seen["metrics"]
+    assert seen["metrics"].value("bizpbx_webhook_dead_letters", webhook="crm") == 2
+    # Each attempt timed, by its outcome: two delivered, two refused for good (422).
+    assert seen["metrics"].value("bizpbx_webhook_delivery_seconds_count", webhook="crm", outcome="delivered") == 2
+    assert seen["metrics"].value("bizpbx_webhook_delivery_seconds_count", webhook="crm", outcome="refused") == 2
+    assert seen["metrics"].value("bizpbx_webhook_delivery_seconds_bucket", webhook="crm", outcome="refused", le="180.0") == 2
+    assert seen["metrics_after"].value("bizpbx_webhook_delivery_seconds_count", webhook="crm", outcome="delivered") == 5
     code, listing = seen["dead"]
     assert code == 0 and "a:call.ended" in listing and "b:call.started" in listing and "HTTP 422" in listing
     letters = [json.loads(line) for line in seen["dead_json"][1].splitlines()]
@@ -487,7 +493,7 @@ def test_a_refused_event_becomes_a_dead_letter_later_events_flow_and_the_cli_lis
     # Queued again: delivered in their order, before the event that came after.
     assert [r.event["id"] for r in endpoint.accepted][2:] == ["a:call.ended", "b:call.started", "c:call.started"]
     assert seen["after"] == (0, "no dead letters\n")
-    assert 'bizpbx_webhook_dead_letters{webhook="crm"} 0' in seen["metrics_after"]
+    assert seen["metrics_after"].value("bizpbx_webhook_dead_letters", webhook="crm") == 0
     dead_lines = [r for r in caplog.records if "set aside as a dead letter" in r.getMessage()]
     assert len(dead_lines) == 2 and all(r.levelno == logging.WARNING for r in dead_lines)
 
@@ -550,26 +556,28 @@ def test_a_webhook_failing_persistently_is_reported_once_and_its_recovery_too(si
         outbox.add([event("x", "call.started")])
         metrics, seen = Metrics(), {}
         with caplog.at_level(logging.INFO, logger="bizpbx.controller.webhooks"):
-            async with delivering("crm", built.controller.webhooks["crm"], outbox) as delivery:
+            async with delivering("crm", built.controller.webhooks["crm"], outbox, metrics) as delivery, serving(metrics) as scrape:
                 metrics.watch_webhooks(lambda: [delivery])
                 await until(lambda: len(endpoint.requests) >= FAILING_AFTER + 3, "attempts past the threshold")
-                seen["metrics"] = metrics.render()
+                seen["metrics"] = await scrape()
                 bizpbx(["status", str(lab_site_copy)])
                 seen["status"] = capsys.readouterr().out
                 answers["up"] = True
                 await until(lambda: not delivery.pending(), "the delivery")
-                seen["metrics_after"] = metrics.render()
+                seen["metrics_after"] = await scrape()
         await endpoint.stop()
         return seen
 
     started = time.time()
     seen = asyncio.run(scenario())
-    failures = int(re.search(r'bizpbx_webhook_consecutive_failures\{webhook="crm"\} (\d+)', seen["metrics"]).group(1))
+    failures = seen["metrics"].value("bizpbx_webhook_consecutive_failures", webhook="crm")
     assert failures >= FAILING_AFTER + 2
-    assert 'bizpbx_webhook_last_success_timestamp_seconds{webhook="crm"} 0' in seen["metrics"]
+    assert seen["metrics"].value("bizpbx_webhook_delivery_seconds_count", webhook="crm", outcome="failed") >= failures
+    assert seen["metrics"].value("bizpbx_webhook_last_success_timestamp_seconds", webhook="crm") == 0
     assert re.search(r"webhook crm: FAILING, \d+ attempts in a row; last success: none yet; last error: HTTP 503", seen["status"])
-    assert 'bizpbx_webhook_consecutive_failures{webhook="crm"} 0' in seen["metrics_after"]
-    last_success = float(re.search(r'bizpbx_webhook_last_success_timestamp_seconds\{webhook="crm"\} (\d+)', seen["metrics_after"]).group(1))
+    assert seen["metrics_after"].value("bizpbx_webhook_consecutive_failures", webhook="crm") == 0
+    assert seen["metrics_after"].value("bizpbx_webhook_delivery_seconds_count", webhook="crm", outcome="delivered") == 1
+    last_success = seen["metrics_after"].value("bizpbx_webhook_last_success_timestamp_seconds", webhook="crm")
     assert last_success >= int(started)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings  # once failing, once delivering again: not every retry

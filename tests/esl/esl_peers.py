@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from esl_captures import Capture
@@ -23,6 +23,7 @@ from bizpbx.esl.protocol import (
     DISCONNECT_NOTICE,
     Frame,
     FrameParser,
+    Received,
     encode,
 )
 
@@ -31,16 +32,21 @@ T = TypeVar("T")
 GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
-def _segments(data: bytes) -> list[tuple[bytes, bool]]:
-    """The capture cut into frames, each with whether it answers a command."""
+def _segments(data: bytes, sent: Callable[[Received], bool]) -> list[tuple[bytes, bool]]:
+    """The capture cut into the frames ``sent`` keeps, each with whether it answers a command."""
     items = FrameParser().feed(data)
     ends = [item.offset for item in items[1:]] + [len(data)]
-    return [(data[item.offset : end], item.content_type in _REPLY_TYPES) for item, end in zip(items, ends)]
+    return [
+        (data[item.offset : end], item.content_type in _REPLY_TYPES) for item, end in zip(items, ends) if sent(item)
+    ]
 
 
 class ReplayPeer:
-    def __init__(self, capture: Capture) -> None:
-        self._segments = _segments(capture.fs_bytes)
+    """Plays a capture's bytes; ``sent`` leaves out frames FreeSWITCH would not have sent this client
+    (events it did not subscribe to, answers to commands it does not send), the rest byte for byte."""
+
+    def __init__(self, capture: Capture, sent: Callable[[Received], bool] = lambda frame: True) -> None:
+        self._segments = _segments(capture.fs_bytes, sent)
         self.received: list[bytes] = []
         self.finished = asyncio.Event()
 
@@ -62,9 +68,11 @@ class ReplayPeer:
 
 
 @contextlib.asynccontextmanager
-async def replay_server(capture: Capture) -> AsyncIterator[tuple[int, ReplayPeer]]:
+async def replay_server(
+    capture: Capture, sent: Callable[[Received], bool] = lambda frame: True
+) -> AsyncIterator[tuple[int, ReplayPeer]]:
     """A one-connection server on 127.0.0.1 that replays the capture; yields its port and the peer."""
-    peer = ReplayPeer(capture)
+    peer = ReplayPeer(capture, sent)
     server = await asyncio.start_server(peer.play, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1], peer
@@ -87,7 +95,8 @@ class FakeFreeSwitch:
     """Enough of FreeSWITCH's inbound event socket for the client's own behaviour.
 
     ``answers`` feeds the output of each api and bgapi command, in order;
-    ``seen`` gets every command as it arrives; ``drop()`` cuts the line.
+    ``seen`` gets every command as it arrives; ``drop()`` cuts the line;
+    while ``silent``, new connections are accepted and never spoken to.
     """
 
     def __init__(self, password: str) -> None:
@@ -97,6 +106,7 @@ class FakeFreeSwitch:
         self.connections: list[list[bytes]] = []
         self._serving: list[asyncio.Task] = []
         self._jobs = 0
+        self.silent = False
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> FakeFreeSwitch:
@@ -123,8 +133,11 @@ class FakeFreeSwitch:
         received: list[bytes] = []
         self.connections.append(received)
         self._serving.append(asyncio.current_task())
-        writer.write(encode(Frame(AUTH_REQUEST)))
         try:
+            if self.silent:
+                await reader.read()  # until the client gives up
+                return
+            writer.write(encode(Frame(AUTH_REQUEST)))
             while True:
                 command = await reader.readuntil(b"\n\n")
                 received.append(command)

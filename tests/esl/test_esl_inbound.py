@@ -10,10 +10,11 @@ import pytest
 from esl_captures import Capture
 from esl_peers import FakeFreeSwitch, replay_server, run
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.esl import commands
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient, backoff_delays
 from bizpbx.esl.protocol import decoded_form
 
 LAB_PASSWORD = "labsecret"  # the password of the switch that recorded the captures
@@ -248,3 +249,52 @@ def test_a_password_refused_on_reconnection_ends_the_client() -> None:
 def test_backoff_doubles_up_to_its_cap() -> None:
     delays = backoff_delays(0.5, 4.0)
     assert [next(delays) for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+
+
+def test_a_switch_that_never_greets_is_a_timeout_not_a_hang() -> None:
+    async def scenario() -> None:
+        async with FakeFreeSwitch("secret") as switch:
+            switch.silent = True
+            client = InboundClient("127.0.0.1", switch.port, "secret", connect_timeout=0.2)
+            with pytest.raises(TimeoutError, match=rf"FreeSWITCH at 127.0.0.1:{switch.port} did not accept and subscribe us within 0.2 s"):
+                await client.connect()
+
+    run(scenario())
+
+
+def test_a_silent_switch_does_not_stall_reconnection() -> None:
+    async def scenario() -> tuple:
+        async with FakeFreeSwitch("secret") as switch:
+            client = InboundClient("127.0.0.1", switch.port, "secret", backoff_initial=0.001, connect_timeout=0.2)
+            await client.connect()
+            switch.silent = True
+            switch.drop()
+            while len(switch.connections) < 2:  # the client is now on a connection nobody answers
+                await asyncio.sleep(0.01)
+            switch.silent = False
+            await switch.answers.put("UP")
+            output = await client.api("status")  # waits for the reconnection after the silent one timed out
+            await client.close()
+        return len(switch.connections), client.connections, output
+
+    connections, established, output = run(scenario())
+    assert connections >= 3 and established == 2
+    assert output == "UP"
+
+
+def test_without_reconnection_a_lost_connection_is_an_error_not_an_end() -> None:
+    async def scenario() -> None:
+        async with FakeFreeSwitch("secret") as switch:
+            client = InboundClient("127.0.0.1", switch.port, "secret", events=["CHANNEL_CREATE"], reconnect=False)
+            await client.connect()
+            next_event = asyncio.ensure_future(anext(client.events()))
+            switch.drop()
+            with pytest.raises(ConnectionLost, match=f"the connection to FreeSWITCH at 127.0.0.1:{switch.port} closed"):
+                await next_event
+            with pytest.raises(ConnectionLost):
+                await client.api("status")
+            with pytest.raises(ConnectionLost):  # so does a later iterator, at once
+                await anext(client.events())
+            await client.close()
+
+    run(scenario())

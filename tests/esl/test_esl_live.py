@@ -9,95 +9,31 @@ up with USER_BUSY, while the inbound client watches the events.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_switch import NEEDS_FREESWITCH, connect_when_up, running_switch
+from local_net import free_port
 
-from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
-from bizpbx.esl.outbound import OutboundServer, OutboundSession
+from bizpbx.esl import Event
+from bizpbx.esl.aio import OutboundServer, OutboundSession
 
-PREFIX = os.environ.get("FREESWITCH_PREFIX")
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(not PREFIX, reason="set FREESWITCH_PREFIX to a FreeSWITCH 1.10 install to run the live ESL test"),
-]
-START_SECONDS = 60  # how long the switch may take to open its event socket
+pytestmark = NEEDS_FREESWITCH
 
-CONFIGURATION = """<?xml version="1.0"?>
-<document type="freeswitch/xml">
-  <section name="configuration">
-    <configuration name="modules.conf"><modules>
-      <load module="mod_event_socket"/><load module="mod_commands"/><load module="mod_dptools"/>
-      <load module="mod_loopback"/><load module="mod_dialplan_xml"/>
-    </modules></configuration>
-    <configuration name="switch.conf"><settings><param name="loglevel" value="info"/></settings></configuration>
-    <configuration name="event_socket.conf"><settings>
-      <param name="nat-map" value="false"/>
-      <param name="listen-ip" value="127.0.0.1"/>
-      <param name="listen-port" value="{esl_port}"/>
-      <param name="password" value="{password}"/>
-    </settings></configuration>
-  </section>
-  <section name="dialplan">
-    <context name="default">
+DIALPLAN = """
       <extension name="controller">
         <condition field="destination_number" expression="^controller$">
           <action application="socket" data="127.0.0.1:{outbound_port} async full"/>
         </condition>
       </extension>
-    </context>
-  </section>
-</document>
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def switch(tmp_path: Path) -> Iterator[dict]:
-    settings = {"esl_port": free_port(), "outbound_port": free_port(), "password": secrets.token_hex(8)}
-    for directory in ("conf", "log", "db", "run"):
-        (tmp_path / directory).mkdir()
-    (tmp_path / "conf" / "freeswitch.xml").write_text(CONFIGURATION.format(**settings))
-    binary = Path(PREFIX or "") / "bin" / "freeswitch"
-    if not binary.exists():
-        pytest.fail(f"FREESWITCH_PREFIX is set but {binary} does not exist")
-    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(tmp_path / "conf"), "-log", str(tmp_path / "log"),
-               "-db", str(tmp_path / "db"), "-run", str(tmp_path / "run")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with running_switch(tmp_path, DIALPLAN, outbound_port=free_port()) as settings:
         yield settings
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def connect_when_up(settings: dict, **options: object) -> InboundClient:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_SECONDS
-    while True:
-        client = InboundClient("127.0.0.1", settings["esl_port"], settings["password"], **options)
-        try:
-            await client.connect()
-            return client
-        except OSError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def test_a_call_through_the_outbound_server_is_seen_by_the_inbound_client(switch: dict) -> None:

@@ -9,9 +9,9 @@ import pytest
 from esl_captures import Capture
 from esl_peers import ReplayPeer, run
 
+from bizpbx.esl.aio import OutboundServer, OutboundSession
 from bizpbx.esl.errors import ConnectionLost
 from bizpbx.esl.events import Event
-from bizpbx.esl.outbound import OutboundServer, OutboundSession
 from bizpbx.esl.protocol import decoded_form
 
 IVR_DIGITS = "1 4 1 6000 # tone_stream://%(100,0,800) silence_stream://250 bizlab_org_id \\d+"

@@ -23,7 +23,7 @@ from esl_peers import FakeFreeSwitch, run
 
 from bizpbx.commands import reload
 from bizpbx.esl.protocol import API_RESPONSE, Frame, encode
-from bizpbx.loaded_event_socket import EVENT_SOCKET_CONF, EventSocketSettings, loaded_path
+from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, EventSocketSettings, loaded_path
 
 OLD, NEW, OTHER = "old-password-1", "new-password-2", "someone-elses-3"
 AUTH_REQUEST = b"Content-Type: auth/request\n\n"

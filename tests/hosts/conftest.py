@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bizpbx import lab
+import bizpbx_lab as lab
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory/lab/hosts.yml"

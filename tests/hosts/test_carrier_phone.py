@@ -6,27 +6,32 @@ import time
 
 import pytest
 
+import bizpbx_lab as lab
+
+PBX, CARRIER, PHONE = (lab.BY_NAME[name].address for name in ("pbx", "carrier", "phone"))
+
 pytestmark = pytest.mark.lab
 
 REGISTER_PROBE = r'''
 import socket, sys
+phone, carrier = sys.argv[1:3]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.231.0.30", 0))
+s.bind((phone, 0))
 s.settimeout(5)
 port = s.getsockname()[1]
 msg = (
     "REGISTER sip:carrier.lab SIP/2.0\r\n"
-    f"Via: SIP/2.0/UDP 10.231.0.30:{port};branch=z9hG4bK-probe-1;rport\r\n"
+    f"Via: SIP/2.0/UDP {phone}:{port};branch=z9hG4bK-probe-1;rport\r\n"
     "Max-Forwards: 70\r\n"
     "From: <sip:bizpbx-lab@carrier.lab>;tag=probe\r\n"
     "To: <sip:bizpbx-lab@carrier.lab>\r\n"
-    "Call-ID: probe-1@10.231.0.30\r\n"
+    f"Call-ID: probe-1@{phone}\r\n"
     "CSeq: 1 REGISTER\r\n"
-    f"Contact: <sip:bizpbx-lab@10.231.0.30:{port}>\r\n"
+    f"Contact: <sip:bizpbx-lab@{phone}:{port}>\r\n"
     "Expires: 60\r\n"
     "Content-Length: 0\r\n\r\n"
 )
-s.sendto(msg.encode(), ("10.231.0.20", 5060))
+s.sendto(msg.encode(), (carrier, 5060))
 reply = s.recv(65535).decode(errors="replace")
 sys.stdout.write(reply)
 '''
@@ -36,7 +41,7 @@ def test_kamailio_running_on_the_lab_address(carrier) -> None:
     assert carrier.package("kamailio").is_installed
     assert carrier.service("kamailio").is_running
     assert carrier.service("kamailio").is_enabled
-    assert carrier.socket("udp://10.231.0.20:5060").is_listening
+    assert carrier.socket(f"udp://{CARRIER}:5060").is_listening
 
 
 def test_kamailio_credentials_file_is_private(carrier) -> None:
@@ -45,7 +50,7 @@ def test_kamailio_credentials_file_is_private(carrier) -> None:
 
 
 def test_kamailio_challenges_a_registration_without_credentials(phone) -> None:
-    reply = phone.check_output(f"python3 - <<'EOF'\n{REGISTER_PROBE}\nEOF")
+    reply = phone.check_output(f"python3 - {PHONE} {CARRIER} <<'EOF'\n{REGISTER_PROBE}\nEOF")
     assert reply.startswith("SIP/2.0 401"), reply
     assert 'WWW-Authenticate: Digest realm="carrier.lab"' in reply
 
@@ -60,6 +65,6 @@ def test_pbx_gateway_registered_at_the_carrier(carrier) -> None:
     """Registered, or again within the registration's lifetime (the lab site's 60 s): Kamailio keeps
     registrations in memory, and the first converge restarts it after the PBX first registered."""
     deadline = time.monotonic() + 90
-    while not ("bizpbx-lab" in (dump := carrier.check_output("kamcmd ul.dump")) and "10.231.0.10" in dump):
+    while not ("bizpbx-lab" in (dump := carrier.check_output("kamcmd ul.dump")) and PBX in dump):
         assert time.monotonic() < deadline, dump
         time.sleep(3)

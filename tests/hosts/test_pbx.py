@@ -8,14 +8,18 @@ import shlex
 import pytest
 import yaml
 
+import bizpbx_lab as lab
+
 from .conftest import REPO
 
 pytestmark = pytest.mark.lab
 
+PBX, CARRIER = lab.BY_NAME["pbx"].address, lab.BY_NAME["carrier"].address
+LAB_SUBNET = lab.PLAN.network.subnet
 LOOPBACK_ONLY_PORTS = (8021, 8084, 9464)  # ESL, the controller's socket, its metrics (the demo site's)
 
 
-@pytest.mark.parametrize("package", ["python3-venv", "logrotate", "nftables", "fail2ban"])
+@pytest.mark.parametrize("package", ["python3-venv", "nftables", "fail2ban"])
 def test_packages(pbx, package: str) -> None:
     assert pbx.package(package).is_installed
 
@@ -38,6 +42,9 @@ def test_system_users_cannot_log_in(pbx, name: str) -> None:
         ("/etc/bizpbx/rates.csv", "root", "bizpbx", 0o640),
         ("/var/lib/bizpbx", "bizpbx", "bizpbx", 0o750),
         ("/var/log/bizpbx", "bizpbx", "bizpbx", 0o750),
+        ("/var/lib/bizpbx/backups", "bizpbx", "bizpbx", 0o750),
+        ("/etc/systemd/system/bizpbx-backup.timer", "root", "root", 0o644),
+        ("/etc/systemd/system/bizpbx-cdr-rotate.timer", "root", "root", 0o644),
         ("/etc/freeswitch", "root", "freeswitch", 0o750),
         ("/var/log/freeswitch", "freeswitch", "freeswitch", 0o750),
         ("/etc/nftables.conf", "root", "root", 0o600),
@@ -48,6 +55,23 @@ def test_file_modes(pbx, path: str, owner: str, group: str, mode: int) -> None:
     f = pbx.file(path)
     assert f.exists, path
     assert (f.user, f.group, f.mode) == (owner, group, mode)
+
+
+@pytest.mark.parametrize("timer", ["bizpbx-backup.timer", "bizpbx-cdr-rotate.timer"])
+def test_keeping_timers_run(pbx, timer: str) -> None:
+    assert pbx.service(timer).is_enabled and pbx.service(timer).is_running
+
+
+def test_a_backup_run_by_its_unit_verifies_and_is_kept(pbx) -> None:
+    assert pbx.run_test("systemctl start bizpbx-backup.service").rc == 0
+    copies = pbx.run("ls /var/lib/bizpbx/backups").stdout.split()
+    assert copies and all(name.startswith("ledger-") and name.endswith("Z.sqlite3") for name in copies)
+    assert "integrity ok" in pbx.run("journalctl -u bizpbx-backup.service -n 20 --no-pager").stdout
+
+
+def test_no_logrotate_rule_for_logs_nothing_writes(pbx) -> None:
+    assert not pbx.file("/etc/logrotate.d/bizpbx").exists
+    assert pbx.run("find /var/log/bizpbx -type f").stdout == ""
 
 
 def test_site_secrets_installed_from_the_inventory(pbx) -> None:
@@ -102,7 +126,7 @@ def test_fail2ban_jail_for_freeswitch(pbx) -> None:
 def test_fail2ban_filter_matches_auth_failures_and_not_challenges(pbx) -> None:
     failure = (
         "2026-11-25 10:00:00.123456 [WARNING] sofia_reg.c:1787 SIP auth failure (REGISTER) on sofia profile "
-        "'internal' for [101@10.231.0.10] from ip 192.0.2.7"
+        f"'internal' for [101@{PBX}] from ip 192.0.2.7"
     )
     challenge = failure.replace("auth failure", "auth challenge")
     hit = pbx.check_output(f"fail2ban-regex {shlex.quote(failure)} /etc/fail2ban/filter.d/freeswitch-bizpbx.conf")
@@ -129,8 +153,8 @@ def test_nftables_rules_in_force(pbx) -> None:
     chain = _input_chain(pbx)["chain"]
     assert (chain["hook"], chain["policy"]) == ("input", "drop")
     listing = pbx.check_output("nft list table inet bizpbx")
-    assert "ip saddr 10.231.0.20 meta l4proto { tcp, udp } th dport 5080 counter" in listing
-    assert "ip saddr 10.231.0.0/24 meta l4proto { tcp, udp } th dport 5060 counter" in listing
+    assert f"ip saddr {CARRIER} meta l4proto {{ tcp, udp }} th dport 5080 counter" in listing
+    assert f"ip saddr {LAB_SUBNET} meta l4proto {{ tcp, udp }} th dport 5060 counter" in listing
     assert "tcp dport { 8021, 8084, 9464 } counter" in listing
     assert "tcp dport 22 counter packets" in listing and "accept" in listing
 
@@ -143,19 +167,19 @@ def _sipp_options(host, target: str):
 
 def test_sip_from_a_non_trunk_address_is_dropped(pbx, phone) -> None:
     before = _counter(pbx, "SIP to the trunk profile from elsewhere")
-    _sipp_options(phone, "10.231.0.10:5080")
+    _sipp_options(phone, f"{PBX}:5080")
     assert _counter(pbx, "SIP to the trunk profile from elsewhere") > before
 
 
 def test_sip_from_the_trunk_is_accepted(pbx, carrier) -> None:
     carrier.run("python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-                "s.sendto(b'OPTIONS sip:10.231.0.10:5080 SIP/2.0\\r\\n\\r\\n', ('10.231.0.10', 5080))\"")
+                f"s.sendto(b'OPTIONS sip:{PBX}:5080 SIP/2.0\\r\\n\\r\\n', ('{PBX}', 5080))\"")
     assert _counter(pbx, "SIP to the trunk profile from the trunk") > 0
 
 
 def test_sip_from_the_phones_is_accepted(pbx, phone) -> None:
     before = _counter(pbx, "SIP to the phone profile from the phones")
-    _sipp_options(phone, "10.231.0.10:5060")
+    _sipp_options(phone, f"{PBX}:5060")
     assert _counter(pbx, "SIP to the phone profile from the phones") > before
 
 
@@ -169,12 +193,21 @@ def test_loopback_only_ports_are_not_listening_outside_loopback(pbx) -> None:
             assert address in ("127.0.0.1", "::1"), f"{sock} listens beyond loopback"
 
 
+def test_metrics_serve_prometheus_on_the_pbx_and_no_other_host_reaches_them(pbx, phone) -> None:
+    """The demo site lists no monitoring networks: the port has no accept rule and phone cannot connect."""
+    scraped = pbx.check_output("python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=5).read().decode())\"")
+    assert "bizpbx_up 1.0" in scraped.splitlines() and "process_cpu_seconds_total" in scraped
+    assert "metrics from the monitoring networks" not in pbx.check_output("nft list table inet bizpbx")
+    reached = phone.run("python3 -c \"import socket; socket.create_connection(('10.231.0.10', 9464), timeout=3)\"")
+    assert reached.rc != 0, "phone reached the metrics port"
+
+
 @pytest.mark.usefixtures("needs_freeswitch")
 def test_freeswitch_running_and_esl_on_loopback_only(pbx) -> None:
     assert pbx.service("freeswitch").is_running
     assert pbx.socket("tcp://127.0.0.1:8021").is_listening
     assert not pbx.socket("tcp://0.0.0.0:8021").is_listening
-    assert not pbx.socket("tcp://10.231.0.10:8021").is_listening
+    assert not pbx.socket(f"tcp://{PBX}:8021").is_listening
 
 
 @pytest.mark.usefixtures("needs_freeswitch")

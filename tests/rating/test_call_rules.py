@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rule
+from bizpbx.rating import CallRecord, Direction, Rater, RatingOutcome, Rule
 from bizpbx.settings import NumberKind, Site
 
 from conftest import ANSWERED, outbound
@@ -17,7 +17,7 @@ from conftest import ANSWERED, outbound
 def test_internal_calls_are_free(lab_site: Site) -> None:
     call = CallRecord("i", "12", Direction.INTERNAL, "", None, "100", "101", ANSWERED, 3600)
     rating = Rater(lab_site).rate(call)
-    assert (rating.rule, rating.outcome, rating.cost, rating.billed_seconds) == (Rule.INTERNAL, Outcome.FREE, 0, 0)
+    assert (rating.rule, rating.outcome, rating.cost, rating.billed_seconds) == (Rule.INTERNAL, RatingOutcome.FREE, 0, 0)
 
 
 @pytest.mark.parametrize(("number", "kind"), [("+74951234567", NumberKind.INDIVIDUAL), ("+74952121562", NumberKind.MAIN)])
@@ -49,14 +49,14 @@ def test_a_record_without_trunk_uses_the_organization_trunk(lab_site: Site) -> N
 
 def test_no_matching_prefix_is_unrated_not_free(lab_site: Site) -> None:
     rating = Rater(lab_site).rate(outbound("+12125551234", 60))
-    assert (rating.rule, rating.outcome) == (Rule.NO_PREFIX, Outcome.UNRATED)
+    assert (rating.rule, rating.outcome) == (Rule.NO_PREFIX, RatingOutcome.UNRATED)
     assert "12125551234" in rating.reason
 
 
 def test_a_trunk_without_deck_leaves_calls_unrated(site_overlay) -> None:
     site = site_overlay({"trunks": {"carrier": {"rate_deck": None}}})
     rating = Rater(site).rate(outbound("+74951112233", 60))
-    assert (rating.rule, rating.outcome) == (Rule.NO_DECK, Outcome.UNRATED)
+    assert (rating.rule, rating.outcome) == (Rule.NO_DECK, RatingOutcome.UNRATED)
 
 
 def test_a_destination_that_is_no_number_is_unrated(lab_site: Site) -> None:
@@ -66,7 +66,7 @@ def test_a_destination_that_is_no_number_is_unrated(lab_site: Site) -> None:
 @pytest.mark.parametrize("destination", ["+74951112233", "+12125551234"])
 def test_unanswered_outbound_is_free_even_without_a_prefix(lab_site: Site, destination: str) -> None:
     rating = Rater(lab_site).rate(outbound(destination, 0))
-    assert (rating.rule, rating.outcome, rating.cost) == (Rule.UNANSWERED, Outcome.FREE, 0)
+    assert (rating.rule, rating.outcome, rating.cost) == (Rule.UNANSWERED, RatingOutcome.FREE, 0)
 
 
 def test_answer_time_without_seconds_is_unanswered(lab_site: Site) -> None:
@@ -83,7 +83,7 @@ def test_free_seconds_of_the_deck(lab_site: Site) -> None:
 
 def test_a_zero_price_prefix_is_billed_at_zero_not_unrated(lab_site: Site) -> None:
     rating = Rater(lab_site).rate(outbound("88005553535", 60))
-    assert (rating.rule, rating.outcome, rating.cost, rating.prefix) == (Rule.OUTBOUND_DECK, Outcome.BILLED, 0, "7800")
+    assert (rating.rule, rating.outcome, rating.cost, rating.prefix) == (Rule.OUTBOUND_DECK, RatingOutcome.BILLED, 0, "7800")
 
 
 def test_price_per_minute_for_the_toll_fraud_guard(lab_site: Site) -> None:
@@ -117,6 +117,6 @@ def test_a_rated_call_never_costs_less_for_lasting_longer(lab_site: Site, destin
     rater = Rater(lab_site)
     shorter, longer = rater.rate(outbound(destination, billsec)), rater.rate(outbound(destination, billsec + longer_by))
     assert shorter.cost >= 0 and longer.cost >= 0
-    if shorter.outcome is not Outcome.UNRATED:
+    if shorter.outcome is not RatingOutcome.UNRATED:
         assert shorter.cost <= longer.cost
     assert shorter.kopecks == shorter.cost * 100

@@ -27,6 +27,9 @@ GOOD = {
     "billsec": "61",
     "hangup_cause": "NORMAL_CLEARING",
     "trunk": "carrier",
+    "bridge_epoch": "1795590000",
+    "answered_by": "number:+74951112233",
+    "voicemail": "",
 }
 
 
@@ -51,6 +54,23 @@ def fs_url_encode(value: str) -> str:
     return "".join(
         f"%{byte:02X}" if byte < 0x20 or byte > 0x7E or chr(byte) in unsafe else chr(byte) for byte in value.encode()
     )
+
+
+def test_who_answered_and_when_are_read() -> None:
+    record = parse_cdr_line(csv_line(bridge_epoch="1795590004", answered_by="extension:101", voicemail=""))
+    assert (record.bridge_epoch, record.answered_by, record.end_epoch) == (1795590004, "extension:101", 1795590061)
+    assert record.answered_by_person
+    unanswered = parse_cdr_line(csv_line(bridge_epoch="0", answered_by="", voicemail="100"))
+    assert not unanswered.answered_by_person and unanswered.voicemail == "100"  # the switch answered for voicemail
+
+
+def test_a_line_written_before_the_later_columns_reads_with_them_unknown() -> None:
+    old = ",".join(csv_line().split(",")[:14])
+    record = parse_cdr_line(old)
+    assert (record.bridge_epoch, record.answered_by, record.voicemail) == (None, "", "")
+    assert record.answered_by_person, "without bridge_epoch the switch's answer is all there is"
+    with pytest.raises(CdrError, match="15 columns where a bizpbx CDR has 17"):
+        parse_cdr_line(",".join(csv_line().split(",")[:15]))
 
 
 @pytest.mark.parametrize("caller", ['"evil","x', "1%22,2", "line\nbreak", "Иван,\"Петров\""])
@@ -86,7 +106,7 @@ def test_a_json_line_with_numbers_as_numbers() -> None:
         (csv_line(billsec="1.5"), "billsec '1.5'"),
         (csv_line(answer_epoch="0"), "never answered"),
         (csv_line(answer_epoch=""), "answer_epoch ''"),
-        (csv_line() + ',"extra"', "15 columns"),
+        (csv_line() + ',"extra"', "18 columns"),
         ('"a1","12"', "2 columns"),
         ('"a1","12,outbound', "CSV"),
         ("{not json", "not JSON"),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bizpbx.prefixes import expand
-from bizpbx.rating import Outcome, Rater, Rule
+from bizpbx.numbers.prefixes import expand
+from bizpbx.rating import Rater, RatingOutcome, Rule
 from bizpbx.settings import Site
 
 from conftest import hotline
@@ -109,7 +109,7 @@ def test_caller_forms_agree(lab_site: Site, caller: str) -> None:
 def test_callers_outside_russia_are_rejected_and_never_billed(lab_site: Site, caller: str) -> None:
     rating = Rater(lab_site).rate(hotline(caller, 300))
     assert rating.rule is Rule.HOTLINE_FOREIGN_CALLER
-    assert rating.rejected and rating.outcome is Outcome.REJECTED
+    assert rating.rejected and rating.outcome is RatingOutcome.REJECTED
     assert rating.cost == 0 and rating.billed_seconds == 0
 
 
@@ -120,7 +120,7 @@ def test_rejected_even_when_unanswered(lab_site: Site) -> None:
 @pytest.mark.parametrize("caller", ["", "anonymous", "12"])
 def test_unknown_caller_is_unrated_not_free(lab_site: Site, caller: str) -> None:
     rating = Rater(lab_site).rate(hotline(caller, 60))
-    assert rating.outcome is Outcome.UNRATED
+    assert rating.outcome is RatingOutcome.UNRATED
 
 
 @pytest.mark.parametrize("caller", ["79161234567", "anonymous"])
@@ -134,7 +134,7 @@ def test_a_site_table_without_a_catch_all_leaves_other_callers_unrated(site_over
     rater = Rater(site)
     assert rater.rate(hotline("74951234567", 60)).cost == Decimal("2.00")
     rating = rater.rate(hotline("79161234567", 60))
-    assert (rating.rule, rating.outcome) == (Rule.HOTLINE_NO_ORIGIN, Outcome.UNRATED)
+    assert (rating.rule, rating.outcome) == (Rule.HOTLINE_NO_ORIGIN, RatingOutcome.UNRATED)
 
 
 def test_hotline_uses_the_site_billing_increments(site_overlay) -> None:

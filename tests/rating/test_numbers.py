@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bizpbx.rating.numbers import e164_digits, is_extension, is_russian, region_of
+from bizpbx.numbers.e164 import e164_digits, is_extension, is_russian, region_of
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bizpbx.prefixes import expand
+from bizpbx.numbers.prefixes import expand
 from bizpbx.rating.deck import PrefixIndex
 
 prefixes = st.lists(st.from_regex(r"[1-9][0-9]{0,7}", fullmatch=True), unique=True, max_size=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rendered_tree import bizpbx_render, edit_site
 
-from bizpbx import file_tree
+from bizpbx.render import TEMPLATES_DIR, file_tree
 from bizpbx.commands import render as render_command
 
 
@@ -106,7 +106,7 @@ def test_an_invalid_site_exits_two_and_writes_nothing(lab_site_copy: Path, tmp_p
 
 def _broken_templates(tmp_path: Path) -> Path:
     broken = tmp_path / "templates"
-    shutil.copytree(Path(render_command.__file__).resolve().parents[1] / "templates", broken)
+    shutil.copytree(TEMPLATES_DIR, broken)
     sofia = broken / "autoload_configs" / "sofia.conf.xml.j2"
     lines = sofia.read_text().splitlines(keepends=True)
     lines.insert(4, "    <param name=\"x\" value=\"{{ site.no_such_setting }}\"/>\n")
@@ -116,7 +116,7 @@ def _broken_templates(tmp_path: Path) -> Path:
 
 def test_a_failing_template_leaves_the_tree_untouched(lab_site_copy: Path, tmp_path: Path, rendered: Path, monkeypatch, capsys):
     before = snapshot(rendered)
-    monkeypatch.setattr("bizpbx.render.TEMPLATES_DIR", _broken_templates(tmp_path))
+    monkeypatch.setattr("bizpbx.render.renderer.TEMPLATES_DIR", _broken_templates(tmp_path))
     parser = render_command.argparse.ArgumentParser()
     render_command.register(parser.add_subparsers())
     args = parser.parse_args(["render", str(lab_site_copy), "--out", str(rendered)])

@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rendered_tree import bizpbx_render
 
-from bizpbx.commands import render as render_command
-from bizpbx.file_tree import MASK
+from bizpbx.render.file_tree import MASK
 from bizpbx import render
 from bizpbx.render import RenderError, render_site, secret_values
 from bizpbx.site_loader import generated_path, load_site
@@ -122,7 +121,7 @@ def test_masking_the_rendered_tree_leaves_no_secret(lab_site_copy: Path, monkeyp
 
 def _templates_with(tmp_path: Path, line: str) -> Path:
     templates = tmp_path / "templates"
-    shutil.copytree(Path(render_command.__file__).resolve().parents[1] / "templates", templates)
+    shutil.copytree(render.TEMPLATES_DIR, templates)
     event_socket = templates / "autoload_configs" / "event_socket.conf.xml.j2"
     lines = event_socket.read_text().splitlines(keepends=True)
     lines.insert(3, line + "\n")
@@ -146,7 +145,7 @@ def test_a_template_that_writes_a_secret_where_it_cannot_be_masked_fails(lab_sit
 def test_every_secret_reaches_the_templates_through_reveal():
     # A secret written as {{ user.password }} would not be checked: the
     # directory's passwords and PINs were.
-    for template in (REPO / "templates").rglob("*.j2"):
+    for template in render.TEMPLATES_DIR.rglob("*.j2"):
         text = template.read_text(encoding="utf-8")
         for word in ("password }}", "pin }}", "get_secret_value"):
             assert word not in text, f"{template}: a secret written without reveal()"

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import pytest
 from rendered_tree import edit_site
 
-from bizpbx.file_tree import replace_tree
+from bizpbx.render.file_tree import replace_tree
 from bizpbx.render import render_site
 from bizpbx.settings import Site
 from bizpbx.site_loader import load_site

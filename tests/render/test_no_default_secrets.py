@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bizpbx.file_tree import MASK
+from bizpbx.render.file_tree import MASK
 from bizpbx.render import render_site, secret_values
 from bizpbx.site_loader import load_site
 

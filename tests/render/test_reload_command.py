@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from rendered_tree import bizpbx_render
 
-from bizpbx.loaded_event_socket import EVENT_SOCKET_CONF, loaded_path
+from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, loaded_path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".j2", ".md", ".cfg", ".toml", ".txt"}  # not __pycache__'s .pyc

@@ -30,9 +30,9 @@ import pytest
 from rendered_tree import edit_site
 
 from bizpbx.commands.status import read_metrics
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError
-from bizpbx.esl.inbound import InboundClient
-from bizpbx.loaded_event_socket import EVENT_SOCKET_CONF, loaded_path
+from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, loaded_path
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
 

@@ -7,7 +7,7 @@ import os
 
 import yaml
 
-from bizpbx import sofia_changes
+from bizpbx.render import sofia_changes
 from bizpbx.render import render_site
 from bizpbx.site_loader import load_site
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rendered_tree import includes, parse, settings, xml_files
 
+import bizpbx_lab as lab
 from bizpbx.cdr import cdr_csv_template
 
 
@@ -98,7 +99,7 @@ def test_the_gateway_carries_the_trunk_values(rendered: Path, lab_site, lab_secr
     assert set(gateways) == set(lab_site.trunks)
     trunk = lab_site.trunks["carrier"]
     values = settings(gateways["carrier"])
-    assert values["proxy"] == f"{trunk.proxy}:{trunk.port}" == "10.231.0.20:5060"
+    assert values["proxy"] == f"{trunk.proxy}:{trunk.port}" == f"{lab.BY_NAME['carrier'].address}:5060"
     assert values["register-transport"] == "udp"
     assert values["register"] == "true"
     assert values["username"] == "bizpbx-lab"
@@ -115,7 +116,7 @@ def test_trunk_traffic_only_from_the_trunk_addresses(rendered: Path, lab_site):
     assert values["auth-calls"] == "false"
     default, allowed = _acl_lists(rendered)[values["apply-inbound-acl"]]
     assert default == "deny"
-    assert allowed == [str(n) for n in lab_site.trunks["carrier"].source_addresses] == ["10.231.0.20/32"]
+    assert allowed == [str(n) for n in lab_site.trunks["carrier"].source_addresses] == [f"{lab.BY_NAME['carrier'].address}/32"]
     assert values["disable-register"] == "true"
     assert values["context"] == "public"
 
@@ -132,7 +133,7 @@ def test_phones_authenticate_by_digest_from_the_phone_networks_only(rendered: Pa
     acl = settings(domain.find("params"))["auth-acl"]
     default, allowed = _acl_lists(rendered)[acl]
     assert default == "deny"
-    assert allowed == [str(n) for n in lab_site.freeswitch.phone_networks] == ["10.231.0.0/24"]
+    assert allowed == [str(n) for n in lab_site.freeswitch.phone_networks] == [str(lab.PLAN.network.subnet)]
 
 
 def test_cdr_csv_writes_the_bizpbx_template_for_a_legs(rendered: Path, lab_site):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rendered_tree import bizpbx_render
 
-from bizpbx import file_tree
+from bizpbx.render import file_tree
 
 OLD = {"freeswitch.xml": b"<old/>\n", "vars.xml": b"old\n", "directory/org-12.xml": b"old secret\n"}
 NEW = {"freeswitch.xml": b"<new/>\n", "vars.xml": b"new\n", "dialplan/public.xml": b"new\n"}
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from bizpbx import file_tree
+    from bizpbx.render import file_tree
 
     target, kill_at, can_exchange = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "yes"
     done = 0

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bizpbx.settings import SITE_DIR, Site
-from bizpbx.site_loader import load_site, read_yaml
+from bizpbx.settings import Site
+from bizpbx.site_loader import load_site, model_from_data, read_yaml
 
 
 
@@ -31,10 +31,6 @@ def site_with(lab_site_copy: Path) -> Callable[[Callable[[dict], None]], Site]:
         variant.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         if checked:
             return load_site(variant)
-        token = SITE_DIR.set(variant.parent)
-        try:
-            return Site(**read_yaml(variant))  # read_yaml gives digit keys as text
-        finally:
-            SITE_DIR.reset(token)
+        return model_from_data(read_yaml(variant), variant)  # read_yaml gives digit keys as text
 
     return build

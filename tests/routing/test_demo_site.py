@@ -22,7 +22,7 @@ from bizpbx.routing import (
     route_after_digits,
     route_menu_choice,
 )
-from bizpbx.routing.rules import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER
+from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER
 from bizpbx.settings import Target, TargetKind
 
 MAIN = Call(Source.TRUNK, "78432123456", "74952121562")
@@ -67,7 +67,7 @@ def test_after_the_id_an_organization_without_a_main_rule_rings_its_owner(lab_si
     assert isinstance(first, Bridge) and first.legs == (Leg("12", extension="100"),)
     # The owner has voicemail and no forwarding: every failure ends there.
     for next_index in (first.on_busy, first.on_no_answer, first.on_unavailable):
-        assert plan.steps[next_index] == Voicemail("12", "100", plan.steps[next_index].reason)
+        assert plan.steps[next_index] == Voicemail("12", "100", plan.steps[next_index].reason, forwarded_from="100")
 
 
 def test_after_the_id_the_organizations_main_rule_applies(site_with):
@@ -175,7 +175,7 @@ def test_forwarding_on_busy_no_answer_and_unavailable(lab_site):
     unavailable = plan.steps[first.on_unavailable]
     assert unavailable == Hangup("USER_NOT_REGISTERED", unavailable.reason)
     # 102, reached on busy, forwards to voicemail when unavailable.
-    assert plan.steps[busy.on_unavailable] == Voicemail("12", "100", plan.steps[busy.on_unavailable].reason)
+    assert plan.steps[busy.on_unavailable] == Voicemail("12", "100", plan.steps[busy.on_unavailable].reason, forwarded_from="102")
 
 
 def test_unconditional_forwarding_skips_the_phone(site_with):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from moments import WEDNESDAY_MORNING
 
-from bizpbx.dialplan import contexts
+from bizpbx.render.dialplan import contexts
 from bizpbx.routing import Bridge, Call, Hangup, Outcome, Source, route
-from bizpbx.static_routes import Menu, Ring, static_routes
+from bizpbx.routing.graph import Ivr, Ring, route_graph
 
 OUTCOMES = {
     "busy": (Outcome.BUSY, "USER_BUSY"),
@@ -54,11 +54,11 @@ def test_a_loop_through_an_unconditional_forward_keeps_the_cause(site_with):
 
 def test_the_fallback_stops_a_forwarding_loop_with_the_last_bridges_cause(site_with):
     site = site_with(loop_between_200_and_201("busy"))
-    routes = {org.org_id: org for org in static_routes(site).organizations}
+    routes = {org.org_id: org for org in route_graph(site).organizations}
     nodes = {node.node: node for node in routes["34"].nodes}
     assert nodes["ext-200"].in_loop and nodes["ext-201"].in_loop
     assert not nodes["ext-202"].in_loop and not nodes["group-support"].in_loop
-    incoming = {c.name: c for c in contexts(site, static_routes(site))[1]["34"]}["org-34-incoming"]
+    incoming = {c.name: c for c in contexts(site, route_graph(site))[1]["34"]}["org-34-incoming"]
     ring = next(e for e in incoming.extensions if e.name == "ext-200")
     here, seen = ring.conditions
     assert here.expression == "^ext\\-200$"
@@ -71,6 +71,6 @@ def test_the_fallback_stops_a_forwarding_loop_with_the_last_bridges_cause(site_w
 
 
 def test_the_fallback_of_a_site_without_loops_is_unchanged(lab_site):
-    for org in static_routes(lab_site).organizations:
+    for org in route_graph(lab_site).organizations:
         assert not any(isinstance(node, Ring) and node.in_loop for node in org.nodes)
-        assert not any(isinstance(node, Menu) and node.clears_loop for node in org.nodes)
+        assert not any(isinstance(node, Ivr) and node.counts_loops for node in org.nodes)

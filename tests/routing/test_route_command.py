@@ -22,6 +22,7 @@ def test_explain_json_follows_the_main_number_into_the_organization(lab_site_cop
     assert second["steps"][0] | {"reason": ""} == {
         "action": "bridge",
         "target": "extension:100",
+        "node": "ext-100",
         "legs": ["extension:100"],
         "ring_seconds": 30,
         "on": {"busy": 2, "no_answer": 3, "unavailable": 4},
@@ -29,7 +30,7 @@ def test_explain_json_follows_the_main_number_into_the_organization(lab_site_cop
     }
     # One voicemail step per outcome, so the call event says which one happened.
     assert second["steps"][1:4] == [
-        {"action": "voicemail", "target": "voicemail:100", "reason": f"100: {outcome}"}
+        {"action": "voicemail", "target": "voicemail:100", "node": "vm-100", "reason": f"100: {outcome}"}
         for outcome in ("busy", "no answer", "unavailable")
     ]
 

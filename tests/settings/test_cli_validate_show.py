@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import bizpbx_lab as lab
+
 
 def bizpbx(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bizpbx.cli", *args], capture_output=True, text=True, check=False)
@@ -43,7 +45,7 @@ def test_show_masks_secrets_and_applies_defaults(lab_site_copy, lab_secrets):
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["esl"]["password"] == "**********"
-    assert shown["trunks"]["carrier"]["source_addresses"] == ["10.231.0.20/32"]
+    assert shown["trunks"]["carrier"]["source_addresses"] == [f"{lab.BY_NAME['carrier'].address}/32"]
     assert shown["freeswitch"]["internal"]["port"] == 5060
     assert shown["tariffs"]["plans"]["vip"]["monthly_fee"] == "2990"
     for secret in lab_secrets.values():

@@ -142,7 +142,7 @@ def test_a_range_of_billions_is_refused_with_file_and_line(tmp_path, lab_secrets
 
 
 def test_a_deck_of_too_many_prefixes_is_refused(tmp_path, lab_secrets, monkeypatch):
-    monkeypatch.setattr("bizpbx.settings.MAX_DECK_PREFIXES", 25)
+    monkeypatch.setattr("bizpbx.rate_deck_csv.MAX_DECK_PREFIXES", 25)
     assert deck_problem(tmp_path, "prefix,rate\n7000-7009,1\n7010-7019,1\n7020-7029,1\n") == (
         "rates.csv:4: the deck stands for more than 25 prefixes"
     )

@@ -15,7 +15,7 @@ import yaml
 from bizpbx.render import render_site
 from bizpbx.routing import Call, Hangup, Source, route
 from bizpbx.site_loader import SiteError, load_site
-from bizpbx.static_routes import static_routes
+from bizpbx.routing.graph import route_graph
 
 MAIN = "+74952121562"
 
@@ -54,7 +54,7 @@ def test_an_unused_main_number_need_not_be_on_a_trunk(lab_site_copy):
     # Nothing answers it: routing, the fallback and the renderer agree.
     plan = route(Call(Source.TRUNK, "+74957654321", MAIN), site, datetime(2026, 11, 25, 10, tzinfo=ZoneInfo("Europe/Moscow")))
     assert plan.steps == (Hangup("UNALLOCATED_NUMBER", f"{MAIN} is not a number of this site"),)
-    routes = static_routes(site)
+    routes = route_graph(site)
     assert MAIN not in [entry.number for entry in routes.incoming]
     assert routes.main_number_ids == ()
     public = render_site(load_site(lab_site_copy, generate_missing_secrets=True))["dialplan/public.xml"]

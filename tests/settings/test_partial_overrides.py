@@ -37,6 +37,19 @@ def test_one_field_of_a_listener_in_the_file_keeps_the_default_port(lab_site_cop
     assert (site.controller.socket.host, site.controller.socket.port) == (IPv4Address("127.0.0.1"), 8090)
 
 
+def test_monitoring_networks_alone_open_the_metrics_listener_on_every_address(lab_site_copy, monkeypatch):
+    monkeypatch.setenv("BIZPBX_CONTROLLER__METRICS__MONITORING_NETWORKS", '["10.20.0.0/24"]')
+    metrics = load_site(lab_site_copy).controller.metrics
+    assert (metrics.host, metrics.port, [str(n) for n in metrics.monitoring_networks]) == (IPv4Address("0.0.0.0"), 9464, ["10.20.0.0/24"])
+    assert metrics.local_address == IPv4Address("127.0.0.1")  # where bizpbx status asks
+
+
+def test_a_metrics_address_of_the_server_is_kept_with_monitoring_networks(lab_site_copy):
+    with_data(lab_site_copy, lambda d: d["controller"].update(metrics={"host": "10.231.0.10", "monitoring_networks": ["10.20.0.0/24"]}))
+    metrics = load_site(lab_site_copy).controller.metrics
+    assert metrics.host == metrics.local_address == IPv4Address("10.231.0.10")
+
+
 def test_one_field_of_a_sip_profile_keeps_its_default_port(lab_site_copy, monkeypatch):
     monkeypatch.setenv("BIZPBX_FREESWITCH__EXTERNAL__EXTERNAL_IP", "203.0.113.5")
     site = load_site(lab_site_copy)

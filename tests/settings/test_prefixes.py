@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bizpbx.prefixes import PrefixSpecError, expand
+from bizpbx.numbers.prefixes import PrefixSpecError, expand
 
 
 def test_examples_of_the_source_text():

@@ -114,6 +114,15 @@ def test_secrets_do_not_show_in_reprs_or_dumps(lab_site_copy):
         (lambda d: d["trunks"]["carrier"].update(codecs=["PCMA", "MP3"]), ("trunks.carrier.codecs.1", "unknown codec 'MP3'")),
         (lambda d: d["esl"].update(host="0.0.0.0"), ("esl.host", "not a loopback address")),
         (lambda d: d["esl"].update(acl=["10.0.0.0/8"]), ("esl.acl", "not on loopback")),
+        (
+            lambda d: d.setdefault("controller", {}).update(metrics={"host": "0.0.0.0"}),
+            ("controller.metrics", "host 0.0.0.0 is not loopback: list the networks Prometheus scrapes from in controller.metrics.monitoring_networks"),
+        ),
+        (
+            lambda d: d.setdefault("controller", {}).update(metrics={"host": "127.0.0.1", "monitoring_networks": ["10.20.0.0/24"]}),
+            ("controller.metrics", "controller.metrics.monitoring_networks cannot reach host 127.0.0.1 (loopback)"),
+        ),
+        (lambda d: d.setdefault("controller", {}).update(metrics={"monitoring_networks": ["10.20.0.5/24"]}), ("controller.metrics.monitoring_networks.0", "not a valid IPv4 network")),
         (lambda d: d["numbers"].update({"12345": {"kind": "main"}}), ("numbers.12345", "not a possible phone number")),
         (lambda d: d["organizations"]["12"]["employees"].update({"1": {"name": "x"}}), ("organizations.12.employees.1", "pattern")),
         (lambda d: d.update(timezone="Mars/Olympus"), ("timezone", "unknown time zone")),

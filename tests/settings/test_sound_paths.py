@@ -14,8 +14,8 @@ from pydantic import TypeAdapter, ValidationError
 from test_hostile_site import validate
 from test_site_model import problems_of, write_site
 
-from bizpbx import settings
-from bizpbx.settings import IvrMenu, MainNumber
+from bizpbx.settings import fields as settings
+from bizpbx.settings import IvrMenuSettings, MainNumber
 
 # What FreeSWITCH expands or splits on in an application's arguments (and a
 # shell in ${system()}), or what would leave the sounds directory.
@@ -72,11 +72,11 @@ def test_the_command_of_the_issue_is_refused_by_validate(tmp_path, lab_secrets):
 @pytest.mark.parametrize("value", ["ivr/ivr-welcome.wav", "custom/acme_greeting-2.WAV", "digits/8000/0.wav", "x.wav", "ru/RU/elena/ivr/1.0.wav"])
 def test_plain_sound_paths_are_accepted(value):
     assert MainNumber(prompt=value).prompt == value
-    assert IvrMenu(greeting=value, options={"1": "hangup"}).greeting == value
+    assert IvrMenuSettings(greeting=value, options={"1": "hangup"}).greeting == value
 
 
 def test_the_defaults_are_safe():
-    menu = IvrMenu(greeting="ivr/ivr-welcome.wav", options={"1": "hangup"})
+    menu = IvrMenuSettings(greeting="ivr/ivr-welcome.wav", options={"1": "hangup"})
     for value in (MainNumber().prompt, MainNumber().invalid_prompt, menu.invalid_sound):
         assert settings._sound_path(value) == value
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.ledger import Ledger, LedgerVersionError, RatedCall
-from bizpbx.rating import CallRecord, Direction, Outcome, Rater, Rating
+from bizpbx.rating import CallRecord, Direction, Rater, Rating, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, Incomplete, parse_cdr_file
-from bizpbx.rating.numbers import e164_digits
+from bizpbx.numbers.e164 import e164_digits
 from bizpbx.settings import Site
 
 EXIT_PROBLEMS = 1
@@ -153,7 +153,7 @@ def _rate_file(path: Path, rater: Rater, ledger: Ledger, tally: _Tally, organiza
                 tally.bad += 1
                 continue
             rating = rater.rate(item)
-            if rating.outcome is Outcome.UNRATED:
+            if rating.outcome is RatingOutcome.UNRATED:
                 print(f"{path}:{line}: unrated, not stored: {rating.reason}", file=sys.stderr)
                 tally.unrated += 1
                 continue
@@ -182,7 +182,7 @@ def _explain(args: argparse.Namespace, site: Site, rater: Rater) -> int:
         print(json.dumps(_as_json(call, rating), ensure_ascii=False, indent=2))
     else:
         print(_as_text(call, rating))
-    return EXIT_PROBLEMS if rating.outcome is Outcome.UNRATED else 0
+    return EXIT_PROBLEMS if rating.outcome is RatingOutcome.UNRATED else 0
 
 
 def _explained_call(site: Site, caller: str, to: str, seconds: int, org_id: str | None) -> CallRecord:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -36,13 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bizpbx import sofia_changes
-from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.render import sofia_changes
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_for_event_socket
 from bizpbx.esl import commands
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
-from bizpbx.loaded_event_socket import (
+from bizpbx.render.loaded_event_socket import (
     EventSocketConfError,
     EventSocketSettings,
     loaded_path,
@@ -74,14 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = load_or_report(args.site)
+    site = load_for_event_socket(args.site)
     if site is None:
-        return EXIT_INVALID
-    if site.esl.password is None:
-        print(
-            "esl.password: required: put it in site.secrets.yml beside the site file, or set BIZPBX_ESL__PASSWORD",
-            file=sys.stderr,
-        )
         return EXIT_INVALID
     conf_dir: Path = args.conf_dir or site.freeswitch.conf_dir
     current = EventSocketSettings(str(site.esl.host), site.esl.port, site.esl.password.get_secret_value())
@@ -207,7 +202,7 @@ async def reload_switch(
             "(event socket connections drop; the controller reconnects)",
             file=out,
         )
-        dropped = client.events()  # ends when the switch drops this connection
+        dropped = client.events()  # raises ConnectionLost when the switch drops this connection
         try:
             reply = await asyncio.wait_for(client.send(commands.bgapi("reload mod_event_socket")), COMMAND_SECONDS)
         except ConnectionLost:
@@ -262,8 +257,10 @@ async def _apply_sofia(client: InboundClient, conf_dir: Path, out: TextIO, err: 
 
 
 async def _drain(events: AsyncIterator[Event]) -> None:
-    async for _ in events:
-        pass
+    """Until the switch drops the connection (which, without reconnection, is the ConnectionLost that ends it)."""
+    with contextlib.suppress(ConnectionLost):
+        async for _ in events:
+            pass
 
 
 async def _check_reloaded(

@@ -3,7 +3,7 @@ configuration tree, replacing DIR whole (files bizpbx does not render are remove
 
 When the event socket's configuration changes, the one it replaces (which the
 running switch loaded, and keeps until mod_event_socket reloads) is kept beside
-DIR, root only, for `bizpbx reload` (bizpbx.loaded_event_socket).
+DIR, root only, for `bizpbx reload` (bizpbx.render.loaded_event_socket).
 
 Exit status: 0 written or already up to date; 1 with --check when files would
 change; 2 for an invalid site or a failed render (DIR is then left as it was).
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
-from bizpbx.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
-from bizpbx.loaded_event_socket import EVENT_SOCKET_CONF, keep_loaded
+from bizpbx.render.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
+from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, keep_loaded
 from bizpbx.render import RenderError, mask_secrets, render_site
 from bizpbx.site_loader import missing_secrets
 

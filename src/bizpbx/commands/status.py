@@ -1,7 +1,7 @@
 """`bizpbx status SITE [--json]`: is the controller running, how busy is it,
 what is waiting for the webhooks, when was the last CDR read.
 
-Asks the metrics endpoint (on loopback) and reads the ledger. Exits 0 when
+Asks the metrics endpoint (from this host) and reads the ledger. Exits 0 when
 the controller answers, 3 when it does not (as `systemctl status` does).
 """
 
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import urllib.request
+from collections import defaultdict
 from datetime import datetime, timezone
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.controller.outbox import Outbox
@@ -28,42 +32,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_metrics(url: str) -> dict[str, float] | None:
+def scrape(url: str) -> list[Metric] | None:
+    """The metric families the controller serves at `url`, None when it does not answer."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a loopback URL from the site
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - the site's own metrics listener
             text = response.read().decode()
     except OSError:
         return None
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return list(text_string_to_metric_families(text))
 
 
-LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+def totals(families: list[Metric]) -> dict[str, float]:
+    """Each sample name's value summed over its labels (histogram buckets left out); a
+    labelled counter has no sample before its first count, so read with .get(name, 0)."""
+    summed: dict[str, float] = defaultdict(float)
+    for family in families:
+        for sample in family.samples:
+            if "le" not in sample.labels:
+                summed[sample.name] += sample.value
+    return dict(summed)
 
 
-def labelled(metrics: dict[str, float], name: str) -> tuple[float, dict[str, str]] | None:
-    """The sample of a metric whose labels vary (its value, its labels), None if absent."""
-    for key, value in metrics.items():
-        if key == name or key.startswith(name + "{"):
-            labels = {k: v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\") for k, v in LABEL.findall(key)}
-            return value, labels
-    return None
+def read_metrics(url: str) -> dict[str, float] | None:
+    families = scrape(url)
+    return None if families is None else totals(families)
 
 
-def every_labelled(metrics: dict[str, float], name: str) -> list[tuple[float, dict[str, str]]]:
-    """Every sample of a metric with labels: (value, labels)."""
-    return [labelled({key: value}, name) for key, value in metrics.items() if key.startswith(name + "{")]
+def first_sample(families: list[Metric], name: str) -> Sample | None:
+    return next((sample for family in families for sample in family.samples if sample.name == name), None)
 
 
-def trunk_states(metrics: dict[str, float]) -> dict[str, dict[str, str | None]]:
+def trunk_states(families: list[Metric]) -> dict[str, dict[str, str | None]]:
     """Each trunk's state as the controller reports it (bizpbx_trunk_state)."""
     return {
-        labels["trunk"]: {"state": labels.get("state", "unknown"), "registration": labels.get("registration") or None, "reason": labels.get("reason") or None}
-        for _, labels in every_labelled(metrics, "bizpbx_trunk_state")
+        sample.labels["trunk"]: {"state": sample.labels["state"], "registration": sample.labels["registration"] or None, "reason": sample.labels["reason"] or None}
+        for family in families
+        for sample in family.samples
+        if sample.name == "bizpbx_trunk_state"
     }
 
 
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if site is None:
         return EXIT_INVALID
     listen = site.controller.metrics
-    metrics = read_metrics(f"http://{listen.host}:{listen.port}/metrics")
+    families = scrape(f"http://{listen.local_address}:{listen.port}/metrics")
+    metrics = None if families is None else totals(families)
     fs = site.freeswitch
     status: dict = {
         "running": metrics is not None,
@@ -88,22 +94,21 @@ def run(args: argparse.Namespace) -> int:
     }
     if metrics is not None:
         status.update(
-            active_calls=int(metrics["bizpbx_active_calls"]),
-            calls_total=int(metrics["bizpbx_calls_total"]),
-            outbox_depth=int(metrics["bizpbx_outbox_depth"]),
-            esl_connected=metrics["bizpbx_esl_connected"] == 1,
-            esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
-            esl_refusals=int(metrics["bizpbx_esl_refusals_total"]),
-            rating_errors=int(metrics["bizpbx_rating_errors_total"]),
+            active_calls=int(metrics.get("bizpbx_active_calls", 0)),
+            calls_total=int(metrics.get("bizpbx_calls_total", 0)),
+            outbox_depth=int(metrics.get("bizpbx_outbox_depth", 0)),
+            esl_connected=metrics.get("bizpbx_esl_connected") == 1,
+            esl_reconnects=int(metrics.get("bizpbx_esl_reconnects_total", 0)),
+            esl_refusals=int(metrics.get("bizpbx_esl_refusals_total", 0)),
+            rating_errors=int(metrics.get("bizpbx_rating_errors_total", 0)),
         )
-        restart = labelled(metrics, "bizpbx_restart_needed")
-        status["needs_restart"] = [name for name in restart[1].get("settings", "").split(",") if name] if restart and restart[0] == 1 else []
+        restart = first_sample(families, "bizpbx_restart_needed")
+        status["needs_restart"] = [name for name in restart.labels["settings"].split(",") if name] if restart and restart.value == 1 else []
         status["site_reloads"] = int(metrics.get("bizpbx_site_reloads_total", 0))
         status["site_reload_failures"] = int(metrics.get("bizpbx_site_reload_failures_total", 0))
-        status["trunks"] = trunk_states(metrics)
-        cdr = labelled(metrics, "bizpbx_cdr_readable")
-        if cdr is not None:
-            status["cdr_files"] = "readable" if cdr[0] == 1 else cdr[1].get("problem", "not read yet")
+        status["trunks"] = trunk_states(families)
+        cdr = first_sample(families, "bizpbx_cdr_readable")
+        status["cdr_files"] = "not read yet" if cdr is None else "readable" if cdr.value == 1 else cdr.labels["problem"]
     if site.controller.ledger.exists():
         outbox = Outbox(site.controller.ledger)
         with Ledger(site.controller.ledger) as ledger:

@@ -17,6 +17,7 @@ resumes by itself once it is fixed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -27,20 +28,30 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
-from bizpbx.rating import CallRecord, Outcome, Rater
+from bizpbx.rating import CallRecord, Rater, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
+from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-# The channel events the controller subscribes to on the inbound socket
-# (call.started comes from the controller's own socket: see call_events).
-SUBSCRIBED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE")
+# The channel events the controller subscribes to on the inbound socket (the
+# events of a call's course come from the controller's own socket: see call_events).
+SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
 
+def cdr_file_key(status: os.stat_result, head: bytes) -> str:
+    """What a CDR file's offset is kept under: its device and inode, so it
+    survives mod_cdr_csv's rotation (a rename), and a digest of its first line
+    (a call's UUID), so a new file that reuses the inode of a deleted one is
+    read from its start."""
+    return f"{status.st_dev}:{status.st_ino}:{hashlib.sha256(head).hexdigest()[:16]}"
+
+
 class Accounting:
-    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics) -> None:
+    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics, site: Site) -> None:
+        self._site = site  # who the events name: employees by extension
         self._rater = rater
         self._ledger = ledger
         self._outbox = outbox
@@ -48,8 +59,9 @@ class Accounting:
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
-    def use(self, rater: Rater) -> None:
-        """Rate calls that end from now on by a reloaded site's rules."""
+    def use(self, site: Site, rater: Rater) -> None:
+        """Rate calls that end from now on, and name their people, by a reloaded site."""
+        self._site = site
         self._rater = rater
 
     def on_event(self, event: Event) -> None:
@@ -57,15 +69,12 @@ class Accounting:
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
-        if name == "CHANNEL_ANSWER":
-            self._outbox.add([call_events.answered(event).as_row()])
-        elif name == "CHANNEL_HANGUP_COMPLETE":
-            try:
-                record = call_events.record_from_event(event)
-            except CdrError as error:
-                self._not_rated(error, event.unique_id)
-                return
-            self.finished([(record, "esl")], at=call_events.event_time(event))
+        try:
+            record = call_events.record_from_event(event)
+        except CdrError as error:
+            self._not_rated(error, event.unique_id)
+            return
+        self.finished([(record, "esl")], at=call_events.event_time(event))
 
     def _not_rated(self, error: CdrError, where: str | None) -> None:
         if isinstance(error, NeverRouted):
@@ -78,24 +87,35 @@ class Accounting:
     def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None, *, recovered: bool = False) -> int:
         """Rate and store calls (record, source); returns how many were new to the ledger.
 
-        `recovered`: read from the CDR files, so the call may never have been seen
-        live; its call.started and call.answered go out first (once: by event key).
+        `recovered`: read from the CDR files (call.missed and call.ended say so).
+        The call's events go out in order, each once (by event key): see call_events.
         """
         rated, ended = [], []
         for record, source in records:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
-            if recovered:
-                ended += [event.as_row() for event in call_events.recovered(record)]
-            ended.append(call_events.ended(record, rating, at).as_row())
-            if rating.outcome is Outcome.UNRATED:
+            ended += [event.as_row() for event in call_events.finished(self._site, record, rating, at, recovered=recovered)]
+            if rating.outcome is RatingOutcome.UNRATED:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
+        fresh = self._new_to_ledger(rated)
         new = self._ledger.record(rated)
+        for call in fresh:
+            self._metrics.call_stored(call.call, call.rating)
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
         self._outbox.add(ended)
         return new
+
+    def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:
+        """The calls of a batch the ledger does not hold yet: the metrics count each call once,
+        however often its hang-up event and CDR lines are seen."""
+        fresh, seen = [], set()
+        for call in rated:
+            if call.call.uuid not in seen and not self._ledger.has(call.call.uuid):
+                fresh.append(call)
+            seen.add(call.call.uuid)
+        return fresh
 
     def _tell_differing(self, rated: list[RatedCall]) -> None:
         """Two CDR files that disagree on a call (the first stored is kept): say so.
@@ -127,17 +147,17 @@ class Accounting:
             else:
                 log.log(logged, "CDR files cannot be read: %s; calls missed by the event socket wait until they can", problem)
         self.cdr_problem = problem
-        if problem:
-            self._metrics.cdr_readable.set(0, problem=problem)
-        else:
-            self._metrics.cdr_readable.set(1)
+        self._metrics.cdr_problem(problem)
 
     def _catch_up_file(self, path: Path) -> int:
         new = 0
         try:
             with path.open("rb") as handle:
                 status = os.fstat(handle.fileno())
-                key = f"{status.st_dev}:{status.st_ino}"
+                head = handle.readline(CDR_CHUNK_BYTES)
+                if not head.endswith(b"\n"):
+                    return 0  # not one whole line yet
+                key = cdr_file_key(status, head)
                 offset = self._outbox.offset(key)
                 if offset > status.st_size:
                     offset = 0  # the file was truncated and written anew

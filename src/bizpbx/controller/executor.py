@@ -6,6 +6,12 @@ their result. A bridge runs with continue_on_fail, so a failed leg comes back
 here with its `originate_disposition`; the controller keeps its own ring
 deadline and cancels the legs itself, because the switch's leg timer cannot
 be relied on (FREESWITCH-FACTS.md).
+
+Every leg is dialled with a UUID of the controller's, so the channel's
+CHANNEL_BRIDGE event (`Bridge-B-Unique-ID`) says which leg a person answered:
+that is the call's `call.answered`, and the ring deadline no longer applies.
+Who answered is also set on the caller's channel (`bizpbx_answered_by`), so
+the hang-up event and the CDR carry it.
 """
 
 from __future__ import annotations
@@ -20,15 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from bizpbx import fs_names
+from bizpbx import fs_vocabulary as fs
+from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
 from bizpbx.controller import call_events
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.metrics import Metrics
-from bizpbx.dialplan import BUSY_CAUSES, NO_ANSWER_CAUSES  # the static fallback reads dispositions the same way
+from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.outbound import OutboundSession
 from bizpbx.rating import Rater
 from bizpbx.routing import (
     Answer,
@@ -52,9 +58,10 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 ANSWERED_DIALSTATUS = "ANSWER"
+BRIDGED = "CHANNEL_BRIDGE"
 NOT_REGISTERED = "error/user_not_registered"
-ENTERED_ID_VARIABLE = "bizpbx_entered_id"
-MENU_KEY_VARIABLE = "bizpbx_menu_key"
+ENTERED_ID_VARIABLE = Var.ENTERED_ID
+MENU_KEY_VARIABLE = Var.MENU_KEY
 
 
 @dataclass
@@ -65,8 +72,8 @@ class CallState:
     org_id: str | None
     site: Site  # the site when the call began: a reload changes new calls only
     rater: Rater
-    answered: bool = False
-    transfers: int = 0
+    answered: bool = False  # by the switch (a menu, voicemail), or bridged
+    sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
 
 
@@ -80,12 +87,8 @@ class CallHandler:
         spend_today: Callable[[str, int, int], Decimal],
         metrics: Metrics,
         emit: Callable[[call_events.CallEvent], None],
-        trunk_failed: Callable[[str, str], None] = lambda trunk, cause: None,
     ) -> None:
-        self._spend_today = spend_today
-        self._metrics = metrics
-        self._emit = emit
-        self._trunk_failed = trunk_failed
+        self._spend_today, self._metrics, self._emit = spend_today, metrics, emit
         self.use(site, rater)
         self.outbound_in_progress: Counter[str] = Counter()
         self.active: set[str] = set()
@@ -93,27 +96,28 @@ class CallHandler:
 
     def use(self, site: Site, rater: Rater) -> None:
         """Route calls that begin from now on by `site` (calls in progress keep theirs)."""
-        self._site = site
-        self._rater = rater
+        self._site, self._rater = site, rater
         self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
 
     async def __call__(self, session: OutboundSession) -> None:
+        arrived = time.perf_counter()
         call = call_from_channel(session.channel_data)
-        org_id = call.org_id or header_text(session.channel_data, "variable_bizpbx_org_id") or None
-        state = CallState(call.uuid, org_id, self._site, self._rater)
-        self._metrics.calls_total.inc()
-        self._emit(call_events.started(session.channel_data))
+        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None, self._site, self._rater)
+        self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
+            self._emit(self._started(session.channel_data, call, state.site, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
         self.active.add(call.uuid)
         self._metrics.active_calls.set(len(self.active))
         try:
-            plan = self._timed(lambda: route(call, state.site, datetime.now(timezone.utc)))
+            plan = route(call, state.site, datetime.now(timezone.utc))
+            self._emit(self._started(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             await session.execute("set", "continue_on_fail=true")
             await session.execute("set", "hangup_after_bridge=true")
+            self._metrics.routing_seconds.observe(time.perf_counter() - arrived)  # the first step goes next
             await self._run(session, call, state, plan)
         except EslError as error:
             log.info("call ended while being handled: %s", error, extra={"call_uuid": call.uuid})
@@ -123,11 +127,27 @@ class CallHandler:
             self.active.discard(call.uuid)
             self._metrics.active_calls.set(len(self.active))
 
-    def _timed(self, decide: Callable[[], Plan]) -> Plan:
-        started = time.perf_counter()
-        plan = decide()
-        self._metrics.routing_seconds.observe(time.perf_counter() - started)
-        return plan
+    def _started(self, data, call: Call, site: Site, plan: Plan | None) -> call_events.CallEvent:
+        """call.started with what the dialplan knew and, once routed, the plan's direction
+        and organization (a phone's call out is known as one only then)."""
+
+        def variable(name: str) -> str | None:
+            return header_text(data, f"variable_{Var[name.upper()]}") or None
+
+        organization = (plan.org_id if plan else None) or variable("org_id")
+        direction = plan.direction if plan else variable("direction") or "internal"
+        number = next((leg.number for leg in _legs(plan) if leg.external), None) if direction == "outbound" else variable("called")
+        return call_events.started(
+            call.uuid,
+            call_events.event_time(data),
+            caller=call.caller,
+            called=header_text(data, "Caller-Destination-Number"),
+            organization=organization,
+            direction=direction,
+            number=number,
+            number_kind=variable("number_kind") if direction == "inbound" else None,
+            employee=call_events.caller_employee(site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+        )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
@@ -148,24 +168,32 @@ class CallHandler:
                 await session.hangup(step.cause)
                 return
             elif isinstance(step, Voicemail):
-                self._transferred(state, f"voicemail:{step.extension}", step.reason)
+                box = f"voicemail:{step.extension}"
+                if step.forwarded_from:
+                    self._transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
+                # The hang-up event and the CDR tell the call ended in voicemail (a missed call).
+                await session.execute("set", f"{Var.VOICEMAIL}={step.extension}")
+                self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(state, step.org_id, box), step.reason))
                 if not state.answered:
                     # As the fallback dialplan does: unanswered, voicemail ran in early media (the
                     # lab's call hung there, a message would be left on a call never billed as answered).
                     await session.execute("answer")
                     state.answered = True
-                await session.execute("voicemail", f"{fs_names.VOICEMAIL_PROFILE} ${{domain}} {fs_names.user_id(step.org_id, step.extension)}")
+                await session.execute("voicemail", fs.voicemail_box(step.org_id, step.extension))
                 await session.hangup("NORMAL_CLEARING")
                 return
             elif isinstance(step, Collect):
                 digits = await self._collect(session, step)
-                plan = self._timed(lambda: route_after_digits(call, state.site, datetime.now(timezone.utc), digits))
+                plan = route_after_digits(call, state.site, datetime.now(timezone.utc), digits)
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
+                    self._emit(call_events.organization_entered(state.uuid, plan.org_id))
                 index = 0
             elif isinstance(step, Menu):
+                state.sequence += 1
+                self._emit(call_events.ivr(state.uuid, state.sequence, step.org_id, step.name))
                 key = await self._menu(session, step)
-                plan = self._timed(lambda: route_menu_choice(call, state.site, datetime.now(timezone.utc), step, key))
+                plan = route_menu_choice(call, state.site, datetime.now(timezone.utc), step, key)
                 index = 0
             else:
                 outcome = await self._bridge(session, call, state, step)
@@ -175,18 +203,29 @@ class CallHandler:
 
     async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
         # The CDR carries the organization the caller chose (bizpbx.cdr).
-        await session.execute("set", f"bizpbx_org_id={org_id}")
+        await session.execute("set", f"{Var.ORG_ID}={org_id}")
         state.org_id = org_id
 
-    def _transferred(self, state: CallState, target: str, reason: str) -> None:
-        state.transfers += 1
-        self._emit(call_events.transferred(state.uuid, state.transfers, state.org_id, target, reason))
+    def _party(self, state: CallState, org_id: str | None, target: str) -> dict:
+        return call_events.party(state.site, org_id, target)
+
+    def _transferred(self, state: CallState, source: str, target: str, reason: str) -> None:
+        state.sequence += 1
+        event = call_events.transferred(state.uuid, state.sequence, state.org_id, self._party(state, state.org_id, source), self._party(state, state.org_id, target), reason)
+        self._emit(event)
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
         pattern = "^(" + "|".join(step.valid) + ")$" if step.valid else "^$"
-        argument = (
-            f"{step.min_digits} {step.max_digits} {step.max_attempts} {step.timeout_seconds * 1000} # "
-            f"{step.prompt} {step.invalid_prompt} {ENTERED_ID_VARIABLE} {pattern}"
+        argument = fs.play_and_get_digits(
+            min_digits=step.min_digits,
+            max_digits=step.max_digits,
+            tries=step.max_attempts,
+            timeout_ms=step.timeout_seconds * 1000,
+            terminators="#",
+            prompt=step.prompt,
+            invalid_prompt=step.invalid_prompt,
+            variable=ENTERED_ID_VARIABLE,
+            pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
         value = done.get(f"variable_{ENTERED_ID_VARIABLE}")
@@ -196,9 +235,16 @@ class CallHandler:
         keys = [digit for digit, _ in step.options]
         terminator = next((t for t in "#*" if t not in keys), "none")
         pattern = "^[" + "".join("\\" + k if k in "*#" else k for k in keys) + "]$"
-        argument = (
-            f"1 1 {step.max_failures} {step.timeout_seconds * 1000} {terminator} "
-            f"{step.greeting} {step.invalid_sound} {MENU_KEY_VARIABLE} {pattern}"
+        argument = fs.play_and_get_digits(
+            min_digits=1,
+            max_digits=1,
+            tries=step.max_failures,
+            timeout_ms=step.timeout_seconds * 1000,
+            terminators=terminator,
+            prompt=step.greeting,
+            invalid_prompt=step.invalid_sound,
+            variable=MENU_KEY_VARIABLE,
+            pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
         value = done.get(f"variable_{MENU_KEY_VARIABLE}")
@@ -215,27 +261,40 @@ class CallHandler:
             await self._mark_outbound(session, call, state, external[0])
         elif step.check_registration and self._domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs_names.user_id(leg.org_id, leg.extension)}@{self._domain}")
+            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self._domain}")
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
-        if step.action == "forward":
-            self._transferred(state, str(step.target), step.reason)
-        leg_uuids = [str(uuid_module.uuid4()) for _ in step.legs]
-        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg, leg_uuid in zip(step.legs, leg_uuids))
+        if step.forwarded_from:
+            self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
+        legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
+        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
         bridging = asyncio.ensure_future(session.execute("bridge", dial))
-        deadline_passed = False
-        if step.ring_seconds is not None:
-            done, _ = await asyncio.wait({bridging}, timeout=step.ring_seconds)
-            if not done:
-                deadline_passed = True
-                for leg_uuid in leg_uuids:
-                    await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
+        answering = asyncio.ensure_future(_answering_leg(session.events, legs))
+        try:
+            done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answering.cancel()  # an event it was woken for stays queued: _answered_leg finds it
+        answer = answering.result() if answering in done else _answered_leg(session.events, legs)
+        deadline_passed = not done and answer is None
+        if deadline_passed:
+            for leg_uuid in legs:
+                await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
+        if answer is not None:
+            await self._person_answered(session, state, *answer)
         result = await bridging
+        if answer is None and (answer := _answered_leg(session.events, legs)) is not None:
+            await self._person_answered(session, state, *answer)  # answered as its deadline passed
         outcome = _outcome(result, deadline_passed, session)
         if external and outcome is not None:
-            self._trunk_failed(external[0].trunk, "NO_ANSWER" if deadline_passed else str(result.get("variable_originate_disposition") or "UNKNOWN"))
+            self._metrics.trunk_call_failed(external[0].trunk, "NO_ANSWER" if deadline_passed else str(result.get("variable_originate_disposition") or "UNKNOWN"))
         return outcome
+
+    async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
+        state.answered = True
+        who = f"number:{leg.number}" if leg.external else f"extension:{leg.extension}"
+        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(state, leg.org_id, who)))
+        await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
     def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
         org = state.site.organizations[leg.org_id]
@@ -250,7 +309,7 @@ class CallHandler:
         )
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
-        self._metrics.refused_calls.inc()
+        self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
         log.warning("toll-fraud guard refused the call (%s): %s", refusal.rule, refusal.reason, extra={"call_uuid": state.uuid})
         if not state.answered:
             # Early media: the caller hears why, and a call that never reached the trunk is never
@@ -266,7 +325,7 @@ class CallHandler:
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
             for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):
-                await session.execute("set", f"bizpbx_{name}={value}")
+                await session.execute("set", f"{Var[name.upper()]}={value}")
 
     def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None) -> str:
         options = [f"origination_uuid={leg_uuid}"]
@@ -275,8 +334,35 @@ class CallHandler:
         if leg.external:
             if leg.caller_id:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
-            return f"[{','.join(options)}]{fs_names.gateway_dial(leg.trunk, leg.number)}"
-        return f"[{','.join(options)}]user/{fs_names.user_id(leg.org_id, leg.extension)}@${{domain}}"
+            return fs.gateway_dial(leg.trunk, leg.number, options)
+        return fs.user_dial(leg.org_id, leg.extension, options)
+
+
+async def _answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
+    while True:
+        found = _bridged_leg(await events.get(), legs)
+        if found is not None:
+            return found
+
+
+def _answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
+    while not events.empty():
+        found = _bridged_leg(events.get_nowait(), legs)
+        if found is not None:
+            return found
+    return None
+
+
+def _bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    if event.name != BRIDGED:
+        return None
+    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
+    return (leg, event) if leg is not None else None
+
+
+def _legs(plan: Plan | None) -> list[Leg]:
+    return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
 
 
 def _caller_gone(session: OutboundSession) -> bool:
@@ -301,10 +387,10 @@ def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> 
 def call_from_channel(data) -> Call:
     """The call as the rendered dialplan handed it over (its bizpbx_* variables)."""
     uuid = header_text(data, "Unique-ID")
-    org_id = header_text(data, "variable_bizpbx_org_id") or None
+    org_id = header_text(data, f"variable_{Var.ORG_ID}") or None
     caller = header_text(data, "Caller-Caller-ID-Number")
-    if header_text(data, "variable_bizpbx_direction") == "inbound":
-        destination = header_text(data, "variable_bizpbx_called") or header_text(data, "Caller-Destination-Number")
+    if header_text(data, f"variable_{Var.DIRECTION}") == "inbound":
+        destination = header_text(data, f"variable_{Var.CALLED}") or header_text(data, "Caller-Destination-Number")
         return Call(Source.TRUNK, caller, destination, uuid=uuid)
     destination = header_text(data, "Caller-Destination-Number")
     if org_id is None:

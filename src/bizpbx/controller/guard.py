@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bizpbx.rating.deck import Price, roubles
-from bizpbx.rating.numbers import e164_digits
+from bizpbx.numbers.e164 import e164_digits
 from bizpbx.routing.guard import REFUSAL_CAUSE, SOUND_LIMIT, SOUND_REFUSED, Refusal, destination_refusal
 from bizpbx.settings import OutboundPolicy
 

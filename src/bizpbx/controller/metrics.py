@@ -1,199 +1,194 @@
-"""The controller's metrics in Prometheus' text format, served on loopback.
+"""The controller's metrics for Prometheus (prometheus-client), served from
+the controller's own asyncio listener.
 
-A handful of counters, gauges and one histogram, kept in memory; the
-endpoint is a few lines of asyncio (GET /metrics), no client library.
+Every metric is declared in `Metrics.__init__`, on a registry of the
+controller's own (never the library's global one, so two controllers in one
+process, as in the tests, count apart); add a new metric there. Values that
+live elsewhere (the event socket client, the webhooks' delivery loops, the
+trunks' states) are
+read when Prometheus scrapes, by `ReadWhenScraped`. The exposition is made by
+the library (`generate_latest` or OpenMetrics, as the scraper's Accept
+header asks) on the event loop: a scrape takes about a millisecond, so no
+thread is needed and none can block.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# Routing takes well under a millisecond; the buckets resolve that range.
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+if TYPE_CHECKING:
+    from bizpbx.rating.rate import CallRecord, Rating
 
-class Counter:
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, read: Callable[[], int] | None = None) -> None:
-        self.name, self.help = name, help_text
-        self.value = 0
-        self._read = read
-
-    def inc(self, amount: int = 1) -> None:
-        self.value += amount
-
-    def samples(self) -> list[str]:
-        return [f"{self.name} {self._read() if self._read else self.value}"]
+# From the call reaching the controller to its first step: routing is well under a millisecond,
+# the two `set` round trips to the switch about one each; under load the event loop queues calls.
+ROUTING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# One POST to a webhook: a LAN CRM answers in milliseconds, a remote one in tenths of a second;
+# an attempt may last 3 × timeout_seconds (15 s by default, 180 s at most).
+WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 180.0)
+MAX_REQUEST_HEAD = 8192
 
 
-class Gauge:
-    kind = "gauge"
+class ReadWhenScraped(Collector):
+    """A metric whose samples (labels, value) are read from elsewhere at each scrape."""
 
-    def __init__(self, name: str, help_text: str, read: Callable[[], float] | None = None) -> None:
-        self.name, self.help = name, help_text
-        self.value = 0
-        self.labels: dict[str, str] = {}
-        self._read = read
+    def __init__(self, name: str, documentation: str, kind: str, read: Callable[[], Iterable[tuple[tuple[str, ...], float]]], labels: tuple[str, ...] = ()) -> None:
+        self._family = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}[kind]
+        self._name, self._documentation, self._labels, self._read = name, documentation, labels, read
 
-    def set(self, value: float, **labels: str) -> None:
-        self.value = value
-        self.labels = labels
+    def _empty(self) -> Metric:
+        return self._family(self._name, self._documentation, labels=self._labels)
 
-    def samples(self) -> list[str]:
-        labels = ",".join(f'{key}="{_escape_label(value)}"' for key, value in self.labels.items())
-        return [f"{self.name}{'{' + labels + '}' if labels else ''} {self._read() if self._read else self.value}"]
+    def describe(self) -> list[Metric]:
+        return [self._empty()]  # lets the registry refuse a name declared twice
 
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class Histogram:
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.name, self.help = name, help_text
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
-
-    def samples(self) -> list[str]:
-        lines, running = [], 0
-        for bound, count in zip((*map(repr, self.buckets), "+Inf"), self.counts):
-            running += count
-            lines.append(f'{self.name}_bucket{{le="{bound}"}} {running}')
-        return [*lines, f"{self.name}_sum {self.sum}", f"{self.name}_count {running}"]
-
-
-class PerWebhook(Gauge):
-    """A gauge per webhook, labelled ``webhook="NAME"``, read from the delivery loops when scraped."""
-
-    def __init__(self, name: str, help_text: str, deliveries: Callable[[], Iterable[Any]], read: Callable[[Any], float], kind: str = "gauge") -> None:
-        super().__init__(name, help_text)
-        self._deliveries, self._read_one, self.kind = deliveries, read, kind
-
-    def samples(self) -> list[str]:
-        # Webhook names are lower-case letters, digits and _: nothing to escape.
-        return [f'{self.name}{{webhook="{d.name}"}} {self._read_one(d)}' for d in self._deliveries()]
-
-
-class LabelledCounter:
-    """A counter per combination of label values (`inc(trunk="carrier", cause="USER_BUSY")`)."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[tuple[tuple[str, str], ...], int] = {}
-
-    def inc(self, amount: int = 1, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        self.values[key] = self.values.get(key, 0) + amount
-
-    def samples(self) -> list[str]:
-        return [f"{self.name}{{{_labels(dict(key))}}} {value}" for key, value in sorted(self.values.items())]
-
-
-class PerTrunk(Gauge):
-    """A gauge per trunk, read from the trunks' states (`bizpbx.controller.trunk_state`) when scraped."""
-
-    def __init__(self, name: str, help_text: str, states: Callable[[], dict[str, Any]], read: Callable[[str, Any], tuple[dict[str, str], float]]) -> None:
-        super().__init__(name, help_text)
-        self._states, self._read_one = states, read
-
-    def samples(self) -> list[str]:
-        lines = []
-        for trunk, state in sorted(self._states().items()):
-            labels, value = self._read_one(trunk, state)
-            lines.append(f"{self.name}{{{_labels(labels)}}} {value}")
-        return lines
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
+    def collect(self) -> Iterator[Metric]:
+        family = self._empty()
+        for label_values, value in self._read():
+            family.add_metric(list(label_values), value)
+        yield family
 
 
 class Metrics:
+    """The controller's metrics; `registry` is what is served."""
+
     def __init__(
         self,
         outbox_depth: Callable[[], float] | None = None,
         esl_connected: Callable[[], float] | None = None,
         esl_refusals: Callable[[], int] | None = None,
     ) -> None:
-        self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket")
-        self.calls_total = Counter("bizpbx_calls_total", "Calls started (rate() of it: calls per second)")
-        self.routing_seconds = Histogram("bizpbx_routing_seconds", "Time to plan a call (route and its continuations)")
-        self.esl_reconnects = Counter("bizpbx_esl_reconnects_total", "Reconnections of the inbound event socket")
-        self.esl_refusals = Counter("bizpbx_esl_refusals_total", "Connections the event socket refused (password or ACL); retried with backoff", esl_refusals)
-        self.esl_connected = Gauge("bizpbx_esl_connected", "1 while subscribed on the inbound event socket (calls start unseen while 0)", esl_connected)
-        self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated")
-        self.never_routed = Counter("bizpbx_cdr_never_routed_total", "CDRs of calls the switch refused before its dialplan (nothing to rate)")
-        self.cdr_readable = Gauge("bizpbx_cdr_readable", "1 while the switch's CDR files can be read (bizpbx status says why not)")
-        self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard")
-        self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", outbox_depth)
-        self.up = Gauge("bizpbx_up", "1 while the controller runs")
-        self.trunk_call_failures = LabelledCounter("bizpbx_trunk_call_failures_total", "Outbound legs on a trunk that failed, by hang-up cause")
-        self.site_reloads = Counter("bizpbx_site_reloads_total", "Sites reloaded on SIGHUP (systemctl reload)")
-        self.site_reload_failures = Counter("bizpbx_site_reload_failures_total", "Reloads refused (an invalid site: the one running is kept)")
-        self.restart_needed = Gauge("bizpbx_restart_needed", "1 when a reloaded site changed settings that apply only on restart (label settings)")
-
-    def all(self) -> list[Counter | Gauge | Histogram | LabelledCounter]:
-        return [value for value in vars(self).values() if isinstance(value, (Counter, Gauge, Histogram, LabelledCounter))]
-
-    def render(self) -> str:
-        lines = []
-        for metric in self.all():
-            lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}", *metric.samples()]
-        return "\n".join(lines) + "\n"
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self.up = Gauge("bizpbx_up", "1 while the controller runs", registry=registry)
+        # Calls
+        self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket", registry=registry)
+        self.calls_total = Counter("bizpbx_calls_total", "Calls handed to the controller, by direction (rate() of it: calls per second)", ["direction"], registry=registry)
+        self.routing_seconds = Histogram(
+            "bizpbx_routing_seconds", "From a call reaching the controller to its first step executed (routing and the switch's replies)", buckets=ROUTING_BUCKETS, registry=registry
+        )
+        self.refused_calls = Counter("bizpbx_guard_refusals_total", "Outbound legs refused by the toll-fraud guard, by organization and rule", ["organization", "rule"], registry=registry)
+        self.calls_rated = Counter(
+            "bizpbx_calls_rated_total", "Calls stored in the ledger (each once), by organization, direction and rating outcome", ["organization", "direction", "outcome"], registry=registry
+        )
+        self.hangups = Counter("bizpbx_hangups_total", "Calls stored in the ledger (each once), by direction, trunk (empty: none) and hang-up cause", ["direction", "trunk", "cause"], registry=registry)
+        # Rating and the CDR files
+        self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated", registry=registry)
+        self.never_routed = Counter("bizpbx_cdr_never_routed_total", "CDRs of calls the switch refused before its dialplan (nothing to rate)", registry=registry)
+        self.cdr_readable = Gauge("bizpbx_cdr_readable", "1 while the switch's CDR files can be read; 0 with the reason as `problem`", ["problem"], registry=registry)
+        # The event socket
+        self.esl_reconnects = Counter("bizpbx_esl_reconnects_total", "Reconnections of the inbound event socket", registry=registry)
+        self.esl_connected = Gauge("bizpbx_esl_connected", "1 while subscribed on the inbound event socket (calls start unseen while 0)", registry=registry)
+        if esl_connected is not None:
+            self.esl_connected.set_function(esl_connected)
+        if esl_refusals is not None:
+            registry.register(
+                ReadWhenScraped("bizpbx_esl_refusals", "Connections the event socket refused (password or ACL); retried with backoff", "counter", lambda: [((), esl_refusals())])
+            )
+        # The webhooks
+        self.outbox_depth = Gauge("bizpbx_outbox_depth", "Call events not yet delivered to every webhook", registry=registry)
+        if outbox_depth is not None:
+            self.outbox_depth.set_function(outbox_depth)
+        self.webhook_seconds = Histogram(
+            "bizpbx_webhook_delivery_seconds", "One delivery attempt (the POST and its redirects), by webhook and outcome", ["webhook", "outcome"], buckets=WEBHOOK_BUCKETS, registry=registry
+        )
+        # The trunks (their states: watch_trunks)
+        self.trunk_call_failures = Counter("bizpbx_trunk_call_failures_total", "Outbound legs on a trunk that failed, by trunk and hang-up cause", ["trunk", "cause"], registry=registry)
+        # Reloading the site (SIGHUP)
+        self.site_reloads = Counter("bizpbx_site_reloads_total", "Sites reloaded on SIGHUP (systemctl reload)", registry=registry)
+        self.site_reload_failures = Counter("bizpbx_site_reload_failures_total", "Reloads refused (an invalid site: the one running is kept)", registry=registry)
+        self.restart_needed = Gauge(
+            "bizpbx_restart_needed", "1 when a reloaded site changed settings that apply only on restart (named in `settings`), else 0", ["settings"], registry=registry
+        )
+        self.restart_needed.labels(settings="").set(0)
 
     def watch_webhooks(self, deliveries: Callable[[], Iterable[Any]]) -> None:
-        """Gauges of the webhooks' delivery loops (`bizpbx.controller.webhooks.Delivery`), per webhook."""
-        self.webhook_consecutive_failures = PerWebhook(
-            "bizpbx_webhook_consecutive_failures", "Failed delivery attempts in a row, 0 after a 2xx (failing from 5 on)", deliveries, lambda d: d.consecutive_failures
-        )
-        self.webhook_last_success = PerWebhook(
-            "bizpbx_webhook_last_success_timestamp_seconds", "When the webhook last answered 2xx (Unix time, 0 if never)", deliveries, lambda d: d.last_success_at or 0
-        )
-        self.webhook_dead_letters = PerWebhook("bizpbx_webhook_dead_letters", "Events set aside for the webhook (bizpbx events dead)", deliveries, lambda d: d.dead_letters())
-        self.webhook_restarts = PerWebhook("bizpbx_webhook_loop_restarts_total", "Delivery loops started again after an error of their own", deliveries, lambda d: d.restarts, "counter")
-
+        """Per webhook, what its delivery loop (`bizpbx.controller.webhooks.Delivery`) knows."""
+        for name, documentation, kind, read in (
+            ("bizpbx_webhook_consecutive_failures", "Failed delivery attempts in a row, 0 after a 2xx (failing from 5 on)", "gauge", lambda d: d.consecutive_failures),
+            ("bizpbx_webhook_last_success_timestamp_seconds", "When the webhook last answered 2xx (Unix time, 0 if never)", "gauge", lambda d: d.last_success_at or 0),
+            ("bizpbx_webhook_dead_letters", "Events set aside for the webhook (bizpbx events dead)", "gauge", lambda d: d.dead_letters()),
+            ("bizpbx_webhook_loop_restarts", "Delivery loops started again after an error of their own", "counter", lambda d: d.restarts),
+        ):
+            self.registry.register(ReadWhenScraped(name, documentation, kind, lambda read=read: [((d.name,), read(d)) for d in deliveries()], ("webhook",)))
 
     def watch_trunks(self, states: Callable[[], dict[str, Any]]) -> None:
-        """Gauges of the trunks' states (`bizpbx.controller.trunk_state.TrunkState`), per trunk."""
-        self.trunk_up = PerTrunk(
-            "bizpbx_trunk_up", "1 while the trunk is registered (or does not register: auth ip)", states, lambda t, s: ({"trunk": t}, int(s.status == "up"))
+        """Per trunk, its state (`bizpbx.controller.trunk_state.TrunkState`) as the controller knows it."""
+        self.registry.register(
+            ReadWhenScraped(
+                "bizpbx_trunk_up",
+                "1 while the trunk is registered (or does not register: auth by address), else 0",
+                "gauge",
+                lambda: [((trunk,), int(state.status == "up")) for trunk, state in sorted(states().items())],
+                ("trunk",),
+            )
         )
-        self.trunk_registration = PerTrunk(
-            "bizpbx_trunk_state",
-            "The trunk's state (label state: up, failing, down, unknown; registration: FreeSWITCH's; reason when not up), always 1",
-            states,
-            lambda t, s: ({"trunk": t, "state": s.status, "registration": s.registration, "reason": s.reason or ""}, 1),
+        self.registry.register(
+            ReadWhenScraped(
+                "bizpbx_trunk_state",
+                "Always 1: the trunk's state (up, failing, down, unknown), FreeSWITCH's registration state, and the reason when not up",
+                "gauge",
+                lambda: [((trunk, state.status, state.registration, state.reason or ""), 1) for trunk, state in sorted(states().items())],
+                ("trunk", "state", "registration", "reason"),
+            )
         )
+
+    # --- what the controller's parts report -----------------------------------------
+
+    def call_started(self, direction: str) -> None:
+        self.calls_total.labels(direction=direction or "unknown").inc()
+
+    def call_stored(self, record: CallRecord, rating: Rating) -> None:
+        """A call new to the ledger."""
+        direction = str(record.direction)
+        self.calls_rated.labels(organization=record.organization, direction=direction, outcome=str(rating.outcome)).inc()
+        self.hangups.labels(direction=direction, trunk=record.trunk, cause=record.hangup_cause or "unknown").inc()
+
+    def cdr_problem(self, problem: str | None) -> None:
+        """Whether the CDR files can be read: one sample, 1, or 0 with why not."""
+        self.cdr_readable.clear()
+        self.cdr_readable.labels(problem=problem or "").set(0 if problem else 1)
+
+    def trunk_call_failed(self, trunk: str, cause: str) -> None:
+        self.trunk_call_failures.labels(trunk=trunk, cause=cause).inc()
+
+    def restart_needed_for(self, settings: list[str]) -> None:
+        """After a reload: one sample, 1 naming the settings that wait for a restart, or 0."""
+        self.restart_needed.clear()
+        self.restart_needed.labels(settings=",".join(settings)).set(int(bool(settings)))
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics in the format the scraper's Accept header asks for, and its content type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
+    """GET /metrics on host:port (HTTP/1.1, one request a connection)."""
+
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
-            if request.startswith(b"GET ") and path == b"/metrics":
-                status, body = "200 OK", metrics.render().encode()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            parts = request_line.split(" ")
+            content_type = "text/plain; charset=utf-8"
+            if len(parts) == 3 and parts[0] == "GET" and parts[1].partition("?")[0] == "/metrics":
+                accept = next((line.partition(":")[2].strip() for line in header_lines if line.lower().startswith("accept:")), "")
+                status, (body, content_type) = "200 OK", metrics.exposition(accept)
             else:
                 status, body = "404 Not Found", b"only GET /metrics here\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    return await asyncio.start_server(answer, host, port)
+    return await asyncio.start_server(answer, host, port, limit=MAX_REQUEST_HEAD)

@@ -3,7 +3,7 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint on loopback.
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -28,6 +28,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
+from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
@@ -37,10 +38,9 @@ from bizpbx.controller.site_reload import SiteReload
 from bizpbx.controller.trunk_state import GATEWAY_STATE_SUBCLASS, TrunkEvent
 from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery
+from bizpbx.esl.aio import InboundClient, OutboundServer
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient, backoff_delays
-from bizpbx.esl.outbound import OutboundServer
 from bizpbx.ledger import Ledger
 from bizpbx.rating import Rater
 from bizpbx.settings import Site
@@ -77,12 +77,12 @@ class Controller:
         except (OSError, sqlite3.Error) as error:
             raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
         rater = Rater(site)
-        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics)
-        self.deliveries = [Delivery(name, hook, self.outbox) for name, hook in site.controller.webhooks.items()]
+        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics, site)
+        self.deliveries = [Delivery(name, hook, self.outbox, metrics=self.metrics) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.trunks = Trunks(site.trunks, self.outbox, self.emit)
         self.metrics.watch_trunks(self.trunks.watch.states)
-        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self._trunk_call_failed)
+        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
         self.inbound = self.event_socket(site)
         self.tasks: dict[str, asyncio.Task] = {}
         self.reloads = SiteReload(self)
@@ -101,9 +101,6 @@ class Controller:
     def emit(self, event: CallEvent | TrunkEvent) -> None:
         self.outbox.add([event.as_row()])
         self._wake_deliveries()
-
-    def _trunk_call_failed(self, trunk: str, cause: str) -> None:
-        self.metrics.trunk_call_failures.inc(trunk=trunk, cause=cause)
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:

@@ -80,7 +80,7 @@ class SiteReload:
             await self._apply(new, rater)
             self.restart_needed = needs_restart(self._started_with, new)
             controller.metrics.site_reloads.inc()
-            controller.metrics.restart_needed.set(int(bool(self.restart_needed)), settings=",".join(self.restart_needed))
+            controller.metrics.restart_needed_for(self.restart_needed)
             log.info("site reloaded from %s: calls from now on use it; %d call(s) in progress keep their own", path, len(controller.handler.active))
             if self.restart_needed:
                 log.warning("needs restart: %s changed, and take effect only when the controller restarts", ", ".join(self.restart_needed))
@@ -90,7 +90,7 @@ class SiteReload:
         controller, old = self._controller, self._controller.site
         controller.site = new
         controller.handler.use(new, rater)
-        controller.accounting.use(rater)
+        controller.accounting.use(new, rater)
         controller.trunks.watch.set_trunks(new.trunks)
         if controller.cdr_dir == old.freeswitch.log_dir / "cdr-csv":
             controller.cdr_dir = new.freeswitch.log_dir / "cdr-csv"
@@ -115,7 +115,7 @@ class SiteReload:
         names = {delivery.name for delivery in kept}
         for name, hook in new.controller.webhooks.items():
             if name not in names:
-                delivery = Delivery(name, hook, controller.outbox)
+                delivery = Delivery(name, hook, controller.outbox, metrics=controller.metrics)
                 kept.append(delivery)
                 controller.start(f"webhook {name}", delivery.run())
         controller.deliveries = kept

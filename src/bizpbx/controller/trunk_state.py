@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from bizpbx.controller.call_events import SCHEMA_VERSION
+
 TRUNK_DOWN = "trunk.down"
 TRUNK_UP = "trunk.up"
 GATEWAY_STATE_SUBCLASS = "sofia::gateway_state"
@@ -170,5 +172,5 @@ class TrunkWatch:
             return None  # as consumers last heard (up, if they never heard anything)
         key = f"{name}:{report.gateway}:{report.at_micros or at}"
         state = self._states[report.gateway]
-        body = {"event": name, "id": key, "trunk": report.gateway, "at": at, "state": status, "registration": report.state, "reason": state.reason}
+        body = {"schema": SCHEMA_VERSION, "event": name, "id": key, "trunk": report.gateway, "at": at, "state": status, "registration": report.state, "reason": state.reason}
         return TrunkEvent(key, event_subject(report.gateway), name, body)

@@ -18,7 +18,7 @@ from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.trunk_state import UNKNOWN, TrunkEvent, TrunkWatch, XmlStatusError, event_subject, report_from_event, reports_from_xmlstatus
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
-from bizpbx.esl.inbound import InboundClient
+from bizpbx.esl.aio import InboundClient
 
 log = logging.getLogger(__name__)
 

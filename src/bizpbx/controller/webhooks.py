@@ -49,8 +49,9 @@ from fnmatch import fnmatchcase
 import httpx
 
 from bizpbx import __version__
+from bizpbx.backoff import backoff_delays
+from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, StoredEvent
-from bizpbx.esl.inbound import backoff_delays
 from bizpbx.settings import Webhook
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def selects(patterns: Iterable[str], event_name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Target:
+class WebhookAddress:
     """A webhook URL split into what is sent, what is sent as Basic auth and what may be logged."""
 
     url: httpx.URL  # without credentials
@@ -88,7 +89,7 @@ class Target:
     secrets: tuple[str, ...]  # text no log line may contain
 
     @classmethod
-    def parse(cls, url: str) -> Target:
+    def parse(cls, url: str) -> WebhookAddress:
         parsed = httpx.URL(url)
         bare = parsed.copy_with(username=None, password=None)
         auth = httpx.BasicAuth(parsed.username, parsed.password) if parsed.userinfo else None
@@ -135,10 +136,11 @@ def ssl_context(webhook: Webhook) -> ssl.SSLContext:
 class Delivery:
     """The delivery loop of one webhook."""
 
-    def __init__(self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+    def __init__(self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = (0.5, 30.0), metrics: Metrics | None = None) -> None:
         self.name = name
+        self._metrics = metrics
         self._webhook = webhook
-        self._target = Target.parse(webhook.url)
+        self._target = WebhookAddress.parse(webhook.url)
         self._outbox = outbox
         self._backoff = backoff
         self._client: httpx.AsyncClient | None = None
@@ -216,7 +218,11 @@ class Delivery:
                 "X-Bizpbx-Event": event.name,
                 "X-Bizpbx-Event-Id": event_id,
             }
+            sent = time.perf_counter()
             attempt = await self.attempt(body, headers)
+            if self._metrics is not None:
+                outcome = "delivered" if attempt.delivered else "refused" if attempt.permanent else "failed"
+                self._metrics.webhook_seconds.labels(webhook=self.name, outcome=outcome).observe(time.perf_counter() - sent)
             now = int(time.time())
             if attempt.delivered:
                 self._outbox.delivered(self.name, event.id, now)

@@ -82,6 +82,13 @@ class _QueuedExecute:
 
 
 class Connection:
+    """One connection's side of the protocol: :meth:`send` gives the bytes to write, :meth:`receive` what they led to.
+
+    ``token`` is whatever the caller wants back with the answer (a future, a
+    callback, a number); the connection only hands it back, in a
+    :class:`Reply`, :class:`JobCompleted` or :class:`ApplicationCompleted`.
+    """
+
     def __init__(self, role: Role) -> None:
         self.role = role
         self.state = State.GREETING

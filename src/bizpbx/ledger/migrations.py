@@ -1,29 +1,20 @@
 """The ledger's schema, as an ordered list of migration steps.
 
+The steps so far: the rated calls (``calls``, written by
+`bizpbx.ledger.store`); the controller's call events for consumers, webhook
+cursors and CDR file offsets; webhook dead letters and delivery health (the
+controller's tables, written by `bizpbx.controller.outbox`).
+
 The database's ``PRAGMA user_version`` is the number of steps applied. On
 opening, the steps not yet applied run in order, all in one ``BEGIN
 IMMEDIATE`` transaction, so two processes opening a new ledger at once
 migrate it once. A database with a version above ``len(MIGRATIONS)`` was
 written by a newer bizpbx and is refused.
 
-To add a table (for example the controller's webhook outbox) append a
-`Migration` at the end of `MIGRATIONS`::
-
-    Migration("webhook outbox", '''
-        CREATE TABLE webhook_outbox (
-            id INTEGER PRIMARY KEY,
-            webhook TEXT NOT NULL,
-            event TEXT NOT NULL,
-            body TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            delivered_at INTEGER
-        );
-        CREATE INDEX webhook_outbox_pending ON webhook_outbox(delivered_at, id);
-    '''),
-
-Never edit, reorder or remove a step once released: existing ledgers have
-already run it. Steps are plain SQL statements separated by ';' (no
-triggers with inner ';').
+To change the schema, append a `Migration` (what it adds, and its SQL) at the
+end of `MIGRATIONS`. Never edit, reorder or remove a step once released:
+existing ledgers have already run it. Steps are plain SQL statements
+separated by ';' (no triggers with inner ';').
 """
 
 from __future__ import annotations
@@ -106,6 +97,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE webhook_cursors ADD COLUMN last_success_at INTEGER;
         ALTER TABLE webhook_cursors ADD COLUMN last_failure_at INTEGER;
         ALTER TABLE webhook_cursors ADD COLUMN last_error TEXT
+        """,
+    ),
+    Migration(
+        "calls: when each call started (exports list unanswered calls by time too)",
+        """
+        ALTER TABLE calls ADD COLUMN start_epoch INTEGER NOT NULL DEFAULT 0;
+        UPDATE calls SET start_epoch = CASE WHEN answer_epoch > 0 THEN answer_epoch ELSE recorded_at END;
+        CREATE INDEX calls_by_start ON calls(start_epoch)
         """,
     ),
 )

@@ -22,8 +22,8 @@ from bizpbx.rating.rate import CallRecord, Rating
 _INSERT = """
 INSERT INTO calls (uuid, organization, direction, called_number, number_kind, caller, callee,
                    answer_epoch, billsec, hangup_cause, trunk, outcome, rule, prefix,
-                   billed_seconds, cost, source, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   billed_seconds, cost, source, recorded_at, start_epoch)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(uuid) DO NOTHING
 """
 
@@ -50,6 +50,25 @@ class StoredCall:
     billed_seconds: int
     cost: Decimal
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListedCall:
+    """A call as `bizpbx calls` lists it."""
+
+    uuid: str
+    start_epoch: int
+    direction: str
+    organization: str
+    caller: str
+    callee: str
+    number_kind: str
+    answer_epoch: int
+    billsec: int
+    billed_seconds: int
+    cost: Decimal
+    outcome: str
+    hangup_cause: str
 
 
 class Ledger:
@@ -124,6 +143,20 @@ class Ledger:
         for row in cursor:
             yield StoredCall(*row[:9], Decimal(row[9]), row[10])
 
+    def listed(self, since: int, until: int, organization: str | None = None) -> Iterator[ListedCall]:
+        """Every call that started in [since, until) (epoch seconds), of one
+        organization or all, in order of start time."""
+        query = (
+            "SELECT uuid, start_epoch, direction, organization, caller, callee, number_kind, answer_epoch, billsec,"
+            " billed_seconds, cost, outcome, hangup_cause FROM calls WHERE start_epoch >= ? AND start_epoch < ?"
+        )
+        arguments: list[object] = [since, until]
+        if organization is not None:
+            query += " AND organization = ?"
+            arguments.append(organization)
+        for row in self._db.execute(query + " ORDER BY start_epoch, uuid", arguments):
+            yield ListedCall(*row[:10], Decimal(row[10]), *row[11:])
+
     def spend(self, organization: str, since: int, until: int) -> Decimal:
         """What the organization's calls answered in [since, until) cost (before
         any call credit): for the daily spend cap."""
@@ -141,7 +174,7 @@ class Ledger:
 _CALL_COLUMNS = ("direction", "called_number", "number_kind", "caller", "callee", "answer_epoch", "billsec", "hangup_cause", "trunk")
 _ROW_INDEX = {name: index for index, name in enumerate(
     ("uuid", "organization", "direction", "called_number", "number_kind", "caller", "callee", "answer_epoch", "billsec",
-     "hangup_cause", "trunk", "outcome", "rule", "prefix", "billed_seconds", "cost", "source", "recorded_at")
+     "hangup_cause", "trunk", "outcome", "rule", "prefix", "billed_seconds", "cost", "source", "recorded_at", "start_epoch")
 )}
 
 
@@ -168,4 +201,6 @@ def _row(rated: RatedCall, now: int) -> tuple[object, ...]:
         str(rating.cost),
         rated.source,
         now,
+        # Unknown in a CDR written before bizpbx recorded it: the answer time, else the rating time.
+        call.start_epoch or call.answer_epoch or now,
     )

@@ -5,6 +5,6 @@ Pure functions over plain data; reading CDRs and storing calls is elsewhere
 """
 
 from bizpbx.rating.deck import Price, PrefixIndex
-from bizpbx.rating.rate import CallRecord, Direction, Outcome, Rater, Rating, Rule
+from bizpbx.rating.rate import CallRecord, Direction, Rater, Rating, RatingOutcome, Rule
 
-__all__ = ["CallRecord", "Direction", "Outcome", "Price", "PrefixIndex", "Rater", "Rating", "Rule"]
+__all__ = ["CallRecord", "Direction", "Price", "PrefixIndex", "Rater", "Rating", "RatingOutcome", "Rule"]

@@ -35,7 +35,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bizpbx.rating.deck import ZERO, to_kopecks
-from bizpbx.rating.rate import Outcome
+from bizpbx.rating.rate import RatingOutcome
 from bizpbx.settings import Number, NumberKind, Site, Tariffs
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -158,7 +158,7 @@ def monthly_account(site: Site, org_id: str, month: Month, calls: Iterable[Charg
     charges: list[CallCharge] = []
     left = credit
     for call in in_month:
-        if call.outcome == Outcome.BILLED and call.cost > 0:
+        if call.outcome == RatingOutcome.BILLED and call.cost > 0:
             used = min(left, call.cost)
             left -= used
             charges.append(CallCharge(call.uuid, call.answer_epoch, call.cost, used))
@@ -168,7 +168,7 @@ def monthly_account(site: Site, org_id: str, month: Month, calls: Iterable[Charg
     used = credit - left
     if used:
         lines.append(Line("credit", f"call credit used, of {credit} for the month", -used))
-    unrated = sum(1 for c in in_month if c.outcome == Outcome.UNRATED)
+    unrated = sum(1 for c in in_month if c.outcome == RatingOutcome.UNRATED)
     return Account(org_id, month, tuple(lines), credit, tuple(charges), unrated)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from bizpbx.prefixes import expand
+from bizpbx.numbers.prefixes import expand
 from bizpbx.settings import HotlineOrigin, Increments, RateDeck
 
 KOPECK_PLACES = 2

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from bizpbx.rating.deck import Price, PrefixIndex, deck_index, hotline_index, roubles
-from bizpbx.rating.numbers import e164_digits, is_russian, region_of
+from bizpbx.numbers.e164 import e164_digits, is_russian, region_of
 from bizpbx.settings import NumberKind, Site
 
 
@@ -55,9 +55,20 @@ class CallRecord:
     hangup_cause: str = ""
     trunk: str = ""
     start_epoch: int = 0  # when the call reached the switch (0 where unknown)
+    end_epoch: int = 0  # when it ended (0 where unknown)
+    # When a person (an employee, or the outside party) answered: the bridge, not the
+    # switch answering for a menu or voicemail. 0: nobody did; None: a CDR older than
+    # the column, where only answer_epoch is known.
+    bridge_epoch: int | None = None
+    answered_by: str = ""  # that person as a target: extension:101, number:+79161234567
+    voicemail: str = ""  # the extension whose box the call ended in
+
+    @property
+    def answered_by_person(self) -> bool:
+        return bool(self.answer_epoch if self.bridge_epoch is None else self.bridge_epoch)
 
 
-class Outcome(StrEnum):
+class RatingOutcome(StrEnum):
     BILLED = "billed"  # priced by a tariff (the price may still be 0.00)
     FREE = "free"  # free by rule
     REJECTED = "rejected"  # could not legitimately happen: never billed
@@ -80,18 +91,18 @@ class Rule(StrEnum):
 
 
 _OUTCOME = {
-    Rule.INTERNAL: Outcome.FREE,
-    Rule.INBOUND_FREE: Outcome.FREE,
-    Rule.UNANSWERED: Outcome.FREE,
-    Rule.FREE_SECONDS: Outcome.FREE,
-    Rule.HOTLINE_ORIGIN: Outcome.BILLED,
-    Rule.OUTBOUND_DECK: Outcome.BILLED,
-    Rule.HOTLINE_FOREIGN_CALLER: Outcome.REJECTED,
-    Rule.HOTLINE_UNKNOWN_CALLER: Outcome.UNRATED,
-    Rule.HOTLINE_NO_ORIGIN: Outcome.UNRATED,
-    Rule.NO_DECK: Outcome.UNRATED,
-    Rule.NO_PREFIX: Outcome.UNRATED,
-    Rule.NOT_A_NUMBER: Outcome.UNRATED,
+    Rule.INTERNAL: RatingOutcome.FREE,
+    Rule.INBOUND_FREE: RatingOutcome.FREE,
+    Rule.UNANSWERED: RatingOutcome.FREE,
+    Rule.FREE_SECONDS: RatingOutcome.FREE,
+    Rule.HOTLINE_ORIGIN: RatingOutcome.BILLED,
+    Rule.OUTBOUND_DECK: RatingOutcome.BILLED,
+    Rule.HOTLINE_FOREIGN_CALLER: RatingOutcome.REJECTED,
+    Rule.HOTLINE_UNKNOWN_CALLER: RatingOutcome.UNRATED,
+    Rule.HOTLINE_NO_ORIGIN: RatingOutcome.UNRATED,
+    Rule.NO_DECK: RatingOutcome.UNRATED,
+    Rule.NO_PREFIX: RatingOutcome.UNRATED,
+    Rule.NOT_A_NUMBER: RatingOutcome.UNRATED,
 }
 
 
@@ -120,12 +131,12 @@ class Rating(NamedTuple):
         return roubles(self.kopecks)
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> RatingOutcome:
         return _OUTCOME[self.rule]
 
     @property
     def rejected(self) -> bool:
-        return self.outcome is Outcome.REJECTED
+        return self.outcome is RatingOutcome.REJECTED
 
     @property
     def prefix(self) -> str | None:

@@ -15,7 +15,7 @@ from bizpbx.routing.plan import (
     Step,
     Voicemail,
 )
-from bizpbx.routing.rules import is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.routing.walk import is_waiting, route, route_after_digits, route_menu_choice
 
 __all__ = [
     "Answer",

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from bizpbx.routing.graph import target_node
 from bizpbx.routing.guard import REFUSAL_CAUSE, Refusal, destination_refusal
 from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
-from bizpbx.routing.rules import is_waiting, route, route_after_digits, route_menu_choice
-from bizpbx.settings import Site
+from bizpbx.routing.walk import is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.settings import Site, Target, TargetKind
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _first_step_reached(plan: Plan) -> Collect | Menu | None:
 
 
 def step_as_dict(step: Step, refusal: Refusal | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"action": step.action, "target": target_of(step)}
+    data: dict[str, Any] = {"action": step.action, "target": target_of(step), "node": graph_node(step)}
     if isinstance(step, Bridge):
         data["legs"] = [str(leg) for leg in step.legs]
         data["ring_seconds"] = step.ring_seconds
@@ -164,7 +165,19 @@ def describe(index: int, step: Step, refusal: Refusal | None = None) -> str:
         text += f" {step.cause}"
     if step.reason:
         text += f"  — {step.reason}"
-    return text
+    node = graph_node(step)
+    return text + (f"  (route graph: {node})" if node else "")
+
+
+def graph_node(step: Step) -> str | None:
+    """The node of the route graph a step comes from (`bizpbx.routing.graph`)."""
+    if isinstance(step, Bridge):
+        return target_node(step.target)
+    if isinstance(step, Menu):
+        return target_node(Target(TargetKind.IVR, step.name))
+    if isinstance(step, Voicemail):
+        return target_node(Target(TargetKind.VOICEMAIL, step.extension))
+    return None
 
 
 def as_text(call: Call, stages: list[Stage]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from bizpbx.rating.numbers import e164_digits, is_russian
+from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.settings import OutboundPolicy
 
 # What a refused caller hears (FreeSWITCH's standard sounds), and the cause the call ends with.

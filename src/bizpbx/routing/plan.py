@@ -116,9 +116,10 @@ class Menu:
     max_failures: int
     invalid_sound: str
     fallback: Target
-    # Targets reached from the last input of the caller; the fallback
-    # continues this path (it needs no input), a chosen option starts afresh.
-    path: tuple[Target, ...] = ()
+    # The looping nodes of the route graph reached since the caller's last
+    # input; the fallback continues this count (it needs no input), a chosen
+    # option starts afresh.
+    path: tuple[str, ...] = ()
     reason: str = ""
 
 
@@ -155,6 +156,7 @@ class Voicemail:
     org_id: str
     extension: str
     reason: str = ""
+    forwarded_from: str | None = None  # the extension whose forwarding (or failure) led here
 
 
 @dataclass(frozen=True, slots=True)

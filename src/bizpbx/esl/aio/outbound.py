@@ -1,0 +1,163 @@
+"""An asyncio server for FreeSWITCH's ``socket`` application (outbound ESL, ``async full``).
+
+For each call FreeSWITCH connects; the server says ``connect`` (the reply is
+the channel's data), subscribes to the channel's own events (``myevents``),
+optionally asks FreeSWITCH to ``linger``, then runs ``handler(session)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Self
+
+from bizpbx.esl import commands
+from bizpbx.esl.aio.session import Session
+from bizpbx.esl.connection import Role
+from bizpbx.esl.errors import ConnectionLost, EslError, ProtocolError
+from bizpbx.esl.events import Event
+from bizpbx.esl.headers import Headers
+from bizpbx.esl.protocol import Frame
+
+log = logging.getLogger(__name__)
+
+EXIT_TIMEOUT = 5.0  # seconds to wait for FreeSWITCH to acknowledge exit before the socket is closed anyway
+
+
+class OutboundSession:
+    """One call handed to the controller.
+
+    ``channel_data`` holds the channel's variables as the ``connect`` reply
+    gave them; ``events`` receives every event of the channel, in order.
+    """
+
+    def __init__(self, session: Session, channel_data: Headers, events: asyncio.Queue[Event]) -> None:
+        self._session = session
+        self.channel_data = channel_data
+        self.events = events
+
+    def __repr__(self) -> str:
+        return f"OutboundSession(uuid={self.uuid!r}, closed={self.closed})"
+
+    @property
+    def uuid(self) -> str | None:
+        value = self.channel_data.get("Unique-ID")
+        return value if isinstance(value, str) else None
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed.is_set()
+
+    @property
+    def linger_notice(self) -> Frame | None:
+        """The ``text/disconnect-notice`` (linger) sent when the channel ended, if any yet."""
+        return self._session.linger_notice
+
+    @property
+    def disconnect_notice(self) -> Frame | None:
+        return self._session.disconnect_notice
+
+    async def execute(self, application: str, argument: str | None = None, *, event_uuid: str | None = None) -> Event:
+        """Run a dialplan application; returns its CHANNEL_EXECUTE_COMPLETE event.
+
+        Raises :class:`CommandFailed` if FreeSWITCH refuses it and
+        :class:`ConnectionLost` if the call ends before it ran to completion.
+        The command is written before the first ``await``, so applications
+        started together (``asyncio.gather``) are queued in the order given.
+        """
+        return await self._session.complete(commands.execute(application, argument, event_uuid=event_uuid))
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> Frame:
+        return await self._session.send_ok(commands.hangup(cause))
+
+    async def api(self, command: str) -> str:
+        reply = await self._session.send(commands.api(command))
+        return reply.body or ""
+
+    async def send(self, command: commands.Command) -> Frame:
+        return await self._session.send(command)
+
+    async def wait_closed(self) -> None:
+        """Until FreeSWITCH closes the socket (after the linger time, if any)."""
+        await self._session.wait_closed()
+
+
+Handler = Callable[[OutboundSession], Awaitable[None]]
+
+
+class OutboundServer:
+    """Listens for FreeSWITCH's ``socket`` application; ``port=0`` picks a free port (see :attr:`port`)."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str = "127.0.0.1",
+        port: int = 8084,
+        *,
+        event_format: str | None = None,
+        linger: int | None = None,
+    ) -> None:
+        self._handler = handler
+        self.host = host
+        self._port = port
+        self._setup = [commands.myevents(event_format)]
+        if linger is not None:
+            self._setup.append(commands.linger(linger))
+        self._server: asyncio.Server | None = None
+        self._sessions: set[Session] = set()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._port
+        return self._server.sockets[0].getsockname()[1]
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        await self._server.serve_forever()  # type: ignore[union-attr]  # start() set it
+
+    def stop_listening(self) -> None:
+        """Refuse new connections (FreeSWITCH's dialplan then goes on at once); sessions go on."""
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        """Stop listening and drop the calls still connected (FreeSWITCH's dialplan then goes on)."""
+        if self._server is not None:
+            self._server.close()
+        await asyncio.gather(*(session.aclose() for session in list(self._sessions)))
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        session = Session(reader, writer, Role.OUTBOUND, events.put_nowait)
+        self._sessions.add(session)
+        try:
+            channel_data = await session.send_ok(commands.connect())
+            for command in self._setup:
+                await session.send_ok(command)
+            await self._handler(OutboundSession(session, channel_data.headers, events))
+        except (EslError, ProtocolError, OSError) as error:
+            log.warning("outbound socket from %s: %s", writer.get_extra_info("peername"), error)
+        except Exception:
+            log.exception("outbound socket handler failed")
+        finally:
+            self._sessions.discard(session)
+            if not session.closed.is_set():  # let the call go on in the dialplan
+                with contextlib.suppress(ConnectionLost, TimeoutError):
+                    await asyncio.wait_for(session.send(commands.exit()), EXIT_TIMEOUT)
+            await session.aclose()

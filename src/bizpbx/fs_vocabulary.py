@@ -1,0 +1,111 @@
+"""FreeSWITCH's vocabulary as bizpbx speaks it, for the renderer (dialplan,
+directory, CDR template) and the controller alike: names of objects, the
+channel variables bizpbx sets, hang-up cause groups, dial strings and the
+arguments of the applications both drive (voicemail, play_and_get_digits,
+bridge). Nothing here decides where a call goes (`bizpbx.routing`).
+
+A directory user's id is ``<organization ID>-<extension>`` (``12-101``): an
+extension is unique only inside its organization, and the switch has one
+domain, so the id carries both. Phones register with it as their SIP user
+name; it is also the voicemail box id. A trunk's sofia gateway has the trunk's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+PUBLIC_CONTEXT = "public"
+MAIN_NUMBER_CONTEXT = "main-number"
+VOICEMAIL_PROFILE = "default"
+
+
+class Var(StrEnum):
+    """Channel variables bizpbx sets on a call (the dialplan, the controller) and reads back (CDR, events)."""
+
+    ORG_ID = "bizpbx_org_id"  # the organization the call belongs to, once known
+    DIRECTION = "bizpbx_direction"  # internal, inbound, outbound
+    CALLED = "bizpbx_called"  # the number of the site that was called (E.164)
+    NUMBER_KIND = "bizpbx_number_kind"  # main, individual, hotline
+    TRUNK = "bizpbx_trunk"
+    USER_ID = "bizpbx_user_id"  # set on a phone's directory user: its box for *97
+    RUNG = "bizpbx_rung"  # looping nodes reached since the caller's last menu choice: "ext-101,ext-102,"
+    MENU_RUNG = "bizpbx_menu_rung"  # that count at a menu, for its fallback
+    ANSWERED_BY = "bizpbx_answered_by"  # who answered (extension:101, number:+7...), for the CDR
+    VOICEMAIL = "bizpbx_voicemail"  # the box the call ended in
+    ENTERED_ID = "bizpbx_entered_id"  # what the caller keyed at the main number (controller)
+    MENU_KEY = "bizpbx_menu_key"  # the key chosen in a menu (controller)
+
+
+# Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
+BUSY_CAUSES = ("USER_BUSY", "CALL_REJECTED")
+NO_ANSWER_CAUSES = ("NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE")
+UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_NUMBER")
+
+
+def user_id(org_id: str, extension: str) -> str:
+    return f"{org_id}-{extension}"
+
+
+def phones_context(org_id: str) -> str:
+    """The context of calls placed by an organization's phones."""
+    return f"org-{org_id}"
+
+
+def incoming_context(org_id: str) -> str:
+    """Where calls for an organization are routed (by the static fallback);
+    only the dialplan transfers into it, no caller can dial into it."""
+    return f"org-{org_id}-incoming"
+
+
+def ivr_menu(org_id: str, menu: str) -> str:
+    return f"org-{org_id}-{menu}"
+
+
+def _with_options(dial: str, options: Iterable[str]) -> str:
+    options = list(options)
+    return f"[{','.join(options)}]{dial}" if options else dial
+
+
+def user_dial(org_id: str, extension: str, options: Iterable[str] = ()) -> str:
+    """The dial string of an employee's phone (`extension` may be a regex capture such as $1)."""
+    return _with_options(f"user/{user_id(org_id, extension)}@${{domain}}", options)
+
+
+def gateway_dial(trunk: str, e164: str, options: Iterable[str] = ()) -> str:
+    """The dial string of an outside number through a trunk's gateway (E.164, with its +)."""
+    return _with_options(f"sofia/gateway/{trunk}/{e164}", options)
+
+
+def voicemail_box(org_id: str, extension: str) -> str:
+    """The `voicemail` application's argument to leave a message in an employee's box."""
+    return f"{VOICEMAIL_PROFILE} ${{domain}} {user_id(org_id, extension)}"
+
+
+def voicemail_check() -> str:
+    """The `voicemail` application's argument for a phone checking its own box."""
+    return f"check {VOICEMAIL_PROFILE} ${{domain}} ${{{Var.USER_ID}}}"
+
+
+def play_and_get_digits(
+    *,
+    min_digits: int,
+    max_digits: int,
+    tries: int,
+    timeout_ms: int,
+    terminators: str,
+    prompt: str,
+    invalid_prompt: str,
+    variable: str,
+    pattern: str,
+    digit_timeout_ms: int | None = None,
+    on_failure: str | None = None,
+) -> str:
+    """The `play_and_get_digits` application's argument (mod_dptools' order);
+    `on_failure` is a transfer target ("ext XML context") after the last try."""
+    words = [str(min_digits), str(max_digits), str(tries), str(timeout_ms), terminators, prompt, invalid_prompt, variable, pattern]
+    if digit_timeout_ms is not None or on_failure is not None:
+        words.append(str(digit_timeout_ms if digit_timeout_ms is not None else timeout_ms))
+    if on_failure is not None:
+        words.append(on_failure)
+    return " ".join(words)
