@@ -18,19 +18,14 @@ import socket
 import subprocess
 import sys
 from contextlib import closing
-from pathlib import Path
 
 import pytest
-import yaml
 from local_net import free_port
 from sipp_scenarios import PHONE_SCENARIO, SDP
-from test_live import HOTLINE, MAIN_NUMBER, PREFIX, SIPP, SOUND_VOICE, Live, answers, sipp, wait_for, write_silence
+from test_live import HOTLINE, MAIN_NUMBER, PREFIX, SIPP, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
 
 from bizpbx.commands.status import read_metrics, scrape
 from bizpbx.controller.outbox import Outbox
-from bizpbx.render.file_tree import replace_tree
-from bizpbx.render import render_site
-from bizpbx.site_loader import load_site
 
 pytestmark = [
     pytest.mark.live,
@@ -56,64 +51,19 @@ Content-Length: 0
 """
 
 
-@pytest.fixture
-def two_trunks(lab_site_copy: Path, tmp_path: Path, monkeypatch):
-    binary = Path(PREFIX) / "bin" / "freeswitch"
-    monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # carrier is IP-authenticated here
-    monkeypatch.setenv("BIZPBX_TRUNKS__BACKUP__PASSWORD", "backup-trunk-secret-1")
-    external, internal, esl, dead = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port(), free_port(socket.SOCK_DGRAM)
-    data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
-    data["freeswitch"].update(
-        log_dir=str(tmp_path / "log"),
-        storage_dir=str(tmp_path / "storage"),
-        sounds_dir=str(tmp_path / "sounds"),
-        phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),
-        phone_networks=["127.0.0.0/8"],
-        sip_domain="127.0.0.1",
-        internal={"ip": "127.0.0.1", "port": internal},
-        external={"ip": "127.0.0.1", "port": external},
-        rtp_start_port=42200,
-        rtp_end_port=42300,
-    )
-    carrier = data["trunks"]["carrier"]
-    carrier.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
-    carrier.pop("username", None)
-    carrier.pop("realm", None)
+def with_a_backup_trunk_nobody_answers(data: dict) -> None:
+    """A second trunk registering to a loopback port where nothing listens (yet); the
+    organizations keep the first, and a webhook takes the trunk events."""
+    dead = free_port(socket.SOCK_DGRAM)
     data["trunks"]["backup"] = {"proxy": "127.0.0.1", "port": dead, "auth": "registration", "username": "pbx", "register_expires": 600, "source_addresses": ["127.0.0.1/32"]}
     for org in data["organizations"].values():
         org.setdefault("trunk", "carrier")
-    data["esl"] = {"port": esl}
-    data["controller"] = {
-        "socket": {"port": free_port()},
-        "metrics": {"port": free_port()},
-        "ledger": str(tmp_path / "ledger.sqlite3"),
-        "webhooks": {"noc": {"url": "http://127.0.0.1:9/", "secret": "a-webhook-secret-of-16", "events": ["trunk.*"]}},
-    }
-    lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    site = load_site(lab_site_copy, generate_missing_secrets=True)
-    conf = tmp_path / "conf"
-    replace_tree(conf, render_site(site))
-    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(conf), "-mod", str(Path(PREFIX) / "lib" / "freeswitch" / "mod")]
-    for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds"):
-        (tmp_path / name).mkdir(exist_ok=True)
-        command += [f"-{name}", str(tmp_path / name)]
-    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
-        write_silence(tmp_path / "sounds" / SOUND_VOICE / prompt)
-    switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
-    controller_log = (tmp_path / "controller.log").open("wb")
-    controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: answers(esl), "FreeSWITCH's event socket")
-        wait_for(lambda: (read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
-        yield Live(site, tmp_path, external, internal), dead
-    finally:
-        controller.terminate()
-        assert controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
-        switch.terminate()
-        try:
-            switch.wait(30)
-        except subprocess.TimeoutExpired:
-            switch.kill()
+    data["controller"]["webhooks"] = {"noc": {"url": "http://127.0.0.1:9/", "secret": "a-webhook-secret-of-16", "events": ["trunk.*"]}}
+
+
+@pytest.fixture
+def backup_password(monkeypatch) -> None:
+    monkeypatch.setenv("BIZPBX_TRUNKS__BACKUP__PASSWORD", "backup-trunk-secret-1")
 
 
 def trunk_events(live: Live) -> list[dict]:
@@ -128,8 +78,9 @@ def trunk_up(live: Live) -> dict[str, float]:
     return {sample.labels["trunk"]: sample.value for family in families for sample in family.samples if sample.name == "bizpbx_trunk_up"}
 
 
-def test_a_trunk_failing_to_register_stops_no_other_call_and_is_watched(two_trunks):
-    live, dead_port = two_trunks
+@pytest.mark.parametrize("live", [with_a_backup_trunk_nobody_answers], indirect=True)
+def test_a_trunk_failing_to_register_stops_no_other_call_and_is_watched(backup_password, live: Live):
+    dead_port = live.site.trunks["backup"].port
     wait_for(lambda: [e["event"] for e in trunk_events(live)] == ["trunk.down"], "trunk.down for the backup trunk", bound=120)
     [down] = trunk_events(live)
     assert down["trunk"] == "backup" and down["state"] == "failing" and down["reason"].startswith("registration")

@@ -11,9 +11,12 @@ cursors, the trunks' states. Webhooks added, removed or changed get their
 delivery loops started or stopped; other event socket settings make the
 controller connect anew with them.
 
-The listening addresses (controller.socket, controller.metrics) and the
-ledger are taken only at start: a reload that changes them says so in the
-log and in `bizpbx status` ("needs restart") until the controller restarts.
+The click-to-call API's clients and the recordings' secret are taken at
+once too. The listening addresses (controller.socket, controller.metrics,
+controller.api, and whether the HTTP listener runs at all) and the ledger
+(its file or PostgreSQL database) are taken only at start: a reload that
+changes them says so in the log and in `bizpbx status` ("needs restart")
+until the controller restarts.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bizpbx.controller.webhooks import Delivery
 from bizpbx.rating import Rater
 from bizpbx.settings import Site
 from bizpbx.site_loader import SiteError, load_site
@@ -37,7 +39,9 @@ log = logging.getLogger(__name__)
 RESTART_ONLY = {
     "controller.socket": lambda site: site.controller.socket,
     "controller.metrics": lambda site: site.controller.metrics,
+    "controller.api": lambda site: (site.controller.api.host, site.controller.api.port, bool(site.controller.api.clients) or site.recordings.http is not None),
     "controller.ledger": lambda site: site.controller.ledger,
+    "controller.postgresql": lambda site: site.controller.postgresql,
 }
 
 
@@ -103,6 +107,7 @@ class SiteReload:
             controller.inbound = controller.event_socket(new)
             controller.start_event_socket()
             await previous.close()
+        controller.http.endpoints = controller.http_endpoints(new)  # after the event socket: the API asks the switch through it
 
     def _webhooks(self, old: Site, new: Site) -> None:
         controller = self._controller
@@ -115,7 +120,7 @@ class SiteReload:
         names = {delivery.name for delivery in kept}
         for name, hook in new.controller.webhooks.items():
             if name not in names:
-                delivery = Delivery(name, hook, controller.outbox, metrics=controller.metrics)
+                delivery = controller.delivery(name, hook)
                 kept.append(delivery)
                 controller.start(f"webhook {name}", delivery.run())
         controller.deliveries = kept
