@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import yaml
+from http_exchange import exchange
 from local_net import free_port, until
 from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables
 
 from bizpbx.commands.status import read_metrics
+from bizpbx.controller.service import Controller
 
 OLD_TARGET = "+79161234567"
 NEW_TARGET = "+79169876543"
@@ -106,3 +108,28 @@ def test_sighup_reloads_the_site_for_new_calls_while_calls_in_progress_keep_thei
     assert any("not reloaded: 1 problem(s); the running site is kept" in m for m in messages)
     assert any(m.startswith(f"site {site_file}: organizations.12.owner: ") for m in messages), "the problem is named where it is"
     assert lab_secrets["BIZPBX_ESL__PASSWORD"] not in log
+
+
+def test_a_reload_takes_the_click_to_call_apis_clients_at_once(site, lab_site_copy: Path):
+    """A CRM's token replaced in the site: the old one refused and the new one taken after the
+    reload, by the listener that was running (no restart)."""
+    old, new = "crm-token-before-0123456789-abcdefgh", "crm-token-after-0123456789-abcdefghi"
+
+    def crm_with(token: str):
+        return lambda data: data["controller"].update(api={"clients": {"crm": {"token": token}}})
+
+    controller = Controller(site(crm_with(old)))
+    listing = "GET /v1/organizations/12/calls HTTP/1.1\r\nHost: pbx\r\nContent-Length: 0\r\nAuthorization: Bearer {}\r\n\r\n"
+
+    def status_with(token: str) -> int:
+        return exchange(controller.http.endpoints, listing.format(token).encode())[0]
+
+    try:
+        assert (status_with(old), status_with(new)) == (200, 401)
+        edit(lab_site_copy, crm_with(new))
+        assert asyncio.run(controller.reloads.reload(lab_site_copy)) is True
+        assert (status_with(old), status_with(new)) == (401, 200)
+        assert controller.reloads.restart_needed == []
+    finally:
+        controller.outbox.close()
+        controller.ledger.close()
