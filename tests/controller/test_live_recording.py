@@ -20,12 +20,13 @@ import pytest
 from local_net import free_port
 from sipp_scenarios import PHONE_SCENARIO, SDP
 from test_live import HOTLINE, Live, live, one_call, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import pytestmark as live_test_marks
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.ledger import Ledger
 from bizpbx.ledger.recordings import recording_of
 
-pytestmark = pytest.mark.live
+pytestmark = live_test_marks  # skipped without FreeSWITCH or SIPp, as the live controller test is
 
 
 def records_inbound_with_notice(data: dict) -> None:

@@ -76,6 +76,12 @@ class Accounting:
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
+    def use(self, site: Site, rater: Rater) -> None:
+        """Rate calls that end from now on, and name their people, by a reloaded site."""
+        self._site = site
+        self._rater = rater
+        self._recordings = RecordingKeeper(site, self._ledger)
+
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket."""
         name = event.name  # read without decoding the event: most events are not about calls
