@@ -1,0 +1,152 @@
+"""A phone over TLS with SRTP through a real FreeSWITCH 1.10 and the controller.
+
+The switch runs the demo site with freeswitch.tls enabled, SRTP mandatory and
+plain SIP switched off for the phones, its certificate made by the freeswitch
+role's own script (roles/freeswitch/files/make-tls-certificate). The phone is a
+second FreeSWITCH (tls_phone.py) registering as employee 12-101 over TLS; it
+dials a mobile number, which the controller sends out through the trunk to a
+SIPp callee playing the provider (plain UDP, plain RTP).
+
+Needs FREESWITCH_PREFIX, sipp and openssl, like the other live tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from local_net import free_port
+from test_live import PREFIX, SIPP, Live, live, wait_for  # noqa: F401 - live is the fixture
+from tls_phone import ESL_PASSWORD, TlsPhone
+
+from bizpbx.esl.aio import InboundClient
+
+REPO = Path(__file__).resolve().parents[2]
+MAKE_CERTIFICATE = REPO / "roles" / "freeswitch" / "files" / "make-tls-certificate"
+OUTSIDE = "89161234567"  # a Russian mobile: 2.90 a started minute through the trunk (inventory/lab/rates.csv)
+TALK_SECONDS = 5  # beyond the deck's 3 free seconds
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(not PREFIX, reason="FREESWITCH_PREFIX is unset: point it at a FreeSWITCH 1.10 install prefix to run the live TLS test"),
+    pytest.mark.skipif(SIPP is None, reason="sipp is not on PATH: install Debian's sip-tester to play the provider"),
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not on PATH: the switch's certificate is made with it"),
+]
+
+
+def tls_only_with_srtp(data: dict) -> None:
+    """The site change: phones over TLS only, SRTP mandatory, the certificate made as the role makes it."""
+    cert_dir = Path(data["recordings"]["dir"]).parent / "switch-tls"
+    cert_dir.mkdir(mode=0o700)
+    subprocess.run([str(MAKE_CERTIFICATE), str(cert_dir), "pbx.test", "IP:127.0.0.1"], check=True)
+    data["freeswitch"]["tls"] = {"enabled": True, "port": free_port(), "trunk_port": free_port(), "cert_dir": str(cert_dir), "srtp": "mandatory"}
+    data["freeswitch"]["internal"]["udp"] = False
+
+
+async def api(port: int, password: str, command: str) -> str:
+    async with InboundClient("127.0.0.1", port, password, reconnect=False) as client:
+        return await client.api(command)
+
+
+def switch_api(live: Live, command: str) -> str:
+    return asyncio.run(api(live.site.esl.port, os.environ["BIZPBX_ESL__PASSWORD"], command))
+
+
+def phone_api(phone: TlsPhone, command: str) -> str:
+    return asyncio.run(api(phone.esl_port, ESL_PASSWORD, command))
+
+
+def channels(live: Live) -> list[dict]:
+    listing = json.loads(switch_api(live, "show channels as json"))
+    return listing.get("rows", [])
+
+
+@pytest.fixture
+def phone(live: Live, tmp_path: Path):
+    employee = live.site.organizations["12"].employees["101"]
+    phone = TlsPhone(
+        Path(PREFIX) / "bin" / "freeswitch",
+        Path(PREFIX) / "lib" / "freeswitch" / "mod",
+        tmp_path / "phone",
+        user="12-101",
+        password=employee.password.get_secret_value(),
+        domain=live.site.freeswitch.sip_domain,
+        switch_tls_port=live.site.freeswitch.tls.port,
+    )
+    try:
+        wait_for(lambda: phone.process.poll() is None and _answers(phone.esl_port), "the phone's event socket")
+        yield phone
+    finally:
+        phone.stop()
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("live", [tls_only_with_srtp], indirect=True)
+def test_a_phone_registers_over_tls_and_calls_out_with_srtp(live: Live, phone: TlsPhone):
+    # Plain SIP is off for the phones: nothing listens on the profile's plain port, over TCP or UDP.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", live.internal), timeout=5).close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.connect(("127.0.0.1", live.internal))
+        udp.send(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n\r\n")
+        udp.settimeout(5)
+        with pytest.raises(ConnectionRefusedError):
+            udp.recv(1024)  # loopback's ICMP port unreachable
+
+    wait_for(lambda: "12-101@" in switch_api(live, "sofia status profile internal reg"), f"the phone's registration:\n{phone.log()}")
+    # The phone's side of it: its gateway registered, and so up for calls.
+    wait_for(lambda: re.search(r"^Status\s+UP", phone_api(phone, "sofia status gateway pbx"), re.MULTILINE) is not None, f"the phone's gateway up:\n{phone.log()}")
+    registrations = switch_api(live, "sofia status profile internal reg")
+    contact = next(line for line in registrations.splitlines() if line.startswith("Contact:"))
+    assert "transport=tls" in contact, registrations
+
+    provider = subprocess.Popen(
+        [SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(live.site.trunks["carrier"].port), "-m", "1", "-timeout", "60s"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=live.work,
+    )
+    try:
+        # The phone insists on SRTP too (RTP/SAVP): the call only goes through if the switch takes it.
+        answer = phone_api(phone, f"originate {{rtp_secure_media=mandatory,ignore_early_media=true}}sofia/gateway/pbx/{OUTSIDE} talk XML phone")
+        assert answer.startswith("+OK"), f"{answer}\n{phone.log()}"
+        wait_for(lambda: len(channels(live)) == 2, "both legs of the call on the switch")
+        legs = {row["direction"]: row["uuid"] for row in channels(live)}
+        phone_leg, trunk_leg = legs["inbound"], legs["outbound"]
+        # A suite of RFC 4568 / RFC 7714 (FreeSWITCH prefers AEAD_AES_256_GCM_8 of those the phone offers).
+        assert re.match(r"(AEAD_AES|AES_CM)_\d+_", switch_api(live, f"uuid_getvar {phone_leg} rtp_secure_media_negotiated"))
+        offer = switch_api(live, f"uuid_getvar {phone_leg} switch_r_sdp")
+        assert "RTP/SAVP" in offer and "a=crypto:" in offer, offer
+        answered = switch_api(live, f"uuid_getvar {phone_leg} rtp_local_sdp_str")
+        assert "RTP/SAVP" in answered and "a=crypto:" in answered, answered
+        # What the phone received is that answer: SRTP with the switch's key.
+        [phone_channel] = json.loads(phone_api(phone, "show channels as json"))["rows"]
+        received = phone_api(phone, f"uuid_getvar {phone_channel['uuid']} switch_r_sdp")
+        [key] = re.findall(r"^a=crypto:.*$", answered, re.MULTILINE)
+        assert "RTP/SAVP" in received and key.strip() in received, (received, answered)
+        time.sleep(TALK_SECONDS)  # a call past the deck's free seconds, to be billed
+        assert phone_api(phone, f"uuid_kill {phone_channel['uuid']}").startswith("+OK")
+        # The provider's leg stays plain: the trunk decides its own media.
+        assert switch_api(live, f"uuid_getvar {trunk_leg} rtp_secure_media_negotiated") == "_undef_"
+    finally:
+        out, _ = provider.communicate(timeout=60)
+    assert provider.returncode == 0, out[-2000:] + phone.log()
+
+    call, events = live.the_one_call("12")
+    assert (call.direction, call.outcome, call.cost) == ("outbound", "billed", Decimal("2.90")), call
+    names = [e.name for e in events]
+    assert names == ["call.started", "call.answered", "call.ended"], names
+    assert events[0].data["employee"]["target"] == "extension:101" and events[1].data["answered_by"]["number"] == "+79161234567"
