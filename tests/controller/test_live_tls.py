@@ -115,6 +115,10 @@ def test_a_phone_registers_over_tls_and_calls_out_with_srtp(live: Live, phone: T
     contact = next(line for line in registrations.splitlines() if line.startswith("Contact:"))
     assert "transport=tls" in contact, registrations
 
+    # SRTP is mandatory for the phones: a call offering plain RTP (RTP/AVP, no key) is refused before it is routed.
+    refused = phone_api(phone, f"originate {{rtp_secure_media=forbidden}}sofia/gateway/pbx/{OUTSIDE} talk XML phone")
+    assert refused.startswith("-ERR INCOMPATIBLE_DESTINATION"), refused
+
     provider = subprocess.Popen(
         [SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(live.site.trunks["carrier"].port), "-m", "1", "-timeout", "60s"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=live.work,
