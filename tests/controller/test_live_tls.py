@@ -19,12 +19,14 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from local_net import free_port
-from test_live import PREFIX, SIPP, Live, live, wait_for  # noqa: F401 - live is the fixture
+from test_live import HOTLINE, PREFIX, SIPP, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
 from tls_phone import ESL_PASSWORD, TlsPhone
 
 from bizpbx.esl.aio import InboundClient
@@ -69,23 +71,32 @@ def channels(live: Live) -> list[dict]:
     return listing.get("rows", [])
 
 
-@pytest.fixture
-def phone(live: Live, tmp_path: Path):
-    employee = live.site.organizations["12"].employees["101"]
+@contextmanager
+def tls_phone(live: Live, work: Path, org_id: str, extension: str) -> Iterator[TlsPhone]:
+    """A phone registering over TLS as the employee; returns once its gateway is up."""
+    employee = live.site.organizations[org_id].employees[extension]
     phone = TlsPhone(
         Path(PREFIX) / "bin" / "freeswitch",
         Path(PREFIX) / "lib" / "freeswitch" / "mod",
-        tmp_path / "phone",
-        user="12-101",
+        work,
+        user=f"{org_id}-{extension}",
         password=employee.password.get_secret_value(),
         domain=live.site.freeswitch.sip_domain,
         switch_tls_port=live.site.freeswitch.tls.port,
     )
     try:
         wait_for(lambda: phone.process.poll() is None and _answers(phone.esl_port), "the phone's event socket")
+        # Its gateway registered, and so up for calls.
+        wait_for(lambda: re.search(r"^Status\s+UP", phone_api(phone, "sofia status gateway pbx"), re.MULTILINE) is not None, f"the phone's gateway up:\n{phone.log()}")
         yield phone
     finally:
         phone.stop()
+
+
+@pytest.fixture
+def phone(live: Live, tmp_path: Path):
+    with tls_phone(live, tmp_path / "phone", "12", "101") as phone:
+        yield phone
 
 
 def _answers(port: int) -> bool:
@@ -109,8 +120,6 @@ def test_a_phone_registers_over_tls_and_calls_out_with_srtp(live: Live, phone: T
             udp.recv(1024)  # loopback's ICMP port unreachable
 
     wait_for(lambda: "12-101@" in switch_api(live, "sofia status profile internal reg"), f"the phone's registration:\n{phone.log()}")
-    # The phone's side of it: its gateway registered, and so up for calls.
-    wait_for(lambda: re.search(r"^Status\s+UP", phone_api(phone, "sofia status gateway pbx"), re.MULTILINE) is not None, f"the phone's gateway up:\n{phone.log()}")
     registrations = switch_api(live, "sofia status profile internal reg")
     contact = next(line for line in registrations.splitlines() if line.startswith("Contact:"))
     assert "transport=tls" in contact, registrations
@@ -154,3 +163,32 @@ def test_a_phone_registers_over_tls_and_calls_out_with_srtp(live: Live, phone: T
     names = [e.name for e in events]
     assert names == ["call.started", "call.answered", "call.ended"], names
     assert events[0].data["employee"]["target"] == "extension:101" and events[1].data["answered_by"]["number"] == "+79161234567"
+
+
+@pytest.mark.parametrize("live", [tls_only_with_srtp], indirect=True)
+def test_a_hotline_call_rings_a_phone_over_tls_with_srtp(live: Live, tmp_path: Path):
+    with tls_phone(live, tmp_path / "phone", "34", "200") as phone:
+        live.write_caller(HOTLINE)
+        caller = subprocess.Popen(
+            sipp(live.work, "caller", f"127.0.0.1:{live.external}", "-m", "1", "-p", str(free_port(socket.SOCK_DGRAM))),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=live.work,
+        )
+        try:
+            # The phone takes SRTP only: it answers only if the switch offered it, over the TLS contact it registered.
+            def answered_phone_leg() -> str | None:
+                rows = json.loads(phone_api(phone, "show channels as json")).get("rows", [])
+                return next((row["uuid"] for row in rows if row.get("callstate") == "ACTIVE"), None)
+
+            wait_for(lambda: answered_phone_leg() is not None, f"the phone answering:\n{phone.log()}")
+            leg = answered_phone_leg()
+            assert phone_api(phone, f"uuid_getvar {leg} sip_via_protocol") == "tls"
+            offer = phone_api(phone, f"uuid_getvar {leg} switch_r_sdp")
+            assert "RTP/SAVP" in offer and "a=crypto:" in offer, offer
+            assert re.match(r"(AEAD_AES|AES_CM)_\d+_", phone_api(phone, f"uuid_getvar {leg} rtp_secure_media_negotiated"))
+        finally:
+            out, _ = caller.communicate(timeout=60)
+        assert caller.returncode == 0, out[-2000:] + phone.log()
+    call, events = live.the_one_call("34")
+    assert (call.direction, call.cost) == ("inbound", Decimal("3.50")), call
+    assert [e.name for e in events] == ["call.started", "call.answered", "call.ended"]
+    assert events[1].data["answered_by"]["target"] == "extension:200"
