@@ -192,3 +192,35 @@ def test_a_hotline_call_rings_a_phone_over_tls_with_srtp(live: Live, tmp_path: P
     assert (call.direction, call.cost) == ("inbound", Decimal("3.50")), call
     assert [e.name for e in events] == ["call.started", "call.answered", "call.ended"]
     assert events[1].data["answered_by"]["target"] == "extension:200"
+
+
+FAIL2BAN_FILTER = REPO / "roles" / "fail2ban" / "templates" / "etc" / "fail2ban" / "filter.d" / "freeswitch-bizpbx.conf.j2"
+
+
+def failregex() -> re.Pattern[str]:
+    """The fail2ban filter's failregex as Python reads it (<HOST> an address, %% a %)."""
+    [line] = [line for line in FAIL2BAN_FILTER.read_text(encoding="utf-8").splitlines() if line.startswith("failregex = ")]
+    return re.compile(line.removeprefix("failregex = ").replace("%%", "%").replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)"))
+
+
+@pytest.mark.parametrize("live", [tls_only_with_srtp], indirect=True)
+def test_a_failed_registration_over_tls_is_logged_as_fail2ban_reads_it(live: Live, tmp_path: Path):
+    impostor = TlsPhone(
+        Path(PREFIX) / "bin" / "freeswitch",
+        Path(PREFIX) / "lib" / "freeswitch" / "mod",
+        tmp_path / "impostor",
+        user="12-102",
+        password="not-the-password-of-12-102",
+        domain=live.site.freeswitch.sip_domain,
+        switch_tls_port=live.site.freeswitch.tls.port,
+    )
+    log = live.work / "log" / "freeswitch.log"
+    try:
+        wait_for(lambda: "SIP auth failure (REGISTER)" in log.read_text(errors="replace"), f"a failed registration in the switch's log:\n{impostor.log()}")
+    finally:
+        impostor.stop()
+    [failure, *_] = [line for line in log.read_text(errors="replace").splitlines() if "SIP auth failure (REGISTER)" in line]
+    assert "12-102@" in failure
+    match = failregex().search(failure)
+    assert match is not None and match["host"] == "127.0.0.1", failure
+    assert "12-102@" not in switch_api(live, "sofia status profile internal reg")
