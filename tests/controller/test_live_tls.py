@@ -17,7 +17,9 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -224,3 +226,53 @@ def test_a_failed_registration_over_tls_is_logged_as_fail2ban_reads_it(live: Liv
     match = failregex().search(failure)
     assert match is not None and match["host"] == "127.0.0.1", failure
     assert "12-102@" not in switch_api(live, "sofia status profile internal reg")
+
+
+def with_a_tls_trunk(data: dict) -> None:
+    """tls_only_with_srtp, and the trunk reached over TLS at a port of the test's own."""
+    tls_only_with_srtp(data)
+    data["trunks"]["carrier"].update(transport="tls", port=free_port())
+
+
+class ProviderOverTls:
+    """The provider's end of a TLS trunk, as far as this test needs it: a TLS listener
+    (the switch's own certificate) that keeps the first SIP request it reads."""
+
+    def __init__(self, port: int, cert_dir: Path) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_dir / "cafile.pem", cert_dir / "agent.pem")
+        self.listener = context.wrap_socket(socket.create_server(("127.0.0.1", port)), server_side=True)
+        self.listener.settimeout(60)
+        self.request = b""
+        self.thread = threading.Thread(target=self._read_one_request, daemon=True)
+        self.thread.start()
+
+    def _read_one_request(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            while b"\r\n\r\n" not in self.request:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                self.request += chunk
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("live", [with_a_tls_trunk], indirect=True)
+def test_a_tls_trunk_carries_the_call_out_over_tls(live: Live, phone: TlsPhone):
+    trunk_port = live.site.trunks["carrier"].port
+    provider = ProviderOverTls(trunk_port, live.site.freeswitch.tls.cert_dir)
+    try:
+        # The trunk profile listens for TLS from the provider too, on tls.trunk_port.
+        assert f":{live.site.freeswitch.tls.trunk_port};transport=tls" in switch_api(live, "sofia status profile external")
+        caller = threading.Thread(target=phone_api, args=(phone, f"originate {{rtp_secure_media=mandatory,originate_timeout=10}}sofia/gateway/pbx/{OUTSIDE} talk XML phone"))
+        caller.start()
+        provider.thread.join(60)
+        caller.join(60)
+    finally:
+        provider.close()
+    request_line = provider.request.split(b"\r\n", 1)[0].decode()
+    assert request_line.startswith("INVITE sip:+79161234567@127.0.0.1") and "transport=tls" in request_line, provider.request[:500]
+    assert "SIP/2.0/TLS" in provider.request.decode(), "the Via names the transport the request came over"
