@@ -191,10 +191,11 @@ class CapturedSwitch:
         ended = False
         if application == "answer":
             writer.write(encode(self._channel(captured_events("outbound-forward", "CHANNEL_ANSWER")[0])))
-        elif application == "set":
-            name, _, value = argument.partition("=")
-            self.seen.variables[name] = value
-            self.variables[f"variable_{name}"] = value
+        elif application in ("set", "multiset"):
+            for assignment in argument.split(" ") if application == "multiset" else [argument]:
+                name, _, value = assignment.partition("=")
+                self.seen.variables[name] = value
+                self.variables[f"variable_{name}"] = value
         elif application == "play_and_get_digits":
             words = argument.split(" ")
             entered = self.script.digits.pop(0) if self.script.digits else ""

@@ -2,7 +2,8 @@
 
 For each call FreeSWITCH connects; the server says ``connect`` (the reply is
 the channel's data), subscribes to the channel's own events (``myevents``),
-optionally asks FreeSWITCH to ``linger``, then runs ``handler(session)``.
+optionally asks FreeSWITCH to ``linger`` (the three in one write: one round
+trip), then runs ``handler(session)``.
 """
 
 from __future__ import annotations
@@ -147,9 +148,7 @@ class OutboundServer:
         session = Session(reader, writer, Role.OUTBOUND, events.put_nowait)
         self._sessions.add(session)
         try:
-            channel_data = await session.send_ok(commands.connect())
-            for command in self._setup:
-                await session.send_ok(command)
+            channel_data, *_ = await session.send_all_ok([commands.connect(), *self._setup])
             await self._handler(OutboundSession(session, channel_data.headers, events))
         except (EslError, ProtocolError, OSError) as error:
             log.warning("outbound socket from %s: %s", writer.get_extra_info("peername"), error)

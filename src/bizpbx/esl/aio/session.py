@@ -63,6 +63,20 @@ class Session:
         _raise_unless_ok(command, reply)
         return reply
 
+    async def send_all_ok(self, commands: list[Command]) -> list[Frame]:
+        """Send several commands in one write (one round trip, not one each) and return their
+        replies; the first ``-ERR`` raises :class:`CommandFailed`."""
+        if self.closed.is_set():
+            raise ConnectionLost("cannot send: the connection is closed")
+        loop = asyncio.get_running_loop()
+        calls = [_Call(loop.create_future(), loop.create_future()) for _ in commands]
+        self._writer.write(b"".join(self._connection.send(command, call) for command, call in zip(commands, calls)))
+        replies = []
+        for command, call in zip(commands, calls):
+            replies.append(await call.reply)
+            _raise_unless_ok(command, replies[-1])
+        return replies
+
     async def complete(self, command: Command) -> Event:
         """Send a bgapi or execute command and return the event that completes it."""
         call = self.start(command)
