@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,8 +36,14 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 # The channel events the controller subscribes to on the inbound socket (the
-# events of a call's course come from the controller's own socket: see call_events).
+# events of a call's course come from the controller's own socket: see call_events),
+# and the switch-side filter that keeps only the callers' legs (a CDR's legs=a):
+# the B-legs' hang-ups, as large and as many, never cross the socket.
 SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
+EVENT_FILTERS = (("Call-Direction", "inbound"),)
+# A hang-up rated later than this after it happened: the consumer is falling behind, and
+# the CDR sweep (every 5 s) may rate calls before their events: said in the log and metrics.
+LAG_WARNING_SECONDS = 2.0
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
@@ -58,9 +65,17 @@ class Accounting:
         self._metrics = metrics
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
+        self._held: list[tuple[CallRecord, float | None]] = []  # hang-ups not yet stored, and when they happened
+        self.behind = False  # the last hang-ups were rated over LAG_WARNING_SECONDS late
 
     def on_event(self, event: Event) -> None:
-        """One event from the inbound socket."""
+        """One event from the inbound socket, stored at once."""
+        self.hold(event)
+        self.flush()
+
+    def hold(self, event: Event) -> None:
+        """Take an event from the inbound socket; a hang-up is stored at the next `flush`, with
+        the others that came with it (one transaction for a batch, not one per call)."""
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
@@ -69,7 +84,30 @@ class Accounting:
         except CdrError as error:
             self._not_rated(error, event.unique_id)
             return
-        self.finished([(record, "esl")], at=call_events.event_time(event))
+        self._held.append((record, call_events.event_epoch(event)))
+
+    def flush(self) -> int:
+        """Rate and store the hang-ups held; returns how many calls were new to the ledger."""
+        held, self._held = self._held, []
+        if not held:
+            return 0
+        new = self.finished([(record, "esl") for record, _ in held], hung_up_at={record.uuid: call_events.epoch_time(at) for record, at in held if at})
+        self._note_lag([time.time() - at for _, at in held if at])
+        return new
+
+    def _note_lag(self, lags: list[float]) -> None:
+        """From each hang-up to its rating: observed, and said once when it passes the mark and once when back."""
+        for lag in lags:
+            self._metrics.event_lag.observe(max(lag, 0.0))
+        if not lags:
+            return
+        worst = max(lags)
+        if worst > LAG_WARNING_SECONDS and not self.behind:
+            log.warning("the event consumer falls behind: hang-ups rated %.1f s after they happened; the CDR sweep may rate calls first", worst)
+        elif worst <= LAG_WARNING_SECONDS and self.behind:
+            log.info("the event consumer keeps up again: hang-ups rated %.2f s after they happened", worst)
+        self.behind = worst > LAG_WARNING_SECONDS
+        self._metrics.event_consumer_behind.set(int(self.behind))
 
     def _not_rated(self, error: CdrError, where: str | None) -> None:
         if isinstance(error, NeverRouted):
@@ -79,16 +117,18 @@ class Accounting:
             self._metrics.rating_errors.inc()
             log.error("%s: CDR not rated: %s", where, error)
 
-    def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None, *, recovered: bool = False) -> int:
-        """Rate and store calls (record, source); returns how many were new to the ledger.
+    def finished(self, records: Iterable[tuple[CallRecord, str]], hung_up_at: dict[str, str] | None = None, *, recovered: bool = False) -> int:
+        """Rate and store calls (record, source) in one transaction; returns how many were new to the ledger.
 
-        `recovered`: read from the CDR files (call.missed and call.ended say so).
-        The call's events go out in order, each once (by event key): see call_events.
+        `hung_up_at`: when each call (by UUID) hung up, as its event said; `recovered`: read from
+        the CDR files (call.missed and call.ended say so). The call's events go out in order,
+        each once (by event key): see call_events.
         """
         rated, ended = [], []
         for record, source in records:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
+            at = hung_up_at.get(record.uuid) if hung_up_at else None
             ended += [event.as_row() for event in call_events.finished(self._site, record, rating, at, recovered=recovered)]
             if rating.outcome is RatingOutcome.UNRATED:
                 self._metrics.rating_errors.inc()
@@ -96,7 +136,7 @@ class Accounting:
         fresh = self._new_to_ledger(rated)
         new = self._ledger.record(rated)
         for call in fresh:
-            self._metrics.call_stored(call.call, call.rating)
+            self._metrics.call_stored(call.call, call.rating, from_cdr=call.source != "esl")
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
         self._outbox.add(ended)

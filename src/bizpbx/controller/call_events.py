@@ -85,12 +85,17 @@ def header_text(headers, name: str) -> str:
 
 def event_time(event) -> str:
     """When FreeSWITCH raised the event (UTC, ISO 8601)."""
+    epoch = event_epoch(event)
+    return now() if epoch is None else epoch_time(epoch)
+
+
+def event_epoch(event) -> float | None:
+    """When FreeSWITCH raised the event (Unix time), if it says."""
     micros = event.get("Event-Date-Timestamp")
-    moment = datetime.fromtimestamp(int(micros) / 1e6, timezone.utc) if isinstance(micros, str) and micros.isdigit() else datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds")
+    return int(micros) / 1e6 if isinstance(micros, str) and micros.isdigit() else None
 
 
-def _epoch_time(epoch: int) -> str:
+def epoch_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -180,16 +185,16 @@ def _recovered(recovered: bool) -> dict[str, bool]:
 def finished(site: Site, call: CallRecord, rating: Rating, at: str | None = None, *, recovered: bool = False) -> list[CallEvent]:
     """The events of a finished call, in order: what the record can tell of its course
     (marked recovered: sent only if not already seen live), call.missed, call.ended."""
-    end = at or (_epoch_time(call.end_epoch) if call.end_epoch else now())
+    end = at or (epoch_time(call.end_epoch) if call.end_epoch else now())
     organization = rating.payer or call.organization or None
     events = [_started_from(site, call)]
     who = _answered_by(site, call)
     if call.answered_by_person:
         bridged = call.bridge_epoch or call.answer_epoch
-        events.append(answered(call.uuid, _epoch_time(bridged), call.organization or None, who, recovered=True))
+        events.append(answered(call.uuid, epoch_time(bridged), call.organization or None, who, recovered=True))
     if call.voicemail:
         box = party(site, call.organization, f"voicemail:{call.voicemail}")
-        events.append(voicemail(call.uuid, _epoch_time(call.answer_epoch) if call.answer_epoch else end, call.organization or None, box, None, recovered=True))
+        events.append(voicemail(call.uuid, epoch_time(call.answer_epoch) if call.answer_epoch else end, call.organization or None, box, None, recovered=True))
     common = {"from": call.caller, "to": call.called_number or call.callee, "organization": organization, "direction": call.direction.value}
     wait = _wait_seconds(call)
     if not call.answered_by_person and call.direction in _MISSABLE:
@@ -222,7 +227,7 @@ def _started_from(site: Site, call: CallRecord) -> CallEvent:
     phone_call = call.direction in (Direction.INTERNAL, Direction.OUTBOUND)  # placed by an employee's phone
     return started(
         call.uuid,
-        _epoch_time(start) if start else now(),
+        epoch_time(start) if start else now(),
         caller=call.caller,
         called=call.callee,
         organization=call.organization or None,

@@ -29,7 +29,7 @@ import sqlite3
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
-from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.accounting import EVENT_FILTERS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
@@ -79,8 +79,15 @@ class Controller:
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
         self.inbound = InboundClient(
-            str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event, retry_refusals=True
+            str(site.esl.host),
+            site.esl.port,
+            site.esl.password.get_secret_value(),
+            events=SUBSCRIBED_EVENTS,
+            filters=EVENT_FILTERS,
+            on_event=self._on_event,
+            retry_refusals=True,
         )
+        self._flush_due = False
 
     def emit(self, event: CallEvent) -> None:
         self.outbox.add([event.as_row()])
@@ -91,8 +98,16 @@ class Controller:
             delivery.wake.set()
 
     def _on_event(self, event: Event) -> None:
-        self.accounting.on_event(event)
-        self._wake_deliveries()
+        # The hang-ups of one read from the socket are stored together, once it is handled.
+        self.accounting.hold(event)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_events)
+
+    def _flush_events(self) -> None:
+        self._flush_due = False
+        if self.accounting.flush():
+            self._wake_deliveries()
 
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
@@ -141,6 +156,7 @@ class Controller:
                 log.exception("CDR sweep failed")
 
     def sweep_once(self) -> int:
+        self.accounting.flush()  # hang-ups already received are rated from their events, not their CDRs
         new = self.accounting.catch_up(self.cdr_dir)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
