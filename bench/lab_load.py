@@ -4,8 +4,10 @@ static fallback dialplan (controller stopped), with figures printed.
 Needs the converged lab with FreeSWITCH (`FREESWITCH_PREFIX=... make lab`), as root. The calls go to
 the 8-800 number from Kazan and are answered by SIPp phones registered as its support group
 (34-200, 34-201, 34-202), each call talking `--talk` seconds. Printed per mode: calls placed,
-succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), and calls
-whose events reached the controller only through the CDR sweep (their ledger source is a CDR line).
+succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), calls
+whose events reached the controller only through the CDR sweep (their ledger source is a CDR line),
+and the controller's CPU time per call (systemd's CPUUsageNSec of its unit). bench/local_load.py
+runs the same load on this machine, without the lab.
 
     python bench/lab_load.py --rate 30 --seconds 30 [--talk 2] [--mode both|controller|static]
 """
@@ -55,6 +57,12 @@ def sip_passwords() -> dict[str, str]:
     return json.loads(ssh("pbx", f"/opt/bizpbx/venv/bin/python -c {shlex.quote(code)}"))
 
 
+def controller_cpu_seconds() -> float:
+    """The controller unit's CPU time so far (systemd's accounting; 0 while stopped)."""
+    value = ssh("pbx", "systemctl show -P CPUUsageNSec bizpbx-controller", check=False).strip()
+    return int(value) / 1e9 if value.isdigit() else 0.0
+
+
 def start_phones() -> None:
     passwords = sip_passwords()
     phone, pbx = lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
@@ -74,6 +82,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     put("carrier", f"{WORK}/load.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000))
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
+    cpu_before = controller_cpu_seconds()
     started = time.monotonic()
     out = ssh(
         "carrier",
@@ -82,6 +91,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         check=False,
     )
     elapsed = time.monotonic() - started
+    cpu = controller_cpu_seconds() - cpu_before
     if mode == "static":
         ssh("pbx", "systemctl start bizpbx-controller")
     counts = {name: int(value) for name, value in COUNTS.findall(out)}
@@ -103,7 +113,9 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         "seconds": round(elapsed, 1),
         "in the ledger": rated[0],
         "distinct": rated[1],
+        "rated once": rated[0] == rated[1],
         "only through the CDR sweep": rated[2] or 0,
+        "controller CPU per call": f"{cpu / max(counts.get('Total Calls created', 0), 1) * 1000:.2f} ms" if mode == "controller" else "-",
     }
 
 
