@@ -24,6 +24,13 @@ KAZAN_CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 HOTLINE_VARIABLES = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
 
 
+async def status_of(site_file) -> dict:
+    status = await asyncio.create_subprocess_exec(sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE)
+    shown = json.loads((await status.communicate())[0])
+    assert status.returncode == 0
+    return shown
+
+
 def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets, tmp_path):
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
@@ -32,6 +39,8 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             stop = asyncio.Event()
             running = asyncio.create_task(controller.run(stop))
             await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            # A controller that has seen no call yet has no sample of its labelled counters.
+            fresh = await status_of(site_file)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
             seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
             # The switch reports the end of the call on the event socket, with what the controller set.
@@ -40,17 +49,14 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
             metrics = await scrape(lab.controller.metrics.port)
             openmetrics = await scrape(lab.controller.metrics.port, accept=OPENMETRICS)
-            status = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE
-            )
-            shown = json.loads((await status.communicate())[0])
-            assert status.returncode == 0
+            shown = await status_of(site_file)
             stop.set()
             await asyncio.wait_for(running, 30)
-            return lab, switch, seen, (metrics, openmetrics), event_socket.commands, shown
+            return lab, switch, seen, (metrics, openmetrics), event_socket.commands, (fresh, shown)
 
     site_file = tmp_path / "site.yml"
-    lab, switch, seen, (metrics, openmetrics), commands, status = asyncio.run(scenario())
+    lab, switch, seen, (metrics, openmetrics), commands, (fresh, status) = asyncio.run(scenario())
+    assert fresh["running"] is True and fresh["calls_total"] == 0 and fresh["esl_connected"] is True
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert status["esl_connected"] is True
     assert status["sizing"] == {"max_calls": 250, "calls_per_second": 60, "max_sessions": 500, "sessions_per_second": 120}
