@@ -10,7 +10,7 @@ from decimal import Decimal
 from scraped import serving
 from switch_peer import CapturedSwitch, Script, channel_variables
 
-from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import OutboundServer
@@ -26,7 +26,7 @@ def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
     handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server, serving(metrics) as scrape:
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server, serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
             seen = await asyncio.wait_for(switch.call(server.port), 60)
             return seen, await scrape()

@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 ANSWERED_DIALSTATUS = "ANSWER"
 BRIDGED = "CHANNEL_BRIDGE"
+# The channel events the handler reads: completions of its applications, and the bridge that tells
+# who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
+CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY

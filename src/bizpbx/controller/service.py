@@ -31,7 +31,7 @@ from pathlib import Path
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import EVENT_FILTERS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
-from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery
@@ -88,32 +88,42 @@ class Controller:
             retry_refusals=True,
         )
         self._flush_due = False
+        self._emitted: list[tuple[str, str, str, dict]] = []  # call events of calls in progress, not yet in the outbox
 
     def emit(self, event: CallEvent) -> None:
-        self.outbox.add([event.as_row()])
-        self._wake_deliveries()
+        self._emitted.append(event.as_row())
+        self._flush_soon()
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:
             delivery.wake.set()
 
     def _on_event(self, event: Event) -> None:
-        # The hang-ups of one read from the socket are stored together, once it is handled.
         self.accounting.hold(event)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        # What the calls emitted and the hang-ups read in one turn of the loop are stored together
+        # once it is over (a transaction for them all, not one each).
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush_events)
+            asyncio.get_running_loop().call_soon(self._flush)
 
-    def _flush_events(self) -> None:
+    def _flush(self) -> None:
+        """Into the outbox: the calls' events emitted so far, then the hang-ups held (rated and
+        stored): a call's call.ended comes after its call.started."""
         self._flush_due = False
-        if self.accounting.flush():
+        emitted, self._emitted = self._emitted, []
+        if emitted:
+            self.outbox.add(emitted)
+        if self.accounting.flush() or emitted:
             self._wake_deliveries()
 
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
         socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
-        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
+        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS, events=CHANNEL_EVENTS)
         await _listen("controller.socket", str(socket.host), socket.port, outbound.start)
         try:
             metrics_server = await _listen(
@@ -156,7 +166,7 @@ class Controller:
                 log.exception("CDR sweep failed")
 
     def sweep_once(self) -> int:
-        self.accounting.flush()  # hang-ups already received are rated from their events, not their CDRs
+        self._flush()  # hang-ups already received are rated from their events, not their CDRs
         new = self.accounting.catch_up(self.cdr_dir)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
