@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import time
 
 from burst import call, cdr_line, event_of
@@ -188,3 +189,19 @@ def test_calls_stored_from_the_cdr_sweep_are_counted_apart(site, tmp_path):
     (tmp_path / "Master.csv").write_text("".join(cdr_line(call(i)) for i in (1, 2, 3)))
     assert accounting.catch_up(tmp_path) == 2 and ledger.count() == 3
     assert metrics.registry.get_sample_value("bizpbx_calls_recovered_from_cdr_total") == 2, "call 1 came by its event"
+
+
+def test_with_a_grace_a_call_just_ended_waits_for_its_hang_up_event_and_the_lines_after_it_too(site, tmp_path):
+    lab = site()
+    accounting, ledger, outbox, metrics = accounting_for(lab)
+    just_ended = cdr_line(call(2)).replace('"1795636500"', f'"{int(time.time())}"')
+    (tmp_path / "Master.csv").write_text(cdr_line(call(1)) + just_ended + cdr_line(call(3)))
+    assert accounting.catch_up(tmp_path, grace_seconds=10) == 1  # call 1; call 2 ended now, call 3 is after it
+    accounting.on_event(event_of(call(2)))  # its hang-up event arrives within the grace
+    assert accounting.catch_up(tmp_path, grace_seconds=3600) == 0  # call 2 is still within this grace
+    assert accounting.catch_up(tmp_path) == 1  # without one, the rest: call 3 (call 2 is stored)
+    with contextlib.closing(sqlite3.connect(lab.controller.ledger)) as db:
+        sources = dict(db.execute("SELECT uuid, source FROM calls"))
+    assert sources[call(2)["uuid"]] == "esl" and all(sources[call(i)["uuid"]].endswith(f"Master.csv:{i}") for i in (1, 3))
+    assert metrics.registry.get_sample_value("bizpbx_calls_recovered_from_cdr_total") == 2
+    assert sum(1 for e in outbox.after(0) if e.name == "call.ended") == 3

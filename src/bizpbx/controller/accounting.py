@@ -44,6 +44,10 @@ EVENT_FILTERS = (("Call-Direction", "inbound"),)
 # A hang-up rated later than this after it happened: the consumer is falling behind, and
 # the CDR sweep (every 5 s) may rate calls before their events: said in the log and metrics.
 LAG_WARNING_SECONDS = 2.0
+# While the event socket is connected, a CDR line of a call that ended less than this ago waits
+# for a later sweep: its hang-up event is on its way (the switch writes the CDR first), and a call
+# rated from its CDR while the consumer keeps up would be counted as the socket's miss.
+EVENT_GRACE_SECONDS = 10
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
@@ -159,14 +163,18 @@ class Accounting:
             if stored_from != "esl":
                 log.warning("%s: call %s is already stored from %s with other data (%s); that one is kept", call.source, call.call.uuid, stored_from, what)
 
-    def catch_up(self, cdr_dir: Path) -> int:
-        """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger."""
+    def catch_up(self, cdr_dir: Path, *, grace_seconds: float = 0) -> int:
+        """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger.
+
+        `grace_seconds`: a call that ended less than this ago is left, with the lines after it, to a
+        later sweep (its hang-up event may still be on its way)."""
         try:
             if not cdr_dir.is_dir():
                 self._cdr_readable(cdr_dir, f"{cdr_dir} does not exist (FreeSWITCH makes it at its first CDR)", logged=logging.INFO)
                 return 0
             files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime)
-            new = sum(self._catch_up_file(path) for path in files)
+            ended_before = time.time() - grace_seconds if grace_seconds else None
+            new = sum(self._catch_up_file(path, ended_before) for path in files)
         except OSError as error:
             where = error.filename or cdr_dir
             self._cdr_readable(cdr_dir, f"{where}: {error.strerror or error} (the controller reads the switch's CDRs through its group)", logged=logging.ERROR)
@@ -184,7 +192,7 @@ class Accounting:
         self.cdr_problem = problem
         self._metrics.cdr_problem(problem)
 
-    def _catch_up_file(self, path: Path) -> int:
+    def _catch_up_file(self, path: Path, ended_before: float | None) -> int:
         new = 0
         try:
             with path.open("rb") as handle:
@@ -202,16 +210,22 @@ class Accounting:
                     complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
                     if not complete:
                         break
-                    records = []
+                    records, taken, too_recent = [], 0, False
                     for raw in complete.split(b"\n")[:-1]:
+                        record = self._parse(raw, path, line_number + 1)
+                        if record is not None and ended_before is not None and record.end_epoch > ended_before:
+                            too_recent = True  # this line and the ones after it: at a later sweep
+                            break
                         line_number += 1
-                        record = self._parse(raw, path, line_number)
+                        taken += len(raw) + 1
                         if record is not None:
                             records.append((record, f"{path}:{line_number}"))
                     new += self.finished(records, recovered=True)
-                    offset += len(complete)
+                    offset += taken
                     self._outbox.set_offset(key, path, offset)
                     self._line_counts[key] = (offset, line_number)
+                    if too_recent:
+                        break
                     handle.seek(offset)
         except FileNotFoundError:
             pass  # rotated away between the listing and the read: read under its new name next time

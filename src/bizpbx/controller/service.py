@@ -29,7 +29,7 @@ import sqlite3
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
-from bizpbx.controller.accounting import EVENT_FILTERS, SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.accounting import EVENT_FILTERS, EVENT_GRACE_SECONDS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
@@ -167,7 +167,9 @@ class Controller:
 
     def sweep_once(self) -> int:
         self._flush()  # hang-ups already received are rated from their events, not their CDRs
-        new = self.accounting.catch_up(self.cdr_dir)
+        # Calls just ended are left to their hang-up events while those flow (not when stopping).
+        grace = EVENT_GRACE_SECONDS if self.inbound.connected and not self.handler.draining else 0
+        new = self.accounting.catch_up(self.cdr_dir, grace_seconds=grace)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
             self._wake_deliveries()
