@@ -71,10 +71,10 @@ class Session:
         loop = asyncio.get_running_loop()
         calls = [_Call(loop.create_future(), loop.create_future()) for _ in commands]
         self._writer.write(b"".join(self._connection.send(command, call) for command, call in zip(commands, calls)))
-        replies = []
-        for command, call in zip(commands, calls):
-            replies.append(await call.reply)
-            _raise_unless_ok(command, replies[-1])
+        # gather: a connection lost fails every reply, and the first is raised, not one logged per command.
+        replies = await asyncio.gather(*(call.reply for call in calls))
+        for command, reply in zip(commands, replies):
+            _raise_unless_ok(command, reply)
         return replies
 
     async def complete(self, command: Command) -> Event:
