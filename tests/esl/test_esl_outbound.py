@@ -194,3 +194,29 @@ def test_a_server_told_its_events_nixes_the_others_and_names_its_applications() 
     assert seen["event_uuid"] and seen["completion"].application_uuid == seen["event_uuid"]
     with pytest.raises(ValueError, match="CHANNEL_EXECUTE_COMPLETE"):
         OutboundServer(answer, events=["CHANNEL_BRIDGE"])
+
+
+def test_a_call_the_switch_has_said_is_over_gets_no_exit_and_its_socket_is_closed(caplog: pytest.LogCaptureFixture) -> None:
+    """The disconnect notice came, the socket is still open: no command may follow, and the server
+    closes its end (it once raised sending `exit` there and left the socket open)."""
+    frames = FrameParser().feed(Capture.load("outbound-hangup").fs_bytes)
+    notice = next(f for f in frames if isinstance(f, Frame) and f.content_type == "text/disconnect-notice")
+    seen: dict = {}
+
+    async def wait_for_the_notice(session: OutboundSession) -> None:
+        while session.disconnect_notice is None:
+            await asyncio.sleep(0.01)
+
+    async def switch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["setup"] = [(await reader.readuntil(b"\n\n")).decode() for _ in range(2)]
+        writer.write(encode(frames[0]) + encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK Events Enabled"})) + encode(notice))
+        seen["after"] = await asyncio.wait_for(reader.read(), 10)  # until the server closes its end
+        writer.close()
+
+    async def scenario() -> None:
+        async with OutboundServer(wait_for_the_notice, "127.0.0.1", 0) as server:
+            await switch(*await asyncio.open_connection("127.0.0.1", server.port))
+
+    run(scenario())
+    assert seen["setup"] == ["connect\n\n", "myevents\n\n"] and seen["after"] == b""
+    assert "never retrieved" not in caplog.text and "cannot send" not in caplog.text

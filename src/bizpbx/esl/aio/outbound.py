@@ -18,7 +18,7 @@ from typing import Self
 
 from bizpbx.esl import commands
 from bizpbx.esl.aio.session import Session
-from bizpbx.esl.connection import Role
+from bizpbx.esl.connection import Role, State
 from bizpbx.esl.errors import ConnectionLost, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.headers import Headers
@@ -175,7 +175,9 @@ class OutboundServer:
             log.exception("outbound socket handler failed")
         finally:
             self._sessions.discard(session)
-            if not session.closed.is_set():  # let the call go on in the dialplan
+            # Let the call go on in the dialplan, unless the switch has already said it is over (its
+            # disconnect notice came, the socket not yet closed: no command may follow).
+            if not session.closed.is_set() and session.state is not State.CLOSED:
                 with contextlib.suppress(ConnectionLost, TimeoutError):
                     await asyncio.wait_for(session.send(commands.exit()), EXIT_TIMEOUT)
             await session.aclose()

@@ -143,12 +143,17 @@ class Session:
                 self._greeting.set_exception(error)
             else:
                 self._greeting.cancel()  # an outbound connection has no greeting to wait for
+        # Each future that nobody may await (a cancelled caller's reply, the completion of a
+        # command that has none) is marked retrieved, so asyncio does not log it; whoever awaits
+        # one still gets the error.
         for call in self._connection.connection_lost():
             if not call.reply.done():
                 call.reply.set_exception(error)
+                call.reply.exception()
                 call.completion.cancel()  # nobody awaits it before the reply came
             elif not call.completion.done():
                 call.completion.set_exception(error)
+                call.completion.exception()
 
 
 def _resolve(future: asyncio.Future, value: object) -> None:
