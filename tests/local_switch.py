@@ -6,7 +6,7 @@ loopback port and every directory is under the work directory (the trunk is
 IP-authenticated, so nothing registers towards a carrier);
 `freeswitch_command` renders the site there and gives the command line that
 runs the switch in the foreground. A source build installs no sounds, so the
-main number's prompts are given to the switch as silence.
+main number's prompts and the recording notice are given to the switch as silence.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def put_on_loopback(data: dict, work: Path, prefix: Path) -> tuple[int, int]:
     carrier.pop("realm", None)
     data["esl"] = {"port": free_port()}
     data["controller"] = {"socket": {"port": free_port()}, "metrics": {"port": free_port()}, "ledger": str(work / "ledger.sqlite3")}
+    data["recordings"] = {"dir": str(work / "recordings")}
     return external, internal
 
 
@@ -72,6 +73,6 @@ def freeswitch_command(site: Site, work: Path, prefix: Path) -> list[str]:
     for name in RUNTIME_DIRECTORIES:
         (work / name).mkdir(exist_ok=True)
         command += [f"-{name}", str(work / name)]
-    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
+    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt, site.recordings.notice):
         write_silence(work / "sounds" / SOUND_VOICE / prompt)
     return command

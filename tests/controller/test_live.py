@@ -57,6 +57,7 @@ STARTUP_SECONDS = 60
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
+SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
 
 def answers(port: int) -> bool:
     try:
@@ -92,13 +93,28 @@ class Live:
     work: Path
     external: int
     internal: int
+    controller: subprocess.Popen
+    site_file: Path
 
-    def call(self, called: str, keys: str = "") -> None:
+    def start_controller(self) -> None:
+        """A controller (again) for the site; returns once it is on the event socket."""
+        log = (self.work / "controller.log").open("ab")
+        self.controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(self.site_file)], stdout=log, stderr=subprocess.STDOUT)
+        # A call placed before the controller subscribes would start unseen (no call.started).
+        metrics = f"http://127.0.0.1:{self.site.controller.metrics.port}/metrics"
+        wait_for(lambda: (read_metrics(metrics) or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
+
+    def call(self, called: str, keys: str = "", talk_ms: int = 6000, speaks: bool = False) -> None:
         """A call from the trunk side; returns once the caller has hung up."""
+        self.write_caller(called, keys, talk_ms, speaks)
+        one_call(self.work, "caller", self.external)
+
+    def write_caller(self, called: str, keys: str = "", talk_ms: int = 6000, speaks: bool = False) -> None:
+        """`speaks`: the caller sends G.711 audio (sip-tester's pcap) after its keys."""
         fields = {"called": called, "caller": CALLER}
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=digit, **fields) for n, digit in enumerate(keys))
-        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, talk_ms=6000, **fields))
-        one_call(self.work, "caller", self.external)
+        keyed += SPEAKS if speaks else ""
+        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, talk_ms=talk_ms, **fields))
 
     def register(self, org_id: str, extension: str, contact_port: int) -> None:
         password = self.site.organizations[org_id].employees[extension].password.get_secret_value()
@@ -137,26 +153,27 @@ class Live:
 
 
 @pytest.fixture
-def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
-    """FreeSWITCH and the controller running the demo site, on loopback."""
+def live(lab_site_copy: Path, tmp_path: Path, monkeypatch, request):
+    """FreeSWITCH and the controller running the demo site, on loopback (a test may
+    give, as its indirect parameter, a function that changes the site's data first)."""
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # an IP-authenticated trunk has none
     data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
     external, internal = put_on_loopback(data, tmp_path, Path(PREFIX))
+    getattr(request, "param", lambda data: None)(data)
     lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     site = load_site(lab_site_copy, generate_missing_secrets=True)
     esl = site.esl.port
     command = freeswitch_command(site, tmp_path, Path(PREFIX))
     switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
-    controller_log = (tmp_path / "controller.log").open("wb")
-    controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)
+    running = Live(site, tmp_path, external, internal, None, lab_site_copy)  # type: ignore[arg-type]
     try:
         wait_for(lambda: answers(esl), "FreeSWITCH's event socket")
-        # A call placed before the controller subscribes would start unseen (no call.started).
-        wait_for(lambda: (read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
-        yield Live(site, tmp_path, external, internal)
+        running.start_controller()
+        yield running
     finally:
-        controller.terminate()
-        assert controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
+        if running.controller is not None:
+            running.controller.terminate()
+            assert running.controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
         switch.terminate()
         try:
             switch.wait(30)

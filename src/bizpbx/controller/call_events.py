@@ -45,6 +45,7 @@ VOICEMAIL = "call.voicemail"
 ANSWERED = "call.answered"
 MISSED = "call.missed"
 ENDED = "call.ended"
+RECORDED = "call.recorded"
 
 # Calls to the company that no one answered are missed; an outside party not
 # answering a call out is not.
@@ -149,9 +150,12 @@ def started(
     number_kind: str | None,
     employee: dict[str, Any] | None,
     recovered: bool = False,
+    reference: str | None = None,
 ) -> CallEvent:
     fields: dict[str, Any] = {"from": caller, "to": called, "organization": organization, "direction": direction}
     fields.update(number=number, number_kind=number_kind, employee=employee)
+    if reference is not None:
+        fields["reference"] = reference  # a call placed through the click-to-call API: the CRM's own
     return _make(uuid, STARTED, at, **fields, **_recovered(recovered))
 
 
@@ -173,6 +177,12 @@ def voicemail(uuid: str, at: str, organization: str | None, box: dict[str, Any],
 
 def answered(uuid: str, at: str, organization: str | None, answered_by: dict[str, Any] | None, recovered: bool = False) -> CallEvent:
     return _make(uuid, ANSWERED, at, organization=organization, answered_by=answered_by, **_recovered(recovered))
+
+
+def recorded(uuid: str, at: str, organization: str | None, seconds: float, size: int, path: str, url: tuple[str, int] | None) -> CallEvent:
+    """A call's recording, whole: a URL to fetch it (expiring), or only its path on the server."""
+    link = {"url": url[0], "url_expires": epoch_time(url[1])} if url else {"url": None, "url_expires": None}
+    return _make(uuid, RECORDED, at, organization=organization, seconds=seconds, bytes=size, format="wav", path=path, **link)
 
 
 def _recovered(recovered: bool) -> dict[str, bool]:

@@ -4,7 +4,8 @@ the controller's own asyncio listener.
 Every metric is declared in `Metrics.__init__`, on a registry of the
 controller's own (never the library's global one, so two controllers in one
 process, as in the tests, count apart); add a new metric there. Values that
-live elsewhere (the event socket client, the webhooks' delivery loops) are
+live elsewhere (the event socket client, the webhooks' delivery loops, the
+trunks' states) are
 read when Prometheus scrapes, by `ReadWhenScraped`. The exposition is made by
 the library (`generate_latest` or OpenMetrics, as the scraper's Accept
 header asks) on the event loop: a scrape takes about a millisecond, so no
@@ -110,6 +111,15 @@ class Metrics:
         self.webhook_seconds = Histogram(
             "bizpbx_webhook_delivery_seconds", "One delivery attempt (the POST and its redirects), by webhook and outcome", ["webhook", "outcome"], buckets=WEBHOOK_BUCKETS, registry=registry
         )
+        # The trunks (their states: watch_trunks)
+        self.trunk_call_failures = Counter("bizpbx_trunk_call_failures_total", "Outbound legs on a trunk that failed, by trunk and hang-up cause", ["trunk", "cause"], registry=registry)
+        # Reloading the site (SIGHUP)
+        self.site_reloads = Counter("bizpbx_site_reloads_total", "Sites reloaded on SIGHUP (systemctl reload)", registry=registry)
+        self.site_reload_failures = Counter("bizpbx_site_reload_failures_total", "Reloads refused (an invalid site: the one running is kept)", registry=registry)
+        self.restart_needed = Gauge(
+            "bizpbx_restart_needed", "1 when a reloaded site changed settings that apply only on restart (named in `settings`), else 0", ["settings"], registry=registry
+        )
+        self.restart_needed.labels(settings="").set(0)
 
     def watch_webhooks(self, deliveries: Callable[[], Iterable[Any]]) -> None:
         """Per webhook, what its delivery loop (`bizpbx.controller.webhooks.Delivery`) knows."""
@@ -120,6 +130,27 @@ class Metrics:
             ("bizpbx_webhook_loop_restarts", "Delivery loops started again after an error of their own", "counter", lambda d: d.restarts),
         ):
             self.registry.register(ReadWhenScraped(name, documentation, kind, lambda read=read: [((d.name,), read(d)) for d in deliveries()], ("webhook",)))
+
+    def watch_trunks(self, states: Callable[[], dict[str, Any]]) -> None:
+        """Per trunk, its state (`bizpbx.controller.trunk_state.TrunkState`) as the controller knows it."""
+        self.registry.register(
+            ReadWhenScraped(
+                "bizpbx_trunk_up",
+                "1 while the trunk is registered (or does not register: auth by address), else 0",
+                "gauge",
+                lambda: [((trunk,), int(state.status == "up")) for trunk, state in sorted(states().items())],
+                ("trunk",),
+            )
+        )
+        self.registry.register(
+            ReadWhenScraped(
+                "bizpbx_trunk_state",
+                "Always 1: the trunk's state (up, failing, down, unknown), FreeSWITCH's registration state, and the reason when not up",
+                "gauge",
+                lambda: [((trunk, state.status, state.registration, state.reason or ""), 1) for trunk, state in sorted(states().items())],
+                ("trunk", "state", "registration", "reason"),
+            )
+        )
 
     # --- what the controller's parts report -----------------------------------------
 
@@ -138,6 +169,14 @@ class Metrics:
         """Whether the CDR files can be read: one sample, 1, or 0 with why not."""
         self.cdr_readable.clear()
         self.cdr_readable.labels(problem=problem or "").set(0 if problem else 1)
+
+    def trunk_call_failed(self, trunk: str, cause: str) -> None:
+        self.trunk_call_failures.labels(trunk=trunk, cause=cause).inc()
+
+    def restart_needed_for(self, settings: list[str]) -> None:
+        """After a reload: one sample, 1 naming the settings that wait for a restart, or 0."""
+        self.restart_needed.clear()
+        self.restart_needed.labels(settings=",".join(settings)).set(int(bool(settings)))
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The metrics in the format the scraper's Accept header asks for, and its content type."""

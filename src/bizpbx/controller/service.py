@@ -3,7 +3,12 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
+- the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`);
+- the trunks' registration states, followed on the event socket (`Trunks`).
+
+On SIGHUP the site is read again and taken for calls that begin from then
+on (`SiteReload`).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -17,6 +22,11 @@ socket that refuses the password is tried again with backoff (the switch
 may not have reloaded a new one yet), unreadable CDR files are reported and
 read again at every sweep. What it cannot run without (its listening
 sockets, its ledger) stops the start with `StartupError`, naming which.
+
+With the ledger in PostgreSQL (`controller.postgresql`) the controller is one
+node of several: the toll-fraud guard counts outbound calls in progress in
+the database (kept alive by a heartbeat), and each webhook's deliveries and
+each CDR file's reading are done by one node at a time, under a lease.
 """
 
 from __future__ import annotations
@@ -25,28 +35,39 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
+import time
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import EVENT_FILTERS, EVENT_GRACE_SECONDS, SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.call_api import CallApiEndpoint
+from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
+from bizpbx.controller.recordings import clean_up
+from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
-from bizpbx.controller.webhooks import Delivery
+from bizpbx.controller.site_reload import SiteReload
+from bizpbx.controller.trunk_state import GATEWAY_STATE_FILTER, GATEWAY_STATE_SUBCLASS, TrunkEvent
+from bizpbx.controller.trunks import Trunks
+from bizpbx.controller.webhooks import Delivery, lease_seconds
 from bizpbx.esl.aio import InboundClient, OutboundServer
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger
+from bizpbx.ledger.cluster import ActiveCalls, Lease
+from bizpbx.ledger.database import DATABASE_ERRORS, describe, open_database
 from bizpbx.rating import Rater
 from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
 CDR_SWEEP_SECONDS = 5.0
+RETENTION_SECONDS = 3600.0  # recordings age by days: an hourly pass is plenty
 LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
 FLUSH_SECONDS = 5.0
+CDR_LEASE_SECONDS = 60.0  # renewed after every chunk of a CDR file read
 
 
 class StartupError(RuntimeError):
@@ -68,29 +89,60 @@ class Controller:
         self.metrics = Metrics(
             outbox_depth=lambda: self.outbox.depth(d.name for d in self.deliveries), esl_connected=lambda: int(self.inbound.connected), esl_refusals=lambda: self.inbound.refusals
         )
+        where, cluster = site.controller.ledger_database, site.controller.postgresql
         try:
-            self.ledger = Ledger(site.controller.ledger)
-            self.outbox = Outbox(site.controller.ledger)
-        except (OSError, sqlite3.Error) as error:
-            raise StartupError(f"ledger {site.controller.ledger}: {error}") from None
+            self.ledger = Ledger(where)
+            self.outbox = Outbox(where)
+            self._cluster_db = open_database(cluster) if cluster else None
+        except (OSError, *DATABASE_ERRORS) as error:
+            raise StartupError(f"ledger {describe(where)}: {error}") from None
+        self._node = cluster.node if cluster else ""
+        db = self._cluster_db
+        self.active_calls = ActiveCalls(db, self._node) if db else None
         rater = Rater(site)
-        self.accounting = Accounting(rater, self.ledger, self.outbox, self.metrics, site)
-        self.deliveries = [Delivery(name, hook, self.outbox, metrics=self.metrics) for name, hook in site.controller.webhooks.items()]
+        self.accounting = Accounting(
+            rater, self.ledger, self.outbox, self.metrics, site, file_lease=(lambda name: Lease(db, name, self._node, CDR_LEASE_SECONDS)) if db else None
+        )
+        self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
-        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit)
-        self.inbound = InboundClient(
+        self.trunks = Trunks(site.trunks, self.outbox, self.emit)
+        self.metrics.watch_trunks(self.trunks.watch.states)
+        self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self.active_calls)
+        self.inbound = self.event_socket(site)
+        self.http = HttpServer(self.http_endpoints(site))
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.reloads = SiteReload(self)
+        self._flush_due = False
+        self._emitted: list[tuple[str, str, str, dict]] = []  # events of calls in progress and trunks, not yet in the outbox
+
+    def delivery(self, name: str, hook) -> Delivery:
+        """The delivery loop of webhook `name` (under a lease with controllers on several nodes)."""
+        db = self._cluster_db
+        return Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", self._node, lease_seconds(hook)) if db else None)
+
+    def event_socket(self, site: Site) -> InboundClient:
+        """The inbound socket: the callers' hang-ups (EVENT_FILTERS) and the gateways' reports."""
+        return InboundClient(
             str(site.esl.host),
             site.esl.port,
             site.esl.password.get_secret_value(),
             events=SUBSCRIBED_EVENTS,
-            filters=EVENT_FILTERS,
+            custom=[GATEWAY_STATE_SUBCLASS],
+            # A switch-side filter drops the events without its header: the reports pass by one of their own.
+            filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER],
             on_event=self._on_event,
             retry_refusals=True,
         )
-        self._flush_due = False
-        self._emitted: list[tuple[str, str, str, dict]] = []  # call events of calls in progress, not yet in the outbox
 
-    def emit(self, event: CallEvent) -> None:
+    def http_endpoints(self, site: Site) -> list:
+        """What the HTTP listener serves for `site`: the click-to-call API when the site names
+        clients for it, the recordings when recordings.http is set."""
+        endpoints: list = [CallApiEndpoint(site, self.handler, self.inbound)] if site.controller.api.clients else []
+        if site.recordings.http is not None:
+            endpoints.append(RecordingsEndpoint(site))
+        return endpoints
+
+    def emit(self, event: CallEvent | TrunkEvent) -> None:
         self._emitted.append(event.as_row())
         self._flush_soon()
 
@@ -99,7 +151,8 @@ class Controller:
             delivery.wake.set()
 
     def _on_event(self, event: Event) -> None:
-        self.accounting.hold(event)
+        if not self.trunks.on_event(event):
+            self.accounting.hold(event)
         self._flush_soon()
 
     def _flush_soon(self) -> None:
@@ -119,6 +172,10 @@ class Controller:
         if self.accounting.flush() or emitted:
             self._wake_deliveries()
 
+    def start(self, name: str, work) -> None:
+        """Run `work` (a coroutine) as the task `name`; stopped with the controller."""
+        self.tasks[name] = asyncio.create_task(work, name=name)
+
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
@@ -132,12 +189,36 @@ class Controller:
         except StartupError:
             await outbound.close()
             raise
-        tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
-        tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
+        http_server = await self._start_http(outbound, metrics_server)
+        for delivery in self.deliveries:
+            self.start(f"webhook {delivery.name}", delivery.run())
+        self.start_event_socket()
+        self.start("CDR sweep", self._sweep())
+        self.start("recordings retention", self._recordings_retention())
+        if self.active_calls is not None:
+            self.start("heartbeat", self._heartbeat(self.active_calls))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
-        await self._shut_down(outbound, metrics_server, self.inbound, tasks)
+        if http_server is not None:
+            http_server.close()
+        await self._shut_down(outbound, metrics_server)
+
+    def start_event_socket(self) -> None:
+        self.start("event socket", self._keep_connected(self.inbound))
+        self.start("trunks", self.trunks.follow(self.inbound))
+
+    async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
+        """The HTTP listener, when the site has something for it to serve (taken at start: see SiteReload)."""
+        api = self.site.controller.api
+        if not self.http.endpoints:
+            return None
+        try:
+            return await _listen("controller.api", str(api.host), api.port, lambda: self.http.serve(str(api.host), api.port))
+        except StartupError:
+            await outbound.close()
+            metrics_server.close()
+            raise
 
     async def _keep_connected(self, inbound: InboundClient) -> None:
         for delay in backoff_delays(0.5, 30.0):
@@ -152,11 +233,14 @@ class Controller:
                 log.warning("event socket %s:%s: %s; again in %.1f s", inbound.host, inbound.port, error, delay)
             await asyncio.sleep(delay)
 
-    async def _sweep(self, inbound: InboundClient) -> None:
+    async def _sweep(self) -> None:
         """Every few seconds, and so soon after a reconnection, read what the CDR files added."""
-        seen = 0
+        seen, counted = 0, self.inbound
         while True:
             await asyncio.sleep(CDR_SWEEP_SECONDS)
+            inbound = self.inbound
+            if inbound is not counted:  # a reload connected anew with other event socket settings
+                seen, counted = 0, inbound
             if inbound.connections > max(seen, 1):
                 self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
             seen = max(seen, inbound.connections)
@@ -164,6 +248,24 @@ class Controller:
                 self.sweep_once()
             except Exception:  # the next sweep tries again; a dead sweep would rate nothing more
                 log.exception("CDR sweep failed")
+
+    async def _heartbeat(self, active_calls: ActiveCalls) -> None:
+        """Keep this node's outbound calls in progress counted (a dead node's lapse)."""
+        while True:
+            await asyncio.sleep(active_calls.ttl / 4)
+            try:
+                active_calls.keep_alive()
+            except Exception:  # the next beat tries again, well before the rows lapse
+                log.exception("heartbeat of the calls in progress failed")
+
+    async def _recordings_retention(self) -> None:
+        """At start and every RETENTION_SECONDS: the recordings over their age or the disk limit go."""
+        while True:
+            try:
+                await asyncio.to_thread(_retention_pass, self.site)
+            except Exception:  # tried again next time; recording goes on meanwhile
+                log.exception("recordings retention failed")
+            await asyncio.sleep(RETENTION_SECONDS)
 
     def sweep_once(self) -> int:
         self._flush()  # hang-ups already received are rated from their events, not their CDRs
@@ -175,7 +277,7 @@ class Controller:
             self._wake_deliveries()
         return new
 
-    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server, inbound: InboundClient, tasks: list[asyncio.Task]) -> None:
+    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> None:
         outbound.stop_listening()
         self.handler.draining = True
         log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
@@ -186,15 +288,19 @@ class Controller:
         if self.handler.active:
             log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self.handler.active))
         await outbound.close()
-        await inbound.close()
+        await self.inbound.close()
         self.sweep_once()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), FLUSH_SECONDS)
-        for task in tasks:
+        for task in self.tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         metrics_server.close()
         await metrics_server.wait_closed()
+        if self._cluster_db is not None:
+            for delivery in self.deliveries:
+                delivery.release_lease()  # another node takes over at once, not when it lapses
+            self._cluster_db.close()
         self.outbox.close()
         self.ledger.close()
         log.info("controller stopped")
@@ -204,12 +310,22 @@ class Controller:
             await asyncio.sleep(0.1)
 
 
-def run_until_signalled(site: Site) -> None:
+def run_until_signalled(site: Site, site_path: Path) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the site from `site_path`."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Controller(site).run(stop)
+        controller = Controller(site)
+        loop.add_signal_handler(signal.SIGHUP, controller.reloads.request, site_path)
+        await controller.run(stop)
 
     asyncio.run(main())
+
+
+def _retention_pass(site: Site) -> int:
+    """One retention pass, in a thread of its own (with its own connection: SQLite's are per thread)."""
+    with Ledger(site.controller.ledger_database) as ledger:
+        return clean_up(site, ledger, time.time())
