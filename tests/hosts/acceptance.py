@@ -234,6 +234,11 @@ def burst(carrier, caller: str, called: str, calls: int, per_second: float, *, b
     return sipp(carrier, "burst", KAMAILIO, *args, calls=calls, timeout=timeout)
 
 
+def stop_burst(carrier) -> None:
+    """The background burst places no more calls; those up end as their scenario says (SIPp's SIGUSR1)."""
+    carrier.run("pkill -USR1 -f 'sipp .*-sf burst.xml'")
+
+
 def burst_result(carrier, timeout: int = 120) -> str:
     deadline = time.monotonic() + timeout + 60
     while carrier.run(f"test -f {WORK}/burst.rc").rc != 0:
