@@ -1,7 +1,8 @@
 """Running a routing plan on one call of FreeSWITCH's outbound socket.
 
 A small interpreter: each step becomes one or two dialplan applications
-(`execute` with event-lock, so they run in order) and the plan moves on by
+(`execute` with event-lock, so they run in order; the variables a call needs
+at once go in one `multiset`, a round trip to the switch each saved) and the plan moves on by
 their result. A bridge runs with continue_on_fail, so a failed leg comes back
 here with its `originate_disposition`; the controller keeps its own ring
 deadline and cancels the legs itself, because the switch's leg timer cannot
@@ -28,7 +29,7 @@ from decimal import Decimal
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
-from bizpbx.controller.bridge_results import answered_leg, answering_leg, caller_gone, unanswered_outcome
+from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
@@ -59,6 +60,9 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
+# The channel events the handler reads: completions of its applications, and the bridge that tells
+# who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
+CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
@@ -116,8 +120,11 @@ class CallHandler:
             plan = route(call, state.site, datetime.now(timezone.utc))
             self._emit(self._started(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
-            await session.execute("set", "continue_on_fail=true")
-            await session.execute("set", "hangup_after_bridge=true")
+            variables = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
+            if plan.org_id and plan.org_id != state.org_id:
+                variables[Var.ORG_ID] = plan.org_id  # the CDR carries the organization (bizpbx.cdr)
+                state.org_id = plan.org_id
+            await session.execute("multiset", fs.multiset(variables))
             self._metrics.routing_seconds.observe(time.perf_counter() - arrived)  # the first step goes next
             await self._run(session, call, state, plan)
         except EslError as error:
@@ -153,8 +160,6 @@ class CallHandler:
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
-        if plan.org_id and plan.org_id != state.org_id:
-            await self._set_org(session, state, plan.org_id)
         await self._record(session, state, plan)
         while not caller_gone(session):
             step = plan.steps[index]
@@ -354,8 +359,7 @@ class CallHandler:
             state.outbound_org = leg.org_id  # claimed by the guard: released when the call ends
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
-            for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):
-                await session.execute("set", f"{Var[name.upper()]}={value}")
+            await session.execute("multiset", fs.multiset({Var.DIRECTION: "outbound", Var.CALLED: leg.number, Var.TRUNK: leg.trunk}))
 
     def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None) -> str:
         options = [f"origination_uuid={leg_uuid}"]

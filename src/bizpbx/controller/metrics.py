@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # From the call reaching the controller to its first step: routing is well under a millisecond,
 # the two `set` round trips to the switch about one each; under load the event loop queues calls.
 ROUTING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# From a hang-up to its rating: milliseconds when the consumer keeps up; past the CDR sweep's
+# 5 s the sweep rates calls before their events do.
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # One POST to a webhook: a LAN CRM answers in milliseconds, a remote one in tenths of a second;
 # an attempt may last 3 × timeout_seconds (15 s by default, 180 s at most).
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 180.0)
@@ -81,6 +84,15 @@ class Metrics:
         self.hangups = Counter("bizpbx_hangups_total", "Calls stored in the ledger (each once), by direction, trunk (empty: none) and hang-up cause", ["direction", "trunk", "cause"], registry=registry)
         # Rating and the CDR files
         self.rating_errors = Counter("bizpbx_rating_errors_total", "Finished calls that could not be rated", registry=registry)
+        self.recovered_from_cdr = Counter(
+            "bizpbx_calls_recovered_from_cdr_total", "Calls stored from the CDR sweep, their hang-up never seen on the event socket (controller down, socket lost, consumer behind)", registry=registry
+        )
+        self.event_lag = Histogram(
+            "bizpbx_event_lag_seconds", "From a call's hang-up (the switch's event time) to its rating and storing by the event consumer", buckets=LAG_BUCKETS, registry=registry
+        )
+        self.event_consumer_behind = Gauge(
+            "bizpbx_event_consumer_behind", "1 while the last hang-ups were rated over 2 s after they happened (the CDR sweep may rate calls first)", registry=registry
+        )
         self.never_routed = Counter("bizpbx_cdr_never_routed_total", "CDRs of calls the switch refused before its dialplan (nothing to rate)", registry=registry)
         self.cdr_readable = Gauge("bizpbx_cdr_readable", "1 while the switch's CDR files can be read; 0 with the reason as `problem`", ["problem"], registry=registry)
         # The event socket
@@ -145,8 +157,10 @@ class Metrics:
     def call_started(self, direction: str) -> None:
         self.calls_total.labels(direction=direction or "unknown").inc()
 
-    def call_stored(self, record: CallRecord, rating: Rating) -> None:
-        """A call new to the ledger."""
+    def call_stored(self, record: CallRecord, rating: Rating, *, from_cdr: bool = False) -> None:
+        """A call new to the ledger (`from_cdr`: through the CDR sweep, not its hang-up event)."""
+        if from_cdr:
+            self.recovered_from_cdr.inc()
         direction = str(record.direction)
         self.calls_rated.labels(organization=record.organization, direction=direction, outcome=str(rating.outcome)).inc()
         self.hangups.labels(direction=direction, trunk=record.trunk, cause=record.hangup_cause or "unknown").inc()

@@ -39,17 +39,17 @@ import time
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
-from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.accounting import EVENT_FILTERS, EVENT_GRACE_SECONDS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_api import CallApiEndpoint
 from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
-from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.recordings import clean_up
 from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.site_reload import SiteReload
-from bizpbx.controller.trunk_state import GATEWAY_STATE_SUBCLASS, TrunkEvent
+from bizpbx.controller.trunk_state import GATEWAY_STATE_FILTER, GATEWAY_STATE_SUBCLASS, TrunkEvent
 from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery, lease_seconds
 from bizpbx.esl.aio import InboundClient, OutboundServer
@@ -112,6 +112,8 @@ class Controller:
         self.http = HttpServer(self.http_endpoints(site))
         self.tasks: dict[str, asyncio.Task] = {}
         self.reloads = SiteReload(self)
+        self._flush_due = False
+        self._emitted: list[tuple[str, str, str, dict]] = []  # events of calls in progress and trunks, not yet in the outbox
 
     def delivery(self, name: str, hook) -> Delivery:
         """The delivery loop of webhook `name` (under a lease with controllers on several nodes)."""
@@ -119,12 +121,15 @@ class Controller:
         return Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", self._node, lease_seconds(hook)) if db else None)
 
     def event_socket(self, site: Site) -> InboundClient:
+        """The inbound socket: the callers' hang-ups (EVENT_FILTERS) and the gateways' reports."""
         return InboundClient(
             str(site.esl.host),
             site.esl.port,
             site.esl.password.get_secret_value(),
             events=SUBSCRIBED_EVENTS,
             custom=[GATEWAY_STATE_SUBCLASS],
+            # A switch-side filter drops the events without its header: the reports pass by one of their own.
+            filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER],
             on_event=self._on_event,
             retry_refusals=True,
         )
@@ -138,8 +143,8 @@ class Controller:
         return endpoints
 
     def emit(self, event: CallEvent | TrunkEvent) -> None:
-        self.outbox.add([event.as_row()])
-        self._wake_deliveries()
+        self._emitted.append(event.as_row())
+        self._flush_soon()
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:
@@ -147,8 +152,25 @@ class Controller:
 
     def _on_event(self, event: Event) -> None:
         if not self.trunks.on_event(event):
-            self.accounting.on_event(event)
-        self._wake_deliveries()
+            self.accounting.hold(event)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        # What the calls emitted and the hang-ups read in one turn of the loop are stored together
+        # once it is over (a transaction for them all, not one each).
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Into the outbox: the calls' events emitted so far, then the hang-ups held (rated and
+        stored): a call's call.ended comes after its call.started."""
+        self._flush_due = False
+        emitted, self._emitted = self._emitted, []
+        if emitted:
+            self.outbox.add(emitted)
+        if self.accounting.flush() or emitted:
+            self._wake_deliveries()
 
     def start(self, name: str, work) -> None:
         """Run `work` (a coroutine) as the task `name`; stopped with the controller."""
@@ -158,7 +180,7 @@ class Controller:
         new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
         socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
-        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
+        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS, events=CHANNEL_EVENTS)
         await _listen("controller.socket", str(socket.host), socket.port, outbound.start)
         try:
             metrics_server = await _listen(
@@ -246,7 +268,10 @@ class Controller:
             await asyncio.sleep(RETENTION_SECONDS)
 
     def sweep_once(self) -> int:
-        new = self.accounting.catch_up(self.cdr_dir)
+        self._flush()  # hang-ups already received are rated from their events, not their CDRs
+        # Calls just ended are left to their hang-up events while those flow (not when stopping).
+        grace = EVENT_GRACE_SECONDS if self.inbound.connected and not self.handler.draining else 0
+        new = self.accounting.catch_up(self.cdr_dir, grace_seconds=grace)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
             self._wake_deliveries()

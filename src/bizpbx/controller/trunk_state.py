@@ -31,6 +31,8 @@ from bizpbx.controller.call_events import SCHEMA_VERSION
 TRUNK_DOWN = "trunk.down"
 TRUNK_UP = "trunk.up"
 GATEWAY_STATE_SUBCLASS = "sofia::gateway_state"
+# The event socket's filter that lets the reports through (a filter drops every event lacking its header).
+GATEWAY_STATE_FILTER = ("Event-Subclass", GATEWAY_STATE_SUBCLASS)
 
 UP, FAILING, DOWN, UNKNOWN = "up", "failing", "down", "unknown"
 
