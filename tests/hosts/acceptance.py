@@ -229,14 +229,15 @@ def burst(carrier, caller: str, called: str, calls: int, per_second: float, *, b
     args = ("-i", CARRIER, "-p", "5072", "-mi", CARRIER, "-r", str(per_second))
     if background:
         carrier.run(f"rm -f {WORK}/burst.rc")
-        carrier.run(f"cd {WORK} && (sipp {KAMAILIO} -sf burst.xml -m {calls} {' '.join(args)} -timeout {timeout}s -timeout_error -nostdin -trace_err -error_file burst.err > burst.out 2>&1; echo $? > burst.rc) > /dev/null 2>&1 &")
+        # Nothing of the background job keeps the ssh session's stdin or output open: ssh returns at once.
+        carrier.run(f"(cd {WORK} && sipp {KAMAILIO} -sf burst.xml -m {calls} {' '.join(args)} -timeout {timeout}s -timeout_error -nostdin -trace_err -error_file burst.err > burst.out 2>&1; echo $? > {WORK}/burst.rc) < /dev/null > /dev/null 2>&1 &")
         return ""
     return sipp(carrier, "burst", KAMAILIO, *args, calls=calls, timeout=timeout)
 
 
 def stop_burst(carrier) -> None:
     """The background burst places no more calls; those up end as their scenario says (SIPp's SIGUSR1)."""
-    carrier.run("pkill -USR1 -f 'sipp .*-sf burst.xml'")
+    carrier.run("pkill -USR1 -x sipp")  # SIPp alone: a shell around it would die of the signal
 
 
 def burst_result(carrier, timeout: int = 120) -> str:
