@@ -49,6 +49,7 @@ from bizpbx.controller.recordings import clean_up
 from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.site_reload import SiteReload
+from bizpbx.controller.stranded_calls import StrandedCalls
 from bizpbx.controller.trunk_state import GATEWAY_STATE_FILTER, GATEWAY_STATE_SUBCLASS, TrunkEvent
 from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery, lease_seconds
@@ -106,6 +107,7 @@ class Controller:
         self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.trunks = Trunks(site.trunks, self.outbox, self.emit)
+        self.stranded = StrandedCalls(time.time(), lambda: self.handler.active.keys())
         self.metrics.watch_trunks(self.trunks.watch.states)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self.active_calls)
         self.inbound = self.event_socket(site)
@@ -207,6 +209,7 @@ class Controller:
     def start_event_socket(self) -> None:
         self.start("event socket", self._keep_connected(self.inbound))
         self.start("trunks", self.trunks.follow(self.inbound))
+        self.start("stranded calls", self.stranded.follow(self.inbound))
 
     async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
         """The HTTP listener, when the site has something for it to serve (taken at start: see SiteReload)."""

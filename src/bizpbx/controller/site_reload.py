@@ -102,7 +102,7 @@ class SiteReload:
         if _event_socket(old) != _event_socket(new):
             log.info("event socket settings changed: connecting to %s:%s anew", new.esl.host, new.esl.port)
             previous = controller.inbound
-            for name in ("event socket", "trunks"):
+            for name in ("event socket", "trunks", "stranded calls"):
                 controller.tasks.pop(name).cancel()
             controller.inbound = controller.event_socket(new)
             controller.start_event_socket()
