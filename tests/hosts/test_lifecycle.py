@@ -34,14 +34,6 @@ def every_call_once(switch: Pbx, caller: str, calls: int) -> list[dict]:
     return rated
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (found 2026-12-03, once the burst really ran in the background): a call whose socket "
-    "connection the controller had accepted but not answered with `connect` when it was killed stays parked "
-    "(FreeSWITCH 1.10.12 logs 'Socket Error!' at mod_event_socket.c:2707, and socket_function parks the "
-    "channel even though its listener has finished), so the dialplan's fallback never takes it: 100 Trying and "
-    "nothing more until the caller gives up (1 of 12 calls). Passes when no call is in that handshake at the kill.",
-)
 def test_the_controller_killed_during_a_burst(switch: Pbx, carrier, phone) -> None:
     answering = Phone(phone, switch, "34-201", 5068)
     caller = next_caller("7843")
