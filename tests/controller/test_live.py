@@ -203,7 +203,8 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     assert metrics.value("bizpbx_routing_seconds_bucket", le="1.0") == 1
 
 
-def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
+def answered_by_phone(live: Live, place_call) -> None:
+    """Phone 34-200 registers and answers while `place_call` runs; it must have succeeded."""
     phone_port = free_port(socket.SOCK_DGRAM)
     (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
     # Without -m: the phone takes a NOTIFY and the call, then SIGUSR1 stops it;
@@ -211,11 +212,15 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_t
     phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
     try:
         live.register("34", "200", phone_port)
-        live.call(HOTLINE)
+        place_call()
     finally:
         phone.send_signal(signal.SIGUSR1)
         out, err = phone.communicate(timeout=60)
     assert phone.returncode == 0, out[-2000:] + err[-2000:]
+
+
+def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
+    answered_by_phone(live, lambda: live.call(HOTLINE))
     call, events = live.the_one_call("34")
     assert call.direction == "inbound" and call.rule == "hotline-origin"
     assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price

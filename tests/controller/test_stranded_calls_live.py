@@ -16,9 +16,8 @@ import time
 from contextlib import closing
 
 from local_net import free_port
-from test_live import HOTLINE, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import HOTLINE, Live, answered_by_phone, live, sipp, wait_for  # noqa: F401 - live is the fixture
 from test_live import pytestmark as live_test_marks
-from test_live_recording import answered_by_phone
 
 from bizpbx.controller.outbox import Outbox
 

@@ -21,10 +21,9 @@ from contextlib import closing
 
 import pytest
 from local_net import free_port
-from sipp_scenarios import PHONE_SCENARIO, SDP
-from test_live import HOTLINE, MAIN_NUMBER, PREFIX, SIPP, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import HOTLINE, MAIN_NUMBER, PREFIX, SIPP, Live, answered_by_phone, live, sipp, wait_for  # noqa: F401 - live is the fixture
 
-from bizpbx.commands.status import read_metrics, scrape
+from bizpbx.commands.status import scrape
 from bizpbx.controller.outbox import Outbox
 
 pytestmark = [
@@ -88,16 +87,7 @@ def test_a_trunk_failing_to_register_stops_no_other_call_and_is_watched(backup_p
 
     # Calls on the other trunk, and a phone's, go through while backup keeps failing.
     live.call(MAIN_NUMBER, keys="12#")
-    phone_port = free_port(socket.SOCK_DGRAM)
-    (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
-    phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
-    try:
-        live.register("34", "200", phone_port)
-        live.call(HOTLINE)
-    finally:
-        phone.send_signal(signal.SIGUSR1)
-        out, err = phone.communicate(timeout=60)
-    assert phone.returncode == 0, out[-2000:] + err[-2000:]
+    answered_by_phone(live, lambda: live.call(HOTLINE))
     live.the_one_call("12")
     _, events = live.the_one_call("34")
     assert "call.answered" in [e.name for e in events], "the registered phone answered"
