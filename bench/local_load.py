@@ -34,7 +34,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios and the local switch the live tests use
 
-from local_net import free_port  # noqa: E402
+from local_net import answers, free_port  # noqa: E402
 from local_switch import freeswitch_command, put_on_loopback  # noqa: E402
 from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
 
@@ -203,7 +203,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bizpbx-load-") as directory:
         switch = LocalSwitch(Path(directory), Path(prefix), args.rate)
         try:
-            wait_for(lambda: switch.switch.poll() is None and _answers(switch.site.esl.port), "FreeSWITCH's event socket")
+            wait_for(lambda: switch.switch.poll() is None and answers(switch.site.esl.port), "FreeSWITCH's event socket")
             switch.start_phones()
             modes = ("controller", "static") if args.mode == "both" else (args.mode,)
             results = [run(switch, mode, args.rate, args.seconds, args.talk, args.profile) for mode in modes]
@@ -218,14 +218,6 @@ def main() -> int:
     if len(results) == 2 and results[1]["calls/s reached"]:
         print(f"controller-routed rate: {100 * results[0]['calls/s reached'] / results[1]['calls/s reached']:.0f} % of the static dialplan's")
     return 0
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

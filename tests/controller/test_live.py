@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_net import free_port
+from local_net import answers, free_port
 from local_switch import freeswitch_command, put_on_loopback
 from scraped import Scrape, scrape
 from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP
@@ -58,14 +58,6 @@ CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
 SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
 
 def wait_for(condition, what: str, bound: float = STARTUP_SECONDS) -> None:
     deadline = time.monotonic() + bound

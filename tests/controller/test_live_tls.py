@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from local_net import free_port
+from local_net import answers, free_port
 from test_live import HOTLINE, PREFIX, SIPP, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
 from tls_phone import ESL_PASSWORD, TlsPhone
 
@@ -87,7 +87,7 @@ def tls_phone(live: Live, work: Path, org_id: str, extension: str) -> Iterator[T
         switch_tls_port=live.site.freeswitch.tls.port,
     )
     try:
-        wait_for(lambda: phone.process.poll() is None and _answers(phone.esl_port), "the phone's event socket")
+        wait_for(lambda: phone.process.poll() is None and answers(phone.esl_port), "the phone's event socket")
         # Its gateway registered, and so up for calls.
         wait_for(lambda: re.search(r"^Status\s+UP", phone_api(phone, "sofia status gateway pbx"), re.MULTILINE) is not None, f"the phone's gateway up:\n{phone.log()}")
         yield phone
@@ -99,14 +99,6 @@ def tls_phone(live: Live, work: Path, org_id: str, extension: str) -> Iterator[T
 def phone(live: Live, tmp_path: Path):
     with tls_phone(live, tmp_path / "phone", "12", "101") as phone:
         yield phone
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("live", [tls_only_with_srtp], indirect=True)
