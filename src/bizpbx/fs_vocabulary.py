@@ -46,6 +46,16 @@ NO_ANSWER_CAUSES = ("NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE")
 UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_NUMBER")
 
 
+def contact_query(user: str, domain: str) -> str:
+    """The API command asking where `user`@`domain` is registered."""
+    return f"sofia_contact {user}@{domain}"
+
+
+def is_registered(contact_reply: str) -> bool:
+    """Whether `contact_query`'s answer names a registration (not error/user_not_registered)."""
+    return not contact_reply.strip().startswith("error/user_not_registered")
+
+
 def user_id(org_id: str, extension: str) -> str:
     return f"{org_id}-{extension}"
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from bizpbx import fs_vocabulary as fs
 from bizpbx.controller.call_requests import Client, authenticate, authorize, call_uuid, place_call, read_json, transfer
-from bizpbx.controller.executor import NOT_REGISTERED, CallHandler
+from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.http_server import HttpError, Request, Response
 from bizpbx.esl import commands
 from bizpbx.esl.aio import InboundClient
@@ -87,11 +87,10 @@ class CallApiEndpoint:
         ]
         if request.reference is not None:
             variables.append(f"{fs.Var.REFERENCE}={request.reference}")
-        user = f"{fs.user_id(request.organization, request.extension)}@{self.handler.domain}"
-        contact = await self._switch(self.inbound.api(f"sofia_contact {user}"))
-        if contact.strip().startswith(NOT_REGISTERED):
+        user = fs.user_id(request.organization, request.extension)
+        if not fs.is_registered(await self._switch(self.inbound.api(fs.contact_query(user, self.handler.domain)))):
             raise HttpError(409, f"extension {request.extension} of organization {request.organization} has no phone registered")
-        command = f"originate {{{','.join(variables)}}}user/{user} {request.number} XML {fs.phones_context(request.organization)}"
+        command = f"originate {{{','.join(variables)}}}user/{user}@{self.handler.domain} {request.number} XML {fs.phones_context(request.organization)}"
         # The job's outcome comes as the call's events (the controller subscribes to no BACKGROUND_JOB).
         accepted = await self._switch(self.inbound.send(commands.bgapi(command)))
         if not accepted.ok:

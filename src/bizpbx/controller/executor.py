@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 # The channel events the handler reads: completions of its applications, and the bridge that tells
 # who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
 CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
-NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
 
@@ -283,8 +282,7 @@ class CallHandler:
             await self._mark_outbound(session, call, state, external[0])
         elif step.check_registration and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self.domain}")
-            if contact.strip().startswith(NOT_REGISTERED):
+            if not fs.is_registered(await session.api(fs.contact_query(fs.user_id(leg.org_id, leg.extension), self.domain))):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
         if step.forwarded_from:
