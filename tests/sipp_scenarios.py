@@ -183,6 +183,12 @@ Content-Length: 0
 </scenario>
 """
 
+
+def answering_phone() -> str:
+    """PHONE_SCENARIO with its SDP: a phone that answers and sends no audio."""
+    return PHONE_SCENARIO.replace("{sdp}", SDP)
+
+
 # The same offer with RFC 2833 telephone events (payload type 101, as in sip-tester's DTMF pcaps).
 SDP_2833 = SDP.replace("RTP/AVP 8 0\n", "RTP/AVP 8 0 101\n") + "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
 

@@ -109,6 +109,16 @@ def voicemail_check() -> str:
     return f"check {VOICEMAIL_PROFILE} ${{domain}} ${{{Var.USER_ID}}}"
 
 
+def entry_digits(entries) -> tuple[int, int]:
+    """play_and_get_digits' min and max digits for keying one of `entries` (IDs) and the
+    pound the prompt asks for. It returns as soon as max digits are in: a max of the longest
+    entry left that pound to the next application (voicemail takes it as "skip the greeting",
+    and hung up on a caller who did as told). One more keeps the entry open for the pound; the
+    longest entry keyed without it is taken at the digit timeout."""
+    lengths = [len(entry) for entry in entries] or [1]
+    return min(lengths), max(lengths) + 1
+
+
 def play_and_get_digits(
     *,
     min_digits: int,
@@ -143,8 +153,9 @@ def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tu
     from its answer (at once when `answered`) to its end, whatever happens to the controller;
     `notice` is played to the caller when a person answers, before the two are connected."""
     path = f"{directory.rstrip('/')}/${{uuid}}.wav"  # `set` expands ${uuid}
-    # record_fill_cng: silence where no RTP arrives (a phone's VAD), so the file lasts as long as the call.
-    steps = [("set", f"{Var.RECORDING}={path}"), ("set", "record_fill_cng=true")]
+    # The file lasts as long as the call because the profiles pace media by a timer
+    # (rtp-timer-name): record_session writes a frame per read, and reads then come on time.
+    steps = [("set", f"{Var.RECORDING}={path}")]
     if notice is not None:
         steps += [("set", "bridge_pre_execute_aleg_app=playback"), ("set", f"bridge_pre_execute_aleg_data={notice}")]
     steps.append(("record_session", f"${{{Var.RECORDING}}}") if answered else ("set", f"{RECORD_ON_ANSWER}=record_session ${{{Var.RECORDING}}}"))

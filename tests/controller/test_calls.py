@@ -43,8 +43,8 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     # The call's variables in one multiset (one round trip), the organization keyed in a set of its own.
     assert applications == ["multiset", "answer", "play_and_get_digits", "set", "bridge"]
     collect = seen.applications[2][1].split(" ")
-    # min max tries timeout terminator prompt invalid variable pattern
-    assert collect[:5] == ["2", "2", "3", "5000", "#"]
+    # min max tries timeout terminator prompt invalid variable pattern; max: room for the pound
+    assert collect[:5] == ["2", "3", "3", "5000", "#"]
     assert collect[5:7] == [lab.main_number.prompt, lab.main_number.invalid_prompt]
     assert collect[8] == "^(12|34)$"
     assert seen.variables["bizpbx_org_id"] == "12"  # the CDR carries the chosen organization

@@ -18,7 +18,7 @@ from contextlib import closing
 
 import pytest
 from local_net import free_port
-from sipp_scenarios import PHONE_SCENARIO, SDP
+from sipp_scenarios import answering_phone
 from test_live import Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
 from test_live import pytestmark as live_test_marks
 
@@ -51,7 +51,7 @@ def api(live: Live, method: str, path: str, body: dict | None = None) -> tuple[i
 
 def answering(live: Live, name: str, port: int) -> subprocess.Popen:
     """A SIPp that answers one call on `port` and waits for its BYE."""
-    (live.work / f"{name}.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
+    (live.work / f"{name}.xml").write_text(answering_phone())
     return subprocess.Popen(sipp(live.work, name, "-p", str(port), "-m", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
 
 

@@ -36,7 +36,7 @@ import yaml
 from local_net import answers, free_port
 from local_switch import freeswitch_command, put_on_loopback
 from scraped import Scrape, scrape
-from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP
+from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, REGISTRATION_SCENARIO, SDP, answering_phone
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
@@ -198,7 +198,7 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
 def answered_by_phone(live: Live, place_call) -> None:
     """Phone 34-200 registers and answers while `place_call` runs; it must have succeeded."""
     phone_port = free_port(socket.SOCK_DGRAM)
-    (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
+    (live.work / "phone.xml").write_text(answering_phone())
     # Without -m: the phone takes a NOTIFY and the call, then SIGUSR1 stops it;
     # it exits non-zero if any of them failed.
     phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)

@@ -76,13 +76,6 @@ def the_recording_matches_the_call(live: Live, ended: dict, recorded: dict) -> f
     return seconds
 
 
-LENGTH_GAP = (
-    "not yet: the SIPp caller sends RTP only while its pcap plays (from 2 s after the answer), and the "
-    "switch records the frames that arrive, so the file is shorter than the call; a phone sends media "
-    "the whole call. Needs a caller sending RTP throughout (SIPp rtp_stream) to show length = billed time."
-)
-
-
 @pytest.mark.parametrize("live", [records_inbound_with_notice_and_urls], indirect=True)
 def test_a_recorded_hotline_call_leaves_a_wav_as_long_as_the_call_announced_by_call_recorded(live: Live):
     answered_by_phone(live, lambda: live.call(HOTLINE, talk_ms=6000, speaks=True))
@@ -91,9 +84,10 @@ def test_a_recorded_hotline_call_leaves_a_wav_as_long_as_the_call_announced_by_c
     the_recording_matches_the_call(live, ended, recorded)
 
 
-@pytest.mark.xfail(strict=True, reason=LENGTH_GAP)
 @pytest.mark.parametrize("live", [records_inbound_with_notice], indirect=True)
 def test_the_recording_lasts_as_long_as_the_call(live: Live):
+    # Neither side sends audio for the first 2 s (the SIPp phone never does): the recording
+    # advances by the switch's media clock (rtp-timer-name), not by the packets that arrive.
     answered_by_phone(live, lambda: live.call(HOTLINE, talk_ms=6000, speaks=True))
     ended, recorded = announced(live)
     # From the answer to the hang-up: the call's billed time (whole seconds from the switch).

@@ -24,10 +24,10 @@ from sipp_scenarios import (
     KEY_INFO,
     PHONE_CALLER_SCENARIO,
     PHONE_REFUSED_SCENARIO,
-    PHONE_SCENARIO,
     REGISTRATION_SCENARIO,
     SDP,
     SDP_2833,
+    answering_phone,
 )
 
 import bizpbx_lab as lab
@@ -177,7 +177,7 @@ def call_in(carrier, caller: str, called: str, *, keys: str = "", rfc2833: bool 
 class Phone:
     """A SIPp phone on the phone host: registered as `user`, answering on `port` in the background."""
 
-    def __init__(self, host, switch: Pbx, user: str, port: int, behaviour: str = PHONE_SCENARIO.replace("{sdp}", SDP)) -> None:
+    def __init__(self, host, switch: Pbx, user: str, port: int, behaviour: str = answering_phone()) -> None:
         self.host, self.user, self.port = host, user, port
         self.password = switch.sip_password(user)
         name = f"phone-{user}"
@@ -206,7 +206,7 @@ class Phone:
 @pytest.fixture
 def pstn(carrier):
     """The outside world: a SIPp callee on the carrier host answering the calls Kamailio relays."""
-    put(carrier, f"{WORK}/pstn.xml", PHONE_SCENARIO.replace("{sdp}", SDP))
+    put(carrier, f"{WORK}/pstn.xml", answering_phone())
     carrier.run(f"cd {WORK} && (sipp -sf pstn.xml -i {CARRIER} -p {PSTN_PORT} -nostdin -trace_err -error_file pstn.err > pstn.out 2>&1 & echo $! > pstn.pid)")
     yield
     carrier.run(f"kill $(cat {WORK}/pstn.pid) 2>/dev/null; true")

@@ -1,6 +1,7 @@
 """Sites that do not use phones over TLS render byte for byte as before TLS
 existed: the digests in recorded/trees.json were taken from the renderer of
-commit 7b968ac (secret values masked, as they are generated anew each time).
+commit 7b968ac (secret values masked, as they are generated anew each time),
+recorded again when both SIP profiles gained rtp-timer-name (media paced by a timer).
 
 When a change to a non-TLS tree is intended, record the trees again with
 `python tests/render/test_tree_unchanged.py > tests/render/recorded/trees.json`

@@ -237,9 +237,10 @@ class CallHandler:
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
         pattern = "^(" + "|".join(step.valid) + ")$" if step.valid else "^$"
+        fewest, most = fs.entry_digits(step.valid)
         argument = fs.play_and_get_digits(
-            min_digits=step.min_digits,
-            max_digits=step.max_digits,
+            min_digits=fewest,
+            max_digits=most,
             tries=step.max_attempts,
             timeout_ms=step.timeout_seconds * 1000,
             terminators="#",

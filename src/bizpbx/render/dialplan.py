@@ -155,9 +155,10 @@ class _Spelling:
             return (Action("hangup", "NO_ROUTE_DESTINATION"),)
         main = self.site.main_number
         ids = routes.main_number_ids
+        fewest, most = fs.entry_digits(ids)
         collect = fs.play_and_get_digits(
-            min_digits=min(map(len, ids)),
-            max_digits=max(map(len, ids)),
+            min_digits=fewest,
+            max_digits=most,
             tries=main.max_attempts,
             timeout_ms=main.digit_timeout_seconds * 1000,
             terminators="#",

@@ -96,14 +96,6 @@ class Collect:
     valid: tuple[str, ...]  # the IDs a caller may enter
     reason: str = ""
 
-    @property
-    def min_digits(self) -> int:
-        return min((len(v) for v in self.valid), default=1)
-
-    @property
-    def max_digits(self) -> int:
-        return max((len(v) for v in self.valid), default=1)
-
 
 @dataclass(frozen=True, slots=True)
 class Menu:
