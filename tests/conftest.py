@@ -14,6 +14,7 @@ LAB_SITE = REPO / "inventory" / "lab" / "site.yml"
 LAB_SECRETS = {
     "BIZPBX_ESL__PASSWORD": "test-esl-secret-1",
     "BIZPBX_TRUNKS__CARRIER__PASSWORD": "test-carrier-secret",
+    "BIZPBX_CONTROLLER__API__CLIENTS__CRM__TOKEN": "test-crm-token-of-32-characters-or-more",
 }
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from local_net import answers, free_port
 from test_live import HOTLINE, PREFIX, SIPP, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
+from softphone import Account, accounts_line, configuration, console
 from tls_phone import ESL_PASSWORD, TlsPhone
 
 from bizpbx.esl.aio import InboundClient
@@ -186,6 +187,48 @@ def test_a_hotline_call_rings_a_phone_over_tls_with_srtp(live: Live, tmp_path: P
     assert (call.direction, call.cost) == ("inbound", Decimal("3.50")), call
     assert [e.name for e in events] == ["call.started", "call.answered", "call.ended"]
     assert events[1].data["answered_by"]["target"] == "extension:200"
+
+
+@pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is not on PATH: install Debian's baresip-core, the softphone")
+@pytest.mark.parametrize("live", [tls_only_with_srtp], indirect=True)
+def test_debians_baresip_registers_over_tls_and_calls_out_with_srtp(live: Live, tmp_path: Path):
+    """The same with a softphone from Debian's packages, as the lab's phone host runs it."""
+    conf = tmp_path / "baresip"
+    conf.mkdir()
+    employee = live.site.organizations["12"].employees["101"]
+    account = Account("12-101", employee.password.get_secret_value(), live.site.freeswitch.sip_domain, f"127.0.0.1:{live.site.freeswitch.tls.port}", Path(live.site.freeswitch.tls.cert_dir) / "cafile.pem")
+    console_port = free_port(socket.SOCK_DGRAM)
+    (conf / "config").write_text(configuration(sip_listen=f"127.0.0.1:{free_port()}", cafile=account.cafile, console_port=console_port, rtp_ports=(44000, 44100)))
+    (conf / "accounts").write_text(accounts_line(account))
+    with (tmp_path / "baresip.log").open("wb") as log:
+        softphone = subprocess.Popen(["baresip", "-f", str(conf), "-n", "127.0.0.1", "-v"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    provider = None
+    try:
+        wait_for(lambda: "12-101@" in switch_api(live, "sofia status profile internal reg"), "baresip's registration")
+        contact = next(line for line in switch_api(live, "sofia status profile internal reg").splitlines() if line.startswith("Contact:"))
+        assert "transport=tls" in contact, contact
+        provider = subprocess.Popen(
+            [SIPP, "-sn", "uas", "-i", "127.0.0.1", "-p", str(live.site.trunks["carrier"].port), "-m", "1", "-timeout", "60s"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=live.work,
+        )
+        console(console_port, f"/dial {OUTSIDE}")
+        wait_for(lambda: len(channels(live)) == 2, "both legs of the call on the switch")
+        legs = {row["direction"]: row["uuid"] for row in channels(live)}
+        assert re.match(r"(AEAD_AES|AES_CM)_\d+_", switch_api(live, f"uuid_getvar {legs['inbound']} rtp_secure_media_negotiated"))
+        offer = switch_api(live, f"uuid_getvar {legs['inbound']} switch_r_sdp")
+        assert "RTP/SAVP" in offer and "a=crypto:" in offer, offer
+        time.sleep(TALK_SECONDS)
+        console(console_port, "/hangup")
+        out, _ = provider.communicate(timeout=60)
+        assert provider.returncode == 0, out[-2000:]
+    finally:
+        if provider is not None and provider.poll() is None:
+            provider.kill()
+        softphone.terminate()
+        softphone.wait(30)
+    call, events = live.the_one_call("12")
+    assert (call.direction, call.outcome, call.cost) == ("outbound", "billed", Decimal("2.90")), call
+    assert [e.name for e in events] == ["call.started", "call.answered", "call.ended"]
 
 
 FAIL2BAN_FILTER = REPO / "roles" / "fail2ban" / "templates" / "etc" / "fail2ban" / "filter.d" / "freeswitch-bizpbx.conf.j2"

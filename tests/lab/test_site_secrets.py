@@ -24,6 +24,8 @@ def test_a_new_lab_gets_random_private_secrets_that_stay(paths) -> None:
     site_secrets.ensure_lab_secrets()
     made = yaml.safe_load(checkout.read_text())
     assert len(made["esl"]["password"]) >= 24 and set(made["trunks"]) == {"carrier"}
+    # The CRM's API token: 32 characters, as the site requires of it.
+    assert len(made["controller"]["api"]["clients"]["crm"]["token"]) >= 32
     assert stat.S_IMODE(checkout.stat().st_mode) == 0o600
     site_secrets.ensure_lab_secrets()
     assert yaml.safe_load(checkout.read_text()) == made
@@ -43,3 +45,16 @@ def test_a_checkout_converging_a_provisioned_lab_takes_the_lab_s_secrets(paths) 
     checkout.write_text("esl: {password: another-checkouts-own}\n")  # another worktree's
     site_secrets.ensure_lab_secrets()
     assert checkout.read_bytes() == lab_secrets
+
+
+def test_a_provisioned_lab_gets_the_secrets_its_site_has_come_to_need_and_keeps_the_others(paths) -> None:
+    checkout, provisioned = paths
+    provisioned.parent.mkdir()
+    provisioned.write_text("esl: {password: the-labs-own-esl-password}\ntrunks: {carrier: {password: the-labs-own-trunk-password}}\n")
+    site_secrets.ensure_lab_secrets()
+    taken = yaml.safe_load(checkout.read_text())
+    assert taken["esl"]["password"] == "the-labs-own-esl-password" and taken["trunks"]["carrier"]["password"] == "the-labs-own-trunk-password"
+    assert len(taken["controller"]["api"]["clients"]["crm"]["token"]) >= 32
+    site_secrets.keep_provisioned_secrets()
+    site_secrets.ensure_lab_secrets()
+    assert yaml.safe_load(checkout.read_text()) == taken, "drawn once"

@@ -63,10 +63,12 @@ def test_environment_overrides_the_file(lab_site_copy, monkeypatch):
 def test_secrets_overlay_is_merged_and_wins_over_generated(tmp_path, monkeypatch):
     monkeypatch.delenv("BIZPBX_ESL__PASSWORD", raising=False)
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD", raising=False)
+    monkeypatch.delenv("BIZPBX_CONTROLLER__API__CLIENTS__CRM__TOKEN", raising=False)
     path = write_site(tmp_path)
     secrets_path(path).write_text(
         "esl: {password: overlay-secret-123}\n"
         "trunks: {carrier: {password: overlay-trunk}}\n"
+        "controller: {api: {clients: {crm: {token: overlay-crm-token-of-32-characters}}}}\n"
         "organizations: {'12': {employees: {'101': {password: chosen-by-admin}}}}\n",
         encoding="utf-8",
     )
@@ -108,7 +110,7 @@ def test_secrets_do_not_show_in_reprs_or_dumps(lab_site_copy):
         (lambda d: d["organizations"]["7"].update(bogus=1), ("organizations.7.bogus", "unknown setting")),
         (lambda d: d["trunks"]["carrier"].pop("proxy"), ("trunks.carrier.proxy", "required")),
         (lambda d: d["trunks"]["carrier"].update(transport="sctp"), ("trunks.carrier.transport", "'udp', 'tcp' or 'tls'")),
-        (lambda d: d["trunks"]["carrier"].update(transport="tls"), ("trunks.carrier.transport", "tls needs freeswitch.tls.enabled")),
+        (lambda d: (d["freeswitch"].pop("tls"), d["trunks"]["carrier"].update(transport="tls")), ("trunks.carrier.transport", "tls needs freeswitch.tls.enabled")),
         (lambda d: d["freeswitch"].update(sip_domain="pbx.example.com\n<x>"), ("freeswitch.sip_domain", "pattern")),
         (lambda d: d["trunks"]["carrier"].update(source_addresses=[]), ("trunks.carrier.source_addresses", "at least 1")),
         (lambda d: d["trunks"]["carrier"].update(codecs=["PCMA", "MP3"]), ("trunks.carrier.codecs.1", "unknown codec 'MP3'")),

@@ -10,8 +10,8 @@ from test_site_model import problems_of, write_site
 from bizpbx.site_loader import load_site
 
 
-def test_tls_is_off_by_default_and_plain_sip_on(lab_site_copy):
-    switch = load_site(lab_site_copy).freeswitch
+def test_tls_is_off_by_default_and_plain_sip_on(tmp_path, lab_secrets):
+    switch = load_site(write_site(tmp_path, lambda data: data["freeswitch"].pop("tls"))).freeswitch
     assert switch.tls.enabled is False and switch.internal.udp is True
     assert (switch.tls.port, switch.tls.trunk_port, switch.tls.certificate, switch.tls.srtp) == (5061, 5081, "self-signed", "optional")
 
@@ -41,7 +41,7 @@ def test_a_tls_trunk_keeps_the_port_it_is_given(tmp_path, lab_secrets):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"internal": {"udp": False}}, ("freeswitch", "internal.udp is false, but tls.enabled is not")),
+        ({"internal": {"udp": False}, "tls": {"enabled": False}}, ("freeswitch", "internal.udp is false, but tls.enabled is not")),
         ({"tls": {"enabled": True, "certificate": "files", "cert_file": "/etc/ssl/pbx.crt"}}, ("freeswitch.tls", "certificate is files, so key_file must be set")),
         ({"tls": {"enabled": True, "certificate": "files", "cert_file": "pbx.crt", "key_file": "/k"}}, ("freeswitch.tls.cert_file", "pbx.crt is not an absolute path")),
         ({"tls": {"enabled": True, "certificate": "acme", "acme_email": "admin@example.com"}}, ("freeswitch.tls", "certificate is acme, so acme_domain must be set")),
