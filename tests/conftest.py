@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from demo_site import LAB_SITE, lab_site_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-LAB_SITE = REPO / "inventory" / "lab" / "site.yml"
 
 # What the demo site needs from the environment to be complete.
 LAB_SECRETS = {
     "BIZPBX_ESL__PASSWORD": "test-esl-secret-1",
     "BIZPBX_TRUNKS__CARRIER__PASSWORD": "test-carrier-secret",
-    "BIZPBX_CONTROLLER__API__CLIENTS__CRM__TOKEN": "test-crm-token-of-32-characters-or-more",
 }
+
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,8 @@ def lab_secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def lab_site_copy(tmp_path: Path, lab_secrets: dict[str, str]) -> Path:
     """The demo site copied to a temporary directory (generated passwords land there)."""
-    for name in ("site.yml", "rates.csv"):
-        (tmp_path / name).write_bytes((LAB_SITE.parent / name).read_bytes())
+    (tmp_path / "rates.csv").write_bytes((LAB_SITE.parent / "rates.csv").read_bytes())
+    (tmp_path / "site.yml").write_text(lab_site_text(), encoding="utf-8")
     return tmp_path / "site.yml"
 
 

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from demo_site import LAB_SITE, lab_site_text
+
 from bizpbx.settings import NumberKind, Target, TargetKind
 from bizpbx.site_loader import SiteError, generated_path, load_site, secrets_path
 
-LAB_SITE = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "site.yml"
 
 
 def write_site(directory: Path, mutate=None) -> Path:
     """The demo site, changed by `mutate(data)`, written to `directory`."""
-    data = yaml.safe_load(LAB_SITE.read_text(encoding="utf-8"))
+    data = yaml.safe_load(lab_site_text())
     if mutate is not None:
         mutate(data)
     (directory / "rates.csv").write_bytes((LAB_SITE.parent / "rates.csv").read_bytes())
@@ -63,12 +64,11 @@ def test_environment_overrides_the_file(lab_site_copy, monkeypatch):
 def test_secrets_overlay_is_merged_and_wins_over_generated(tmp_path, monkeypatch):
     monkeypatch.delenv("BIZPBX_ESL__PASSWORD", raising=False)
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD", raising=False)
-    monkeypatch.delenv("BIZPBX_CONTROLLER__API__CLIENTS__CRM__TOKEN", raising=False)
     path = write_site(tmp_path)
     secrets_path(path).write_text(
         "esl: {password: overlay-secret-123}\n"
         "trunks: {carrier: {password: overlay-trunk}}\n"
-        "controller: {api: {clients: {crm: {token: overlay-crm-token-of-32-characters}}}}\n"
+
         "organizations: {'12': {employees: {'101': {password: chosen-by-admin}}}}\n",
         encoding="utf-8",
     )
