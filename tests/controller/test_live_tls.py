@@ -185,7 +185,7 @@ def test_a_hotline_call_rings_a_phone_over_tls_with_srtp(live: Live, tmp_path: P
         assert caller.returncode == 0, out[-2000:] + phone.log()
     call, events = live.the_one_call("34")
     assert (call.direction, call.cost) == ("inbound", Decimal("3.50")), call
-    assert [e.name for e in events] == ["call.started", "call.answered", "call.ended"]
+    assert [e.name for e in events] == ["call.started", "call.answered", "call.ended", "call.recorded"]  # 34 records calls from outside
     assert events[1].data["answered_by"]["target"] == "extension:200"
 
 
