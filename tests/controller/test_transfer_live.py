@@ -82,8 +82,10 @@ def all_events(live: Live) -> list:
 
 
 def ledger_rows(live: Live) -> list:
+    """Every call in the ledger (of any organization), as stored for organization 12's bill."""
     with Ledger(live.site.controller.ledger) as ledger:
-        return list(ledger.listed(0, 2**31))
+        assert {row.organization for row in ledger.listed(0, 2**31)} <= {"12"}
+        return list(ledger.calls("12", 0, 2**31))
 
 
 def cdr_records(live: Live) -> dict:
@@ -93,29 +95,30 @@ def cdr_records(live: Live) -> dict:
     return records
 
 
-def the_billed_parts(live: Live, employee_leg: str, client_leg: str) -> None:
-    """The employee's leg billed until the transfer, the client's leg from then: once each, org 12's call out."""
+def the_billed_parts(live: Live, employee_leg: str, client_leg: str, talked_after: float) -> None:
+    """The employee's leg billed until the transfer, the client's leg from then: once each, org 12's
+    call out; the client talked `talked_after` seconds (at least) after the transfer."""
     wait_for(lambda: len(ledger_rows(live)) >= 2, "both legs in the ledger", bound=60)
-    wait_for(lambda: {employee_leg, client_leg} <= cdr_records(live).keys(), "both legs' CDR lines", bound=60)
+    wait_for(lambda: employee_leg in cdr_records(live), "the employee leg's CDR line", bound=60)
     time.sleep(1)  # a stray third row would be in by now: the two legs' hang-ups came together
     rows = {row.uuid: row for row in ledger_rows(live)}
     assert rows.keys() == {employee_leg, client_leg}, rows
     for row in rows.values():
-        assert (row.organization, row.direction, row.callee if row.uuid == employee_leg else CLIENT_NUMBER) == ("12", "outbound", CLIENT_NUMBER)
-        assert row.outcome == "billed" and row.cost > 0, row
-    employee, client = cdr_records(live)[employee_leg], cdr_records(live)[client_leg]
-    assert employee.billed_from is None and client.billed_from is not None
-    # The client's leg is billed from the second the employee's leg ended (the marks are set by the
-    # controller a moment before or after it, within a second), never over the time already billed.
-    assert abs(client.billed_from - employee.end_epoch) <= 1, (employee, client)
-    assert client.billable_seconds == client.end_epoch - client.billed_from < client.billsec
-    assert (client.called_number, client.trunk, client.organization) == (CLIENT_NUMBER, "carrier", "12")
+        assert (row.organization, row.direction, row.outcome, row.source) == ("12", "outbound", "billed", "esl") and row.cost > 0, row
+    employee_part = events_of(live, employee_leg)["call.ended"]["duration"]
+    client = events_of(live, client_leg)["call.ended"]
+    # The client's leg was up (billsec) from its answer: billed only from the transfer on.
+    assert talked_after - 1 <= client["duration"] <= rows[client_leg].billsec - employee_part + 1, (employee_part, client, rows[client_leg])
+    assert client["duration"] < rows[client_leg].billsec
+    assert (client["organization"], client["direction"], client["to"], client["answered_by"]["extension"]) == ("12", "outbound", CLIENT_NUMBER, "102")
 
 
-def the_events_seen_live(live: Live) -> dict[str, list[str]]:
-    """Every call's event names, by call; none made from a CDR (both legs' hang-ups crossed the event socket)."""
+def the_events_seen_live(live: Live, course_from_the_record: str | None = None) -> dict[str, list[str]]:
+    """Every call's event names, by call; none made from a CDR (both legs' hang-ups crossed the event
+    socket) but the course (started, answered) of `course_from_the_record`, a call never routed by the controller."""
     events = all_events(live)
-    assert not [e for e in events if e.data.get("recovered")], [(e.call_uuid, e.name) for e in events if e.data.get("recovered")]
+    recovered = [(e.call_uuid, e.name) for e in events if e.data.get("recovered")]
+    assert recovered == [(course_from_the_record, name) for name in ("call.started", "call.answered") if course_from_the_record], recovered
     names: dict[str, list[str]] = {}
     for event in events:
         names.setdefault(event.call_uuid, []).append(event.name)
@@ -144,7 +147,12 @@ def test_a_blind_transfer_sends_the_client_to_another_phone_and_bills_the_client
         stopped(answerers)
     assert invites_received(live, "phone101") == invites_received(live, "phone102") == invites_received(live, "client") == 1
 
-    the_billed_parts(live, employee_leg, client_leg)
+    the_billed_parts(live, employee_leg, client_leg, talked_after=3)
+    # Its CDR line (the switch writes one for a leg transferred into the dialplan) says so too.
+    wait_for(lambda: client_leg in cdr_records(live), "the client leg's CDR line", bound=60)
+    employee, client = cdr_records(live)[employee_leg], cdr_records(live)[client_leg]
+    assert employee.billed_from is None and abs(client.billed_from - employee.end_epoch) <= 1, (employee, client)
+    assert (client.called_number, client.trunk, client.organization) == (CLIENT_NUMBER, "carrier", "12")
     names = the_events_seen_live(live)
     assert names == {
         employee_leg: ["call.started", "call.answered", "call.transferred", "call.ended"],
@@ -154,3 +162,75 @@ def test_a_blind_transfer_sends_the_client_to_another_phone_and_bills_the_client
     assert (transferred["from"]["extension"], transferred["to"]["extension"], transferred["continued_as"]) == ("101", "102", client_leg)
     started = events_of(live, client_leg)["call.started"]
     assert (started["organization"], started["direction"], started["number"]) == ("12", "outbound", CLIENT_NUMBER)
+
+
+@pytest.mark.parametrize("live", [with_the_api], indirect=True)
+def test_an_attended_transfer_connects_the_client_with_the_consulted_phone_once_the_employee_hangs_up(live: Live):
+    answerers = {"phone101": registered_phone(live, "101"), "phone102": registered_phone(live, "102")}
+    answerers["client"] = answering(live, "client", live.site.trunks["carrier"].port)
+    try:
+        employee_leg = clicked_call(live)
+        time.sleep(4)  # the employee talks with the client past the deck's free seconds
+        status, answer = api(live, "POST", f"/v1/calls/{employee_leg}/transfer", {"to": "102", "attended": True})
+        assert status == 202 and answer["status"] == "consulting", answer
+        client_leg = answer["continued_as"]
+        wait_for(lambda: answered_invite(live, "phone102"), "102 to answer the employee's consultation", bound=30)
+        time.sleep(2)  # the employee tells 102 who is calling; the client is held
+        assert "call.ended" not in events_of(live, employee_leg)
+        # The employee hangs up (the API's hang-up: the switch ends 101's leg as for its BYE).
+        assert api(live, "DELETE", f"/v1/calls/{employee_leg}")[0] == 200
+        wait_for(lambda: "call.transferred" in events_of(live, employee_leg), "the transfer to complete", bound=30)
+        time.sleep(3)  # the client talks with 102
+        assert "call.ended" not in events_of(live, client_leg), "the client is still on, with 102"
+        assert api(live, "DELETE", f"/v1/calls/{client_leg}")[0] == 200
+        wait_for(lambda: "call.ended" in events_of(live, client_leg), "the client's call.ended", bound=30)
+    finally:
+        stopped(answerers)
+    assert invites_received(live, "phone101") == invites_received(live, "phone102") == invites_received(live, "client") == 1
+
+    the_billed_parts(live, employee_leg, client_leg, talked_after=3)
+    # The switch writes no CDR for the client's leg here (a leg it dialled: legs=a), so this part of the call
+    # is rated from its hang-up event alone (see transfers); the call's course comes from that record.
+    assert client_leg not in cdr_records(live)
+    names = the_events_seen_live(live, course_from_the_record=client_leg)
+    assert names == {
+        employee_leg: ["call.started", "call.answered", "call.ended", "call.transferred"],
+        client_leg: ["call.started", "call.answered", "call.ended"],
+    }, names
+    transferred = events_of(live, employee_leg)["call.transferred"]
+    assert (transferred["from"]["extension"], transferred["to"]["extension"], transferred["continued_as"]) == ("101", "102", client_leg)
+
+
+@pytest.mark.parametrize("live", [with_the_api], indirect=True)
+def test_a_consulted_phone_that_does_not_answer_gives_the_employee_back_to_the_client(live: Live):
+    answerers = {"phone101": registered_phone(live, "101"), "phone102": registered_phone(live, "102", UNANSWERED_PHONE_SCENARIO)}
+    answerers["client"] = answering(live, "client", live.site.trunks["carrier"].port)
+    try:
+        employee_leg = clicked_call(live)
+        time.sleep(4)  # the employee talks with the client past the deck's free seconds
+        status, answer = api(live, "POST", f"/v1/calls/{employee_leg}/transfer", {"to": "102", "attended": True})
+        assert status == 202 and answer["status"] == "consulting", answer
+        client_leg = answer["continued_as"]
+        wait_for(lambda: invites_received(live, "phone102") == 1, "102 to ring", bound=30)
+        log = live.work / "phone102_messages.log"
+        wait_for(lambda: "\nCANCEL sip:" in log.read_text(errors="replace"), "102's ringing to be given up", bound=transfers.CONSULT_RING_SECONDS + 30)
+        time.sleep(3)  # the employee talks with the client again
+        calls = api(live, "GET", "/v1/organizations/12/calls")[1]["calls"]
+        assert [call["uuid"] for call in calls] == [employee_leg], "the employee is still on the call"
+        assert "call.ended" not in events_of(live, employee_leg), "the employee is still on the call"
+        assert api(live, "DELETE", f"/v1/calls/{employee_leg}")[0] == 200  # the employee hangs up: the call ends
+        wait_for(lambda: "call.ended" in events_of(live, employee_leg), "the call's call.ended", bound=30)
+    finally:
+        stopped(answerers)
+    assert invites_received(live, "phone101") == invites_received(live, "client") == 1
+    client_log = (live.work / "client_messages.log").read_text(errors="replace")
+    assert "\nBYE sip:" in client_log, "the client was hung up on when the employee hung up, not before"
+
+    time.sleep(2)  # anything else to store would be in by now
+    [row] = ledger_rows(live)
+    assert (row.uuid, row.organization, row.direction, row.outcome, row.source) == (employee_leg, "12", "outbound", "billed", "esl"), row
+    names = the_events_seen_live(live)
+    assert names == {employee_leg: ["call.started", "call.answered", "call.ended"]}, names
+    ended = events_of(live, employee_leg)["call.ended"]
+    assert ended["answered_by"]["number"] == CLIENT_NUMBER and ended["talk_seconds"] >= 4 + transfers.CONSULT_RING_SECONDS, ended
+    assert client_leg not in {row.uuid for row in ledger_rows(live)}

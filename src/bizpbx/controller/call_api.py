@@ -141,6 +141,8 @@ class CallApiEndpoint:
         await self._registered(org_id, request.to)
         # Read now: the employee's leg is gone when they are needed.
         call, tell = await transfers.carried_over(self._api, uuid), await self._teller(uuid, request)
+        if call is not None:  # who talks with the client once it is done (a blind transfer's is set as the call is routed)
+            call[fs.Var.ANSWERED_BY] = f"extension:{request.to}"
         reply, client, target = await transfers.attended(self._api, uuid, org_id, request.to)
         if client is None or not reply.startswith("+OK"):
             raise HttpError(409, f"call {uuid} could not be transferred: {reply.strip()}")

@@ -227,7 +227,7 @@ def finished(site: Site, call: CallRecord, rating: Rating, at: str | None = None
             voicemail=bool(call.voicemail),
             wait_seconds=wait,
             talk_seconds=_talk_seconds(call),
-            duration=call.billsec,
+            duration=call.billable_seconds,  # a transferred client's leg: from the transfer (its first leg billed before)
             hangup_cause=call.hangup_cause,
             cost=str(rating.cost),
             currency="RUB",
@@ -272,5 +272,5 @@ def _talk_seconds(call: CallRecord) -> int:
     if not call.answered_by_person:
         return 0
     if call.bridge_epoch and call.end_epoch:
-        return max(0, call.end_epoch - call.bridge_epoch)
-    return call.billsec
+        return max(0, call.end_epoch - max(call.bridge_epoch, call.billed_from or 0))
+    return call.billable_seconds

@@ -298,7 +298,9 @@ class CallHandler:
             # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
             await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
             dial = fs.ringing_dial(dial, phones_of, state.uuid)
-        bridging = asyncio.ensure_future(session.execute("bridge", dial))
+        # Not event-locked: an application sent to the leg while it is bridged (the API's attended transfer,
+        # att_xfer by uuid_broadcast) would wait for the bridge's end. Nothing else is sent to it until then.
+        bridging = asyncio.ensure_future(session.execute("bridge", dial, event_lock=False))
         answering = asyncio.ensure_future(answering_leg(session.events, legs))
         try:
             done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
