@@ -35,9 +35,10 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("answered_by", Var.ANSWERED_BY),  # that person, as a target (extension:101, number:+7...)
     ("voicemail", Var.VOICEMAIL),  # the box the call ended in, if it did
     ("recording", Var.RECORDING),  # the file the switch recorded the call into, if it did
+    ("billed_from", Var.BILLED_FROM),  # a transferred client's leg: billed from then (its first leg billed it before)
 )
 # The column counts of lines written before the later columns existed (read with those empty).
-EARLIER_COLUMN_COUNTS = (14, 17)
+EARLIER_COLUMN_COUNTS = (14, 17, 18)
 
 # Variables whose value the caller chooses; written percent-encoded.
 CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})

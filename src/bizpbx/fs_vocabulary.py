@@ -38,6 +38,11 @@ class Var(StrEnum):
     RECORDING = "bizpbx_recording"  # the file the switch records the call into, for the CDR
 
     REFERENCE = "bizpbx_reference"  # the CRM's reference of a call placed through the click-to-call API
+    # "true" on a leg the switch dialled that the ledger rates as a call of its own: a click-to-call's
+    # employee leg, a client's leg carrying on a call transferred away from its first leg.
+    LEDGER_LEG = "bizpbx_ledger_leg"
+    # The epoch second from which a transferred client's leg is billed: its first leg billed it until then.
+    BILLED_FROM = "bizpbx_billed_from"
 
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.

@@ -36,6 +36,7 @@ def cdr_line(c: dict[str, str]) -> str:
         "hangup_cause": "NORMAL_CLEARING",
         "voicemail": "",
         "recording": "",  # not recorded
+        "billed_from": "",  # no transfer
     }
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow([values[column] for column, _ in CDR_COLUMNS])

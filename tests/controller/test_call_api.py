@@ -14,7 +14,9 @@ import pytest
 from http_exchange import exchange
 
 from bizpbx.controller.call_api import CallApiEndpoint
+from bizpbx.controller.call_requests import Transfer, consult_target, transfer
 from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.http_server import HttpError
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import InboundClient
 from bizpbx.rating import Rater
@@ -98,10 +100,26 @@ def test_a_call_that_passes_every_check_goes_to_the_switch(api_site):
 
 def test_hang_up_transfer_and_listing(api_site):
     assert request(api_site, "DELETE", "/v1/calls/not-a-uuid")[0] == 400
+    # A well-formed attended transfer asks the switch whose call it is: the switch is not running here.
     status, answer = request(api_site, "POST", "/v1/calls/0b0e3a52-7f0e-4b8e-9a51-2f1f3c1c5d00/transfer", {"to": "102", "attended": True})
-    assert status == 501 and "attended" in answer["error"]
+    assert status == 503 and answer["error"].startswith("the switch is not reachable")
+    status, answer = request(api_site, "POST", "/v1/calls/0b0e3a52-7f0e-4b8e-9a51-2f1f3c1c5d00/transfer", {"to": "102", "attended": "yes"})
+    assert (status, answer["error"]) == (400, "attended: true or false")
     status, answer = request(api_site, "POST", "/v1/calls/0b0e3a52-7f0e-4b8e-9a51-2f1f3c1c5d00/transfer", {"to": "+7916"})
     assert status == 400 and answer["error"].startswith("to:")
     assert request(api_site, "GET", "/v1/organizations/12/calls") == (200, {"organization": "12", "calls": []})
     assert request(api_site, "GET", "/v1/organizations/12/calls", token=OTHER)[0] == 403
     assert request(api_site, "GET", "/v2/anything")[0] == 404
+
+
+def test_an_attended_transfer_consults_an_employee_of_the_calls_organization(api_site):
+    assert transfer({"to": "102", "attended": True}) == Transfer("102", True)
+    assert transfer({"to": "600"}) == Transfer("600", False)
+    consult_target(api_site, "12", Transfer("102", True))  # an employee of 12: consulted
+    consult_target(api_site, "12", Transfer("600", False))  # a blind transfer may go to a ring group
+    with pytest.raises(HttpError) as refused:
+        consult_target(api_site, "12", Transfer("600", True))  # a group: nobody to consult
+    assert (refused.value.status, str(refused.value)) == (400, "to: organization 12 has no employee 600 to consult (an attended transfer goes to an employee)")
+    with pytest.raises(HttpError) as refused:
+        consult_target(api_site, "34", Transfer("102", True))  # 102 is organization 12's
+    assert refused.value.status == 400 and "organization 34 has no employee 102" in str(refused.value)

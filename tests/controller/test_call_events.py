@@ -169,3 +169,16 @@ def test_the_schema_describes_every_event_and_the_readme_examples_match_it():
     examples = [json.loads(line_group) for line_group in re.findall(r'^(\{"schema": .*?\})$', readme, flags=re.MULTILINE | re.DOTALL)]
     assert [e["event"] for e in examples] == ["call.started", "call.answered", "call.ended", "trunk.down"]
     assert all(problems(e) == [] for e in examples), [problems(e) for e in examples]
+
+
+def test_the_ledger_takes_a_callers_leg_and_a_leg_the_switch_dialled_that_carries_a_call():
+    from bizpbx.esl.events import PLAIN, Event
+
+    def hang_up(**headers: str) -> Event:
+        return Event.build(PLAIN, {"Event-Name": "CHANNEL_HANGUP_COMPLETE", **headers})
+
+    is_call_leg = call_events.is_call_leg
+    assert is_call_leg(hang_up(**{"Call-Direction": "inbound"}))
+    assert not is_call_leg(hang_up(**{"Call-Direction": "outbound"})), "a B-leg: its caller's leg is the call"
+    # A click-to-call's employee leg, a transferred client's leg: the switch dialled them.
+    assert is_call_leg(hang_up(**{"Call-Direction": "outbound", "variable_bizpbx_ledger_leg": "true"}))

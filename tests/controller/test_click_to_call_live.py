@@ -49,10 +49,12 @@ def api(live: Live, method: str, path: str, body: dict | None = None) -> tuple[i
         return error.code, json.loads(error.read())
 
 
-def answering(live: Live, name: str, port: int) -> subprocess.Popen:
-    """A SIPp that answers one call on `port` and waits for its BYE."""
+def answering(live: Live, name: str, port: int, *, registered: bool = False) -> subprocess.Popen:
+    """A SIPp that answers one call on `port` and waits for its BYE; `registered`: it also takes
+    the NOTIFY a registration brings (which would end a SIPp limited to one call), until SIGUSR1."""
     (live.work / f"{name}.xml").write_text(answering_phone())
-    return subprocess.Popen(sipp(live.work, name, "-p", str(port), "-m", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
+    limit = () if registered else ("-m", "1")
+    return subprocess.Popen(sipp(live.work, name, "-p", str(port), *limit), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
 
 
 def events_of(live: Live, call_uuid: str) -> dict[str, dict]:

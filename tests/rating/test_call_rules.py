@@ -74,6 +74,21 @@ def test_answer_time_without_seconds_is_unanswered(lab_site: Site) -> None:
     assert Rater(lab_site).rate(call).rule is Rule.UNANSWERED
 
 
+def test_a_transferred_clients_leg_is_billed_from_the_transfer_only(lab_site: Site) -> None:
+    # The client (Moscow: 60/60 increments, 3 free seconds) talked 100 s with the employee, whose
+    # leg billed them, then 80 s after a transfer: the client's leg, 180 s since its answer, bills 80 s.
+    whole = outbound("+74951112233", 180)
+
+    def billed_from(second: int | None) -> CallRecord:
+        return CallRecord(**{**{f: getattr(whole, f) for f in whole.__slots__}, "end_epoch": ANSWERED + 180, "billed_from": second})
+
+    rater = Rater(lab_site)
+    assert rater.rate(billed_from(None)).billed_seconds == 180
+    assert rater.rate(billed_from(ANSWERED + 100)).billed_seconds == 120  # 80 s: two started minutes, not three
+    # Hung up within the deck's free seconds of the transfer: free, however long the client was on before.
+    assert rater.rate(billed_from(ANSWERED + 178)).rule is Rule.FREE_SECONDS
+
+
 def test_free_seconds_of_the_deck(lab_site: Site) -> None:
     # The demo deck gives Moscow 3 free seconds.
     rater = Rater(lab_site)

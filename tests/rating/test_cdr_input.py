@@ -31,6 +31,7 @@ GOOD = {
     "answered_by": "number:+74951112233",
     "voicemail": "",
     "recording": "/var/lib/bizpbx/recordings/1b1e4d52-4d8c-4c3e-9d0a-2f0e6c1a7b11.wav",
+    "billed_from": "",
 }
 
 
@@ -70,12 +71,27 @@ def test_a_line_written_before_the_later_columns_reads_with_them_unknown() -> No
     record = parse_cdr_line(old)
     assert (record.bridge_epoch, record.answered_by, record.voicemail) == (None, "", "")
     assert record.answered_by_person, "without bridge_epoch the switch's answer is all there is"
-    with pytest.raises(CdrError, match="15 columns where a bizpbx CDR has 18"):
+    with pytest.raises(CdrError, match="15 columns where a bizpbx CDR has 19"):
         parse_cdr_line(",".join(csv_line().split(",")[:15]))
     # Before the recording's column: read without one.
     before_recordings = parse_cdr_line(",".join(csv_line(voicemail="100").split(",")[:17]))
     assert (before_recordings.voicemail, before_recordings.recording) == ("100", "")
     assert parse_cdr_line(csv_line()).recording == GOOD["recording"]
+    # Before the transferred client's column: read as a call billed from its answer.
+    before_transfers = parse_cdr_line(",".join(csv_line().split(",")[:18]))
+    assert before_transfers.recording == GOOD["recording"] and before_transfers.billed_from is None
+
+
+def test_a_transferred_clients_leg_is_billed_from_the_transfer() -> None:
+    # The client answered at …000 and talked with the employee until …040; a blind transfer sent
+    # them on to another phone until …061: this leg bills the 21 seconds after the transfer.
+    record = parse_cdr_line(csv_line(billed_from="1795590040"))
+    assert (record.billed_from, record.billsec, record.billable_seconds) == (1795590040, 61, 21)
+    assert parse_cdr_line(csv_line()).billable_seconds == 61
+    # Billed from after its end (the marks and the hang-up within the same second): nothing.
+    assert parse_cdr_line(csv_line(billed_from="1795590070")).billable_seconds == 0
+    with pytest.raises(CdrError, match="billed_from 'soon' is not a whole number"):
+        parse_cdr_line(csv_line(billed_from="soon"))
 
 
 @pytest.mark.parametrize("caller", ['"evil","x', "1%22,2", "line\nbreak", "Иван,\"Петров\""])
@@ -111,7 +127,7 @@ def test_a_json_line_with_numbers_as_numbers() -> None:
         (csv_line(billsec="1.5"), "billsec '1.5'"),
         (csv_line(answer_epoch="0"), "never answered"),
         (csv_line(answer_epoch=""), "answer_epoch ''"),
-        (csv_line() + ',"extra"', "19 columns"),
+        (csv_line() + ',"extra"', "20 columns"),
         ('"a1","12"', "2 columns"),
         ('"a1","12,outbound', "CSV"),
         ("{not json", "not JSON"),

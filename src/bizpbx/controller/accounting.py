@@ -35,6 +35,7 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, event_rows
 from bizpbx.controller.recordings import RecordingKeeper
 from bizpbx.esl.events import Event
+from bizpbx.fs_vocabulary import Var
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.ledger.cluster import Lease
 from bizpbx.rating import CallRecord, Rater, RatingOutcome
@@ -45,10 +46,12 @@ log = logging.getLogger(__name__)
 
 # The channel events the controller subscribes to on the inbound socket (the
 # events of a call's course come from the controller's own socket: see call_events),
-# and the switch-side filter that keeps only the callers' legs (a CDR's legs=a):
-# the B-legs' hang-ups, as large and as many, never cross the socket.
+# and the switch-side filters that keep only the callers' legs (a CDR's legs=a) and the legs
+# the switch dialled that carry a call (a click-to-call's, a transferred client's: the switch
+# calls them `outbound`, yet it writes their CDRs): the B-legs' hang-ups, as large and as
+# many, never cross the socket. An event passes if it matches any filter.
 SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
-EVENT_FILTERS = (("Call-Direction", "inbound"),)
+EVENT_FILTERS = (("Call-Direction", "inbound"), (f"variable_{Var.LEDGER_LEG}", "true"))
 # A hang-up rated later than this after it happened: the consumer is falling behind, and
 # the CDR sweep (every 5 s) may rate calls before their events: said in the log and metrics.
 LAG_WARNING_SECONDS = 2.0

@@ -30,6 +30,7 @@ from typing import Any
 
 from bizpbx.cdr import CDR_COLUMNS
 from bizpbx.esl.events import Event
+from bizpbx.fs_vocabulary import Var
 from bizpbx.rating.cdr_input import record_from_columns
 from bizpbx.rating.rate import CallRecord, Direction, Rating
 from bizpbx.settings import Site
@@ -69,8 +70,9 @@ class CallEvent:
 
 
 def is_call_leg(event: Event) -> bool:
-    """The caller's leg (A-leg), the one a CDR with legs=a describes; B-legs are `outbound`."""
-    return event.get("Call-Direction") == "inbound"
+    """A leg the ledger rates: the caller's leg (A-leg), the one a CDR with legs=a describes
+    (B-legs are `outbound`), or a leg the switch dialled that carries a call (LEDGER_LEG)."""
+    return event.get("Call-Direction") == "inbound" or event.get(f"variable_{Var.LEDGER_LEG}") == "true"
 
 
 def record_from_event(event: Event) -> CallRecord:
@@ -167,8 +169,12 @@ def ivr(uuid: str, sequence: int, organization: str, menu: str) -> CallEvent:
     return _make(uuid, IVR, now(), sequence, organization=organization, menu=menu)
 
 
-def transferred(uuid: str, sequence: int, organization: str | None, source: dict[str, Any] | None, target: dict[str, Any], reason: str) -> CallEvent:
-    return _make(uuid, TRANSFERRED, now(), sequence, organization=organization, **{"from": source, "to": target}, reason=reason)
+def transferred(
+    uuid: str, sequence: int, organization: str | None, source: dict[str, Any] | None, target: dict[str, Any], reason: str, continued_as: str | None = None
+) -> CallEvent:
+    """`continued_as`: the leg under which the call's events go on (a transfer through the API moves the client's leg)."""
+    went_on = {"continued_as": continued_as} if continued_as else {}
+    return _make(uuid, TRANSFERRED, now(), sequence, organization=organization, **{"from": source, "to": target}, reason=reason, **went_on)
 
 
 def voicemail(uuid: str, at: str, organization: str | None, box: dict[str, Any], reason: str | None, recovered: bool = False) -> CallEvent:
@@ -221,7 +227,7 @@ def finished(site: Site, call: CallRecord, rating: Rating, at: str | None = None
             voicemail=bool(call.voicemail),
             wait_seconds=wait,
             talk_seconds=_talk_seconds(call),
-            duration=call.billsec,
+            duration=call.billable_seconds,  # a transferred client's leg: from the transfer (its first leg billed before)
             hangup_cause=call.hangup_cause,
             cost=str(rating.cost),
             currency="RUB",
@@ -266,5 +272,5 @@ def _talk_seconds(call: CallRecord) -> int:
     if not call.answered_by_person:
         return 0
     if call.bridge_epoch and call.end_epoch:
-        return max(0, call.end_epoch - call.bridge_epoch)
-    return call.billsec
+        return max(0, call.end_epoch - max(call.bridge_epoch, call.billed_from or 0))
+    return call.billable_seconds

@@ -40,7 +40,7 @@ class PlaceCall:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    to: str  # an extension (or ring group extension) of the call's organization
+    to: str  # an extension (or ring group extension) of the call's organization; an employee's when attended
     attended: bool
 
 
@@ -126,9 +126,14 @@ def transfer(data: dict[str, Any]) -> Transfer:
     attended = data.get("attended", False)
     if not isinstance(attended, bool):
         raise HttpError(400, "attended: true or false")
-    if attended:
-        raise HttpError(501, "attended: an attended transfer is not implemented; the phone's own transfer key does it")
     return Transfer(to, attended)
+
+
+def consult_target(site: Site, org_id: str, request: Transfer) -> None:
+    """An attended transfer consults a person: `to` must be an employee of the call's organization
+    (a group or menu has nobody to consult; a blind transfer may go there)."""
+    if request.attended and request.to not in site.organizations[org_id].employees:
+        raise HttpError(400, f"to: organization {org_id} has no employee {request.to} to consult (an attended transfer goes to an employee)")
 
 
 def call_uuid(text: str) -> str:

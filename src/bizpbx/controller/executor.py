@@ -120,6 +120,8 @@ class CallHandler:
             self._emit(self._started(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             variables = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
+            if header_text(session.channel_data, f"variable_{Var.BILLED_FROM}"):
+                variables[Var.DIRECTION] = "outbound"  # a client sent on by a transfer: the call out goes on (transfers)
             if plan.org_id and plan.org_id != state.org_id:
                 variables[Var.ORG_ID] = plan.org_id  # the CDR carries the organization (bizpbx.cdr)
                 state.org_id = plan.org_id
@@ -142,8 +144,8 @@ class CallHandler:
             return header_text(data, f"variable_{Var[name.upper()]}") or None
 
         organization = (plan.org_id if plan else None) or variable("org_id")
-        direction = plan.direction if plan else variable("direction") or "internal"
-        number = next((leg.number for leg in _legs(plan) if leg.external), None) if direction == "outbound" else variable("called")
+        direction = "outbound" if variable("billed_from") else plan.direction if plan else variable("direction") or "internal"
+        number = (next((leg.number for leg in _legs(plan) if leg.external), None) if direction == "outbound" else None) or variable("called")
         return call_events.started(
             call.uuid,
             call_events.event_time(data),
@@ -181,7 +183,7 @@ class CallHandler:
             elif isinstance(step, Voicemail):
                 box = f"voicemail:{step.extension}"
                 if step.forwarded_from:
-                    self._transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
+                    self.transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
                 # The hang-up event and the CDR tell the call ended in voicemail (a missed call).
                 await session.execute("set", f"{Var.VOICEMAIL}={step.extension}")
                 self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(state, step.org_id, box), step.reason))
@@ -230,9 +232,10 @@ class CallHandler:
     def _party(self, state: CallState, org_id: str | None, target: str) -> dict:
         return call_events.party(state.site, org_id, target)
 
-    def _transferred(self, state: CallState, source: str, target: str, reason: str) -> None:
+    def transferred(self, state: CallState, source: str, target: str, reason: str, continued_as: str | None = None) -> None:
         state.sequence += 1
-        event = call_events.transferred(state.uuid, state.sequence, state.org_id, self._party(state, state.org_id, source), self._party(state, state.org_id, target), reason)
+        source_party, target_party = self._party(state, state.org_id, source), self._party(state, state.org_id, target)
+        event = call_events.transferred(state.uuid, state.sequence, state.org_id, source_party, target_party, reason, continued_as)
         self._emit(event)
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
@@ -287,7 +290,7 @@ class CallHandler:
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
         if step.forwarded_from:
-            self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
+            self.transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
         legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
         dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
         phones_of = None if external else step.legs[0].org_id
@@ -295,7 +298,9 @@ class CallHandler:
             # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
             await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
             dial = fs.ringing_dial(dial, phones_of, state.uuid)
-        bridging = asyncio.ensure_future(session.execute("bridge", dial))
+        # Not event-locked: an application sent to the leg while it is bridged (the API's attended transfer,
+        # att_xfer by uuid_broadcast) would wait for the bridge's end. Nothing else is sent to it until then.
+        bridging = asyncio.ensure_future(session.execute("bridge", dial, event_lock=False))
         answering = asyncio.ensure_future(answering_leg(session.events, legs))
         try:
             done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)

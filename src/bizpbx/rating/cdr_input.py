@@ -112,6 +112,7 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
         answered_by=values.get("answered_by", ""),
         voicemail=values.get("voicemail", ""),
         recording=values.get("recording", ""),
+        billed_from=_whole(values, "billed_from") if values.get("billed_from") else None,
     )
 
 

@@ -63,6 +63,16 @@ class CallRecord:
     answered_by: str = ""  # that person as a target: extension:101, number:+79161234567
     voicemail: str = ""  # the extension whose box the call ended in
     recording: str = ""  # the file the switch recorded the call into (it may have been never answered: no file)
+    # A client's leg carrying on a transferred call: billed from this second (its first leg billed
+    # it until then), not from its answer; None for any other call.
+    billed_from: int | None = None
+
+    @property
+    def billable_seconds(self) -> int:
+        """billsec, less what the call's first leg billed before a transfer."""
+        if self.billed_from is None or not self.end_epoch:
+            return self.billsec
+        return max(0, min(self.billsec, self.end_epoch - self.billed_from))
 
     @property
     def answered_by_person(self) -> bool:
@@ -207,7 +217,8 @@ class Rater:
     def _outbound(self, call: CallRecord) -> Rating:
         trunk = call.trunk or self._trunk_of.get(call.organization, self._default_trunk)
         payer = call.organization
-        if not (call.answer_epoch and call.billsec > 0):
+        billsec = call.billable_seconds
+        if not (call.answer_epoch and billsec > 0):
             return Rating(Rule.UNANSWERED, payer=payer)
         destination = call.called_number or call.callee
         digits = e164_digits(destination)
@@ -219,7 +230,7 @@ class Rater:
         price = deck.longest(digits)
         if price is None:
             return Rating(Rule.NO_PREFIX, payer=payer, number=digits, detail=trunk)
-        billed, kopecks = price.charge(call.billsec)
+        billed, kopecks = price.charge(billsec)
         if not billed:
             return Rating(Rule.FREE_SECONDS, 0, 0, payer, digits, price, trunk)
         return Rating(_OUTBOUND_DECK, kopecks, billed, payer, digits, price, trunk)

@@ -65,8 +65,8 @@ class OutboundSession:
     def disconnect_notice(self) -> Frame | None:
         return self._session.disconnect_notice
 
-    async def execute(self, application: str, argument: str | None = None, *, event_uuid: str | None = None) -> Event:
-        """Run a dialplan application; returns its CHANNEL_EXECUTE_COMPLETE event.
+    async def execute(self, application: str, argument: str | None = None, *, event_uuid: str | None = None, event_lock: bool = True) -> Event:
+        """Run a dialplan application; returns its CHANNEL_EXECUTE_COMPLETE event (`event_lock`: see commands.execute).
 
         Raises :class:`CommandFailed` if FreeSWITCH refuses it and
         :class:`ConnectionLost` if the call ends before it ran to completion.
@@ -75,7 +75,7 @@ class OutboundSession:
         """
         if event_uuid is None and self._name_applications:
             event_uuid = str(uuid_module.uuid4())
-        return await self._session.complete(commands.execute(application, argument, event_uuid=event_uuid))
+        return await self._session.complete(commands.execute(application, argument, event_uuid=event_uuid, event_lock=event_lock))
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> Frame:
         return await self._session.send_ok(commands.hangup(cause))
