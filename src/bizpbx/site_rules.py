@@ -32,7 +32,7 @@ def secrets_required(required: bool) -> Iterator[None]:
 
 def check_site(site: Site) -> list[Problem]:
     problems: list[Problem] = []
-    checks = (_numbers, _trunks, _organization_ids, _secrets) if SECRETS_REQUIRED.get() else (_numbers, _trunks, _organization_ids)
+    checks = (_numbers, _trunks, _organization_ids, _cluster, _secrets) if SECRETS_REQUIRED.get() else (_numbers, _trunks, _organization_ids, _cluster)
     for check in checks:
         problems.extend(check(site))
     for org_id, org in site.organizations.items():
@@ -129,6 +129,25 @@ def _secrets(site: Site) -> Iterator[Problem]:
             yield missing(f"controller.webhooks.{name}.secret", "")
     if site.controller.postgresql is not None and site.controller.postgresql.password is None:
         yield missing("controller.postgresql.password", " (the ledger is in PostgreSQL)")
+    if site.cluster is not None:
+        # A node generating what is missing would give it a value the proxy and the other nodes lack.
+        shared = " with a cluster (the proxy and every node check it, so no node may generate its own)"
+        for org_id, org in site.organizations.items():
+            for ext, employee in org.employees.items():
+                if employee.password is None:
+                    yield missing(f"organizations.{org_id}.employees.{ext}.password", shared)
+                if employee.voicemail.enabled and employee.voicemail.pin is None:
+                    yield missing(f"organizations.{org_id}.employees.{ext}.voicemail.pin", shared)
+
+
+def _cluster(site: Site) -> Iterator[Problem]:
+    if site.cluster is None:
+        return
+    if site.controller.postgresql is None:
+        yield "controller.postgresql", "required with a cluster: its nodes share one ledger in PostgreSQL (the SQLite file is one server's)"
+    for profile in ("internal", "external"):
+        if getattr(site.freeswitch, profile).ip is not None:
+            yield f"freeswitch.{profile}.ip", "with a cluster each node listens on its own address (cluster.nodes.NAME.address): leave it unset"
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:
