@@ -92,7 +92,9 @@ class CallHandler:
         self._spend_today = spend_today
         self._metrics = metrics
         self._emit = emit
-        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        # Where to ask whether a phone is registered; with a cluster the proxy knows, not the switch
+        # (an unregistered phone is its 404, an unavailable cause, once the bridge tries it).
+        self._domain = None if site.cluster else site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
         self.outbound_calls = outbound_calls or LocalOutboundCalls()  # for the guard's concurrency limit
         self.active: set[str] = set()
         self.draining = False
