@@ -12,26 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rendered_tree import bizpbx_render, parse, settings
+from rendered_tree import NODES, PROXY, bizpbx_render, parse, settings
 
 from bizpbx.render import RenderError, render_proxy, render_site
 from bizpbx.site_loader import load_site
-
-PROXY, NODES = "10.232.0.10", {"pbx1": "10.232.0.11", "pbx2": "10.232.0.12"}
-
-
-@pytest.fixture
-def cluster_site_file(lab_site_copy: Path) -> Path:
-    data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
-    data["cluster"] = {"proxy": {"address": PROXY}, "nodes": {name: {"address": address} for name, address in NODES.items()}}
-    data.setdefault("controller", {})["postgresql"] = {"dsn": "postgresql://bizpbx@10.232.0.40/bizpbx", "password": "database-password"}
-    for org_id, org in data["organizations"].items():
-        for ext, employee in org["employees"].items():
-            employee["password"] = f"sip-password-{org_id}-{ext}"
-            if (employee.get("voicemail") or {}).get("enabled"):
-                employee["voicemail"]["pin"] = "582913"
-    lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return lab_site_copy
 
 
 @pytest.fixture
