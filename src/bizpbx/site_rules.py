@@ -32,7 +32,8 @@ def secrets_required(required: bool) -> Iterator[None]:
 
 def check_site(site: Site) -> list[Problem]:
     problems: list[Problem] = []
-    checks = (_numbers, _trunks, _organization_ids, _cluster, _secrets) if SECRETS_REQUIRED.get() else (_numbers, _trunks, _organization_ids, _cluster)
+    always = (_numbers, _trunks, _organization_ids, _api_clients, _cluster)
+    checks = (*always, _secrets) if SECRETS_REQUIRED.get() else always
     for check in checks:
         problems.extend(check(site))
     for org_id, org in site.organizations.items():
@@ -129,6 +130,9 @@ def _secrets(site: Site) -> Iterator[Problem]:
             yield missing(f"controller.webhooks.{name}.secret", "")
     if site.controller.postgresql is not None and site.controller.postgresql.password is None:
         yield missing("controller.postgresql.password", " (the ledger is in PostgreSQL)")
+    for name, client in site.controller.api.clients.items():
+        if client.token is None:
+            yield missing(f"controller.api.clients.{name}.token", "")
     if site.cluster is not None:
         # A node generating what is missing would give it a value the proxy and the other nodes lack.
         shared = " with a cluster (the proxy and every node check it, so no node may generate its own)"
@@ -138,6 +142,13 @@ def _secrets(site: Site) -> Iterator[Problem]:
                     yield missing(f"organizations.{org_id}.employees.{ext}.password", shared)
                 if employee.voicemail.enabled and employee.voicemail.pin is None:
                     yield missing(f"organizations.{org_id}.employees.{ext}.voicemail.pin", shared)
+
+
+def _api_clients(site: Site) -> Iterator[Problem]:
+    for name, client in site.controller.api.clients.items():
+        for index, org_id in enumerate(client.organizations):
+            if org_id not in site.organizations:
+                yield f"controller.api.clients.{name}.organizations.{index}", f"unknown organization {org_id!r}"
 
 
 def _cluster(site: Site) -> Iterator[Problem]:

@@ -3,11 +3,11 @@ the trunks, the phone networks and the nodes, and opens no media port."""
 
 from __future__ import annotations
 
-import pytest
 from rendered_tree import NODES, PROXY
-from test_firewall_metrics import PLAYBOOK_BIN, rendered_rules, shown_site, verdict
+from role_playbook import NEEDS_ANSIBLE, shown_site
+from test_firewall_metrics import rendered_rules, verdict
 
-pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason="ansible-playbook is not beside this interpreter (make venv installs it)")
+pytestmark = NEEDS_ANSIBLE
 
 PHONE, CARRIER, STRANGER = "10.231.0.30", "10.231.0.20", "203.0.113.9"
 

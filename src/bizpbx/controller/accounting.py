@@ -33,6 +33,7 @@ from pathlib import Path
 from bizpbx.controller import call_events
 from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, event_rows
+from bizpbx.controller.recordings import RecordingKeeper
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.ledger.cluster import Lease
@@ -71,6 +72,7 @@ class Accounting:
         self._ledger = ledger
         self._outbox = outbox
         self._metrics = metrics
+        self._recordings = RecordingKeeper(site, ledger)
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
@@ -98,7 +100,8 @@ class Accounting:
         """Rate and store calls (record, source); returns how many were new to the ledger.
 
         `recovered`: read from the CDR files (call.missed and call.ended say so).
-        The call's events go out in order, each once (by event key): see call_events.
+        The call's events go out in order, each once (by event key): see call_events;
+        a call the switch recorded is announced (call.recorded) once its call is stored.
         """
         rated, ended = [], []
         for record, source in records:
@@ -110,10 +113,14 @@ class Accounting:
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         fresh = self._new_to_ledger(rated)
         new = self._ledger.record(rated, event_rows(ended, int(time.time())))  # the calls and their events in one transaction
+        # A recording is stored and announced once its call is in the ledger.
+        recorded = [event.as_row() for event in map(self._recordings.found, (call.call for call in rated)) if event is not None]
         for call in fresh:
             self._metrics.call_stored(call.call, call.rating)
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
+        if recorded:
+            self._outbox.add(recorded)
         return new
 
     def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:

@@ -3,7 +3,7 @@
 With the SQLite ledger the controller is alone: they are counted in memory
 (`LocalOutboundCalls`). With PostgreSQL, controllers on several nodes count
 them together in the database (`bizpbx.ledger.cluster.ActiveCalls`, the
-same two methods). Either way `claim` asks the pure decision
+same methods). Either way `claim` asks the pure decision
 (`bizpbx.controller.guard.check_outbound`) with the count and keeps the call
 only when it may go.
 """
@@ -20,6 +20,8 @@ class OutboundCalls(Protocol):
     def claim(self, organization: str, call_uuid: str, decide: Callable[[int], Decision | None]) -> Decision | None: ...
 
     def release(self, call_uuid: str) -> None: ...
+
+    def in_progress(self, organization: str) -> int: ...
 
 
 class LocalOutboundCalls:

@@ -3,7 +3,8 @@
 - the outbound socket server runs each call's plan (`CallHandler`);
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks).
+- one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
+- the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -30,13 +31,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.call_api import CallApiEndpoint
+from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
+from bizpbx.controller.recordings import clean_up
+from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import Delivery, lease_seconds
 from bizpbx.esl.aio import InboundClient, OutboundServer
@@ -51,6 +57,7 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 CDR_SWEEP_SECONDS = 5.0
+RETENTION_SECONDS = 3600.0  # recordings age by days: an hourly pass is plenty
 LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
 FLUSH_SECONDS = 5.0
 CDR_LEASE_SECONDS = 60.0  # renewed after every chunk of a CDR file read
@@ -124,14 +131,34 @@ class Controller:
         except StartupError:
             await outbound.close()
             raise
+        http_server = await self._start_http(outbound, metrics_server)
         tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
         tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
+        tasks.append(asyncio.create_task(self._recordings_retention(), name="recordings retention"))
         if self.active_calls is not None:
             tasks.append(asyncio.create_task(self._heartbeat(self.active_calls), name="heartbeat"))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
+        if http_server is not None:
+            http_server.close()
         await self._shut_down(outbound, metrics_server, self.inbound, tasks)
+
+    async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
+        """The HTTP listener: the click-to-call API when the site names clients for it, the
+        recordings when recordings.http is set; none without either."""
+        api = self.site.controller.api
+        endpoints = [CallApiEndpoint(self.site, self.handler, self.inbound)] if api.clients else []
+        if self.site.recordings.http is not None:
+            endpoints.append(RecordingsEndpoint(self.site))
+        if not endpoints:
+            return None
+        try:
+            return await _listen("controller.api", str(api.host), api.port, lambda: HttpServer(endpoints).serve(str(api.host), api.port))
+        except StartupError:
+            await outbound.close()
+            metrics_server.close()
+            raise
 
     async def _keep_connected(self, inbound: InboundClient) -> None:
         for delay in backoff_delays(0.5, 30.0):
@@ -167,6 +194,15 @@ class Controller:
                 active_calls.keep_alive()
             except Exception:  # the next beat tries again, well before the rows lapse
                 log.exception("heartbeat of the calls in progress failed")
+
+    async def _recordings_retention(self) -> None:
+        """At start and every RETENTION_SECONDS: the recordings over their age or the disk limit go."""
+        while True:
+            try:
+                await asyncio.to_thread(_retention_pass, self.site)
+            except Exception:  # tried again next time; recording goes on meanwhile
+                log.exception("recordings retention failed")
+            await asyncio.sleep(RETENTION_SECONDS)
 
     def sweep_once(self) -> int:
         new = self.accounting.catch_up(self.cdr_dir)
@@ -217,3 +253,9 @@ def run_until_signalled(site: Site) -> None:
         await Controller(site).run(stop)
 
     asyncio.run(main())
+
+
+def _retention_pass(site: Site) -> int:
+    """One retention pass, in a thread of its own (with its own connection: SQLite's are per thread)."""
+    with Ledger(site.controller.ledger_database) as ledger:
+        return clean_up(site, ledger, time.time())

@@ -3,7 +3,8 @@
 The steps so far: the rated calls (``calls``, written by
 `bizpbx.ledger.store`); the controller's call events for consumers, webhook
 cursors and CDR file offsets; webhook dead letters and delivery health (the
-controller's tables, written by `bizpbx.controller.outbox`).
+controller's tables, written by `bizpbx.controller.outbox`); call recordings
+(`bizpbx.controller.recordings`).
 
 Each step is written for SQLite (`sql`) and for PostgreSQL (`postgresql`,
 the same tables in its dialect: BIGINT for epoch seconds, identity columns,
@@ -204,6 +205,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             name TEXT PRIMARY KEY NOT NULL,
             holder TEXT NOT NULL,
             expires_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+    ),
+    Migration(
+        "call recordings: each tied to its call, until the retention deletes its file",
+        """
+        CREATE TABLE recordings (
+            call_uuid TEXT PRIMARY KEY NOT NULL,  -- the call (calls.uuid) it recorded
+            organization TEXT NOT NULL,
+            path TEXT NOT NULL,              -- the WAV the switch wrote
+            seconds REAL NOT NULL,           -- its length
+            bytes INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,    -- when the controller found it (epoch)
+            deleted_at INTEGER               -- when the retention deleted the file, NULL while kept
+        )
+        """,
+        """
+        CREATE TABLE recordings (
+            call_uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            path TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            bytes BIGINT NOT NULL,
+            recorded_at BIGINT NOT NULL,
+            deleted_at BIGINT
         )
         """,
     ),

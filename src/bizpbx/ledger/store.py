@@ -101,6 +101,11 @@ class Ledger:
         written (FileNotFoundError when there is no SQLite file at `where`)."""
         return cls(where, read_only=True)
 
+    @property
+    def connection(self):
+        """The ledger's connection, for the tables kept beside the calls (`bizpbx.ledger.recordings`)."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 

@@ -14,7 +14,7 @@ reading the site's files (the YAML, its overlays, rate decks) in
 `bizpbx.site_loader`. The modules here, one part each: `fields` (value types,
 secrets, the base model), `targets`, `tariffs` (with the defaults in
 ``default_tariffs.yml``), `rate_decks`, `trunks`, `organizations`, `switch`,
-`controller`, `cluster`, `site`.
+`controller`, `recordings`, `cluster`, `site`.
 """
 
 from bizpbx.settings.cluster import Cluster, ClusterNode, SipProxy
@@ -37,6 +37,7 @@ from bizpbx.settings.organizations import (
     VoicemailSettings,
 )
 from bizpbx.settings.rate_decks import READ_DECKS, RateDeck, RateRow, UnreadableDeck
+from bizpbx.settings.recordings import RecordingPolicy, Recordings, RecordingsHttp
 from bizpbx.settings.site import Site
 from bizpbx.settings.switch import SESSIONS_PER_CALL, Esl, FreeSwitch, MainNumber, SipProfile
 from bizpbx.settings.targets import CallTarget, Target, TargetKind
@@ -83,6 +84,9 @@ __all__ = [
     "Port",
     "RateDeck",
     "RateRow",
+    "RecordingPolicy",
+    "Recordings",
+    "RecordingsHttp",
     "RingGroup",
     "SipProfile",
     "SipProxy",

@@ -12,6 +12,7 @@ from bizpbx.settings.cluster import Cluster
 from bizpbx.settings.controller import ControllerSettings
 from bizpbx.settings.fields import E164, Digits, Name, to_e164
 from bizpbx.settings.organizations import Number, Organization
+from bizpbx.settings.recordings import Recordings
 from bizpbx.settings.switch import Esl, FreeSwitch, MainNumber
 from bizpbx.settings.tariffs import Tariffs
 from bizpbx.settings.trunks import Trunk
@@ -37,6 +38,7 @@ class Site(BaseSettings):
     freeswitch: FreeSwitch = FreeSwitch()
     esl: Esl = Esl()
     controller: ControllerSettings = ControllerSettings()
+    recordings: Recordings = Recordings()
     cluster: Cluster | None = Field(None, description="a SIP proxy in front of several FreeSWITCH nodes; none: one server")
 
     @classmethod
