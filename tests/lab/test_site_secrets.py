@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bizpbx_lab import site_secrets
+from bizpbx_lab.plan import REPO_ROOT
 
 
 @pytest.fixture
@@ -16,6 +17,8 @@ def paths(tmp_path, monkeypatch):
     monkeypatch.setattr(site_secrets, "LAB_SECRETS", checkout)
     monkeypatch.setattr(site_secrets, "PROVISIONED_SECRETS", provisioned)
     monkeypatch.setattr(site_secrets, "STATE_DIR", provisioned.parent)
+    monkeypatch.setattr(site_secrets, "ROLE_SECRETS", tmp_path / "lab.secrets.yml")
+    monkeypatch.setattr(site_secrets, "PROVISIONED_ROLE_SECRETS", provisioned.parent / "lab.secrets.yml")
     return checkout, provisioned
 
 
@@ -43,3 +46,18 @@ def test_a_checkout_converging_a_provisioned_lab_takes_the_lab_s_secrets(paths) 
     checkout.write_text("esl: {password: another-checkouts-own}\n")  # another worktree's
     site_secrets.ensure_lab_secrets()
     assert checkout.read_bytes() == lab_secrets
+
+
+def test_a_cluster_lab_keeps_its_roles_secrets_too(paths, tmp_path, monkeypatch) -> None:
+    checkout, provisioned = paths
+    monkeypatch.setattr(site_secrets, "LAB_SITE", REPO_ROOT / "inventory/cluster/site.yml")
+    site_secrets.ensure_lab_secrets()
+    site_secrets.keep_provisioned_secrets()
+    roles, kept = tmp_path / "lab.secrets.yml", provisioned.parent / "lab.secrets.yml"
+    made = roles.read_bytes()
+    assert kept.read_bytes() == made and b"sip_proxy__database_password" in made
+    roles.write_text("sip_proxy__database_password: another-checkouts-own\n")
+    site_secrets.ensure_lab_secrets()
+    assert roles.read_bytes() == made
+    site_secrets.remove_lab_secrets()
+    assert not any(p.exists() for p in (checkout, provisioned, roles, kept))
