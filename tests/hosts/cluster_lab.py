@@ -30,9 +30,10 @@ def routed(scenario: str) -> str:
     return scenario
 
 
-# A scenario placing each call to the next number of its injection file (field0).
+# The caller's scenario takes each call's number from its injection file (field0). A refused
+# call's ACK is the INVITE transaction's own, which the proxy relays without a Route.
 CALLER = routed(PHONE_CALLER_SCENARIO)
-REFUSED = routed(PHONE_REFUSED_SCENARIO)
+REFUSED = PHONE_REFUSED_SCENARIO
 
 # The CRM: takes each POST, answers 200, appends the body as one line.
 CRM_SCRIPT = """
