@@ -77,6 +77,8 @@ def _numbers(site: Site) -> Iterator[Problem]:
 def _trunks(site: Site) -> Iterator[Problem]:
     owner_of: dict[str, str] = {}
     for name, trunk in site.trunks.items():
+        if trunk.transport == "tls" and not site.freeswitch.tls.enabled:
+            yield f"trunks.{name}.transport", "tls needs freeswitch.tls.enabled: the trunk profile has no TLS listener or certificate without it"
         for index, number in enumerate(trunk.numbers):
             path = f"trunks.{name}.numbers.{index}"
             if number in owner_of:
@@ -159,6 +161,9 @@ def _cluster(site: Site) -> Iterator[Problem]:
     for profile in ("internal", "external"):
         if getattr(site.freeswitch, profile).ip is not None:
             yield f"freeswitch.{profile}.ip", "with a cluster each node listens on its own address (cluster.nodes.NAME.address): leave it unset"
+    if site.freeswitch.tls.enabled:
+        # Kamailio's configuration (bizpbx render --proxy) has no TLS listener: phones reach the proxy over UDP and TCP.
+        yield "freeswitch.tls.enabled", "not with a cluster: the SIP proxy takes the phones' SIP over UDP and TCP only"
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:

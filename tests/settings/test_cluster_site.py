@@ -79,6 +79,15 @@ def test_profile_addresses_are_the_nodes_own(tmp_path, lab_secrets):
     assert "each node listens on its own address" in problems["freeswitch.internal.ip"]
 
 
+def test_phones_over_tls_are_refused_with_a_cluster(tmp_path, lab_secrets):
+    def over_tls(data):
+        clustered(data)
+        data.setdefault("freeswitch", {})["tls"] = {"enabled": True}
+
+    problems = dict(problems_of(write_site(tmp_path, over_tls)))
+    assert "UDP and TCP only" in problems["freeswitch.tls.enabled"]
+
+
 @pytest.mark.parametrize(
     ("change", "path"),
     [
