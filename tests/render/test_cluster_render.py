@@ -116,7 +116,7 @@ def test_kamailio_accepts_the_proxy_configuration(cluster_site, tmp_path: Path):
     binary, libraries = found
     for name, content in render_proxy(cluster_site, conf_dir=tmp_path).items():
         (tmp_path / name).write_bytes(content)
-    (tmp_path / "database.cfg").write_text('#!define DBURL "postgres://kamailio:database-password@10.232.0.40/kamailio"\n')
+    (tmp_path / "database.cfg").write_text('#!define DBURL "postgres://kamailio:database-password@10.233.0.40/kamailio"\n')
     result = subprocess.run(
         [str(binary), "-c", "-f", str(tmp_path / "kamailio.cfg"), "-L", str(libraries / "modules")],
         env=dict(os.environ, LD_LIBRARY_PATH=str(libraries)), capture_output=True, text=True, check=False,

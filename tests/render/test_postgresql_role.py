@@ -13,8 +13,8 @@ pytestmark = NEEDS_ANSIBLE
 
 ROLE = REPO / "roles/postgresql"
 DATABASES = [
-    {"name": "bizpbx", "user": "bizpbx", "password": "ledger-password-1", "clients": ["10.232.0.11/32", "10.232.0.12/32"]},
-    {"name": "kamailio", "user": "kamailio", "password": "proxy-password-1", "clients": ["10.232.0.10/32"]},
+    {"name": "bizpbx", "user": "bizpbx", "password": "ledger-password-1", "clients": ["10.233.0.11/32", "10.233.0.12/32"]},
+    {"name": "kamailio", "user": "kamailio", "password": "proxy-password-1", "clients": ["10.233.0.10/32"]},
 ]
 
 
@@ -32,17 +32,17 @@ def test_each_owner_gets_into_its_database_from_its_clients_alone(tmp_path):
     assert rules == [
         ["local", "all", "postgres", "peer"],
         ["host", "bizpbx", "bizpbx", "127.0.0.1/32", "scram-sha-256"],
-        ["host", "bizpbx", "bizpbx", "10.232.0.11/32", "scram-sha-256"],
-        ["host", "bizpbx", "bizpbx", "10.232.0.12/32", "scram-sha-256"],
+        ["host", "bizpbx", "bizpbx", "10.233.0.11/32", "scram-sha-256"],
+        ["host", "bizpbx", "bizpbx", "10.233.0.12/32", "scram-sha-256"],
         ["host", "kamailio", "kamailio", "127.0.0.1/32", "scram-sha-256"],
-        ["host", "kamailio", "kamailio", "10.232.0.10/32", "scram-sha-256"],
+        ["host", "kamailio", "kamailio", "10.233.0.10/32", "scram-sha-256"],
     ]
     assert not any(d["password"] in hba for d in DATABASES)
 
 
 def test_it_listens_on_loopback_and_the_addresses_given(tmp_path):
-    conf = rendered(tmp_path, "etc/postgresql/bizpbx.conf.j2", postgresql__listen_addresses=["10.232.0.40"])
-    assert "listen_addresses = 'localhost,10.232.0.40'" in conf and "password_encryption = 'scram-sha-256'" in conf
+    conf = rendered(tmp_path, "etc/postgresql/bizpbx.conf.j2", postgresql__listen_addresses=["10.233.0.40"])
+    assert "listen_addresses = 'localhost,10.233.0.40'" in conf and "password_encryption = 'scram-sha-256'" in conf
 
 
 def test_a_bad_entry_is_refused_by_its_index_without_its_password(tmp_path):

@@ -7,9 +7,9 @@ from test_site_model import problems_of, write_site
 
 from bizpbx.site_loader import load_site
 
-PROXY = {"address": "10.232.0.10"}
-NODES = {"pbx1": {"address": "10.232.0.11"}, "pbx2": {"address": "10.232.0.12"}}
-POSTGRESQL = {"dsn": "postgresql://bizpbx@10.232.0.40/bizpbx", "password": "a-database-password"}
+PROXY = {"address": "10.233.0.10"}
+NODES = {"pbx1": {"address": "10.233.0.11"}, "pbx2": {"address": "10.233.0.12"}}
+POSTGRESQL = {"dsn": "postgresql://bizpbx@10.233.0.40/bizpbx", "password": "a-database-password"}
 
 
 def clustered(data, *, postgresql=True, passwords=True):
@@ -26,10 +26,10 @@ def clustered(data, *, postgresql=True, passwords=True):
 
 def test_a_cluster_site_loads(tmp_path, lab_secrets):
     site = load_site(write_site(tmp_path, clustered))
-    assert str(site.cluster.proxy.address) == "10.232.0.10"
+    assert str(site.cluster.proxy.address) == "10.233.0.10"
     assert site.cluster.proxy.port == 5060
     assert site.cluster.proxy.probe_seconds == 2
-    assert {name: str(node.address) for name, node in site.cluster.nodes.items()} == {"pbx1": "10.232.0.11", "pbx2": "10.232.0.12"}
+    assert {name: str(node.address) for name, node in site.cluster.nodes.items()} == {"pbx1": "10.233.0.11", "pbx2": "10.233.0.12"}
 
 
 def test_a_single_server_site_has_no_cluster(lab_site_copy):
@@ -64,16 +64,16 @@ def test_a_cluster_needs_at_least_two_nodes(tmp_path, lab_secrets):
 def test_node_addresses_are_distinct_from_each_other_and_the_proxy(tmp_path, lab_secrets):
     def same_address(data):
         clustered(data)
-        data["cluster"]["nodes"]["pbx2"]["address"] = "10.232.0.10"
+        data["cluster"]["nodes"]["pbx2"]["address"] = "10.233.0.10"
 
     problems = dict(problems_of(write_site(tmp_path, same_address)))
-    assert "nodes.pbx2.address 10.232.0.10 is already the proxy's" in problems["cluster"]
+    assert "nodes.pbx2.address 10.233.0.10 is already the proxy's" in problems["cluster"]
 
 
 def test_profile_addresses_are_the_nodes_own(tmp_path, lab_secrets):
     def pinned(data):
         clustered(data)
-        data.setdefault("freeswitch", {})["internal"] = {"ip": "10.232.0.11", "port": 5060}
+        data.setdefault("freeswitch", {})["internal"] = {"ip": "10.233.0.11", "port": 5060}
 
     problems = dict(problems_of(write_site(tmp_path, pinned)))
     assert "each node listens on its own address" in problems["freeswitch.internal.ip"]
@@ -93,7 +93,7 @@ def test_phones_over_tls_are_refused_with_a_cluster(tmp_path, lab_secrets):
     [
         (lambda c: c["proxy"].update(address="not-an-address"), "cluster.proxy.address"),
         (lambda c: c["proxy"].update(port=0), "cluster.proxy.port"),
-        (lambda c: c["nodes"].update({"bad name!": {"address": "10.232.0.13"}}), "cluster.nodes.bad name!"),
+        (lambda c: c["nodes"].update({"bad name!": {"address": "10.233.0.13"}}), "cluster.nodes.bad name!"),
         (lambda c: c.update(extra=1), "cluster.extra"),
     ],
 )
