@@ -137,7 +137,8 @@ class Cluster:
         port = 7000 + sum(map(ord, user)) % 1000
         args = ["-i", self.addresses["phone"], "-p", str(port), "-inf", f"{name}.csv", "-r", str(per_second), "-l", str(len(numbers))]
         if background:
-            command = f"cd {WORK} && (sipp {self.target} -sf {name}.xml -m {len(numbers)} {' '.join(args)} -timeout 120s -nostdin > {name}.out 2>&1; echo $? > {name}.rc) > /dev/null 2>&1 &"
+            # Nothing of the background job keeps the ssh session's stdin or output open: ssh returns at once.
+            command = f"cd {WORK} && (sipp {self.target} -sf {name}.xml -m {len(numbers)} {' '.join(args)} -timeout 120s -nostdin > {name}.out 2>&1; echo $? > {name}.rc) < /dev/null > /dev/null 2>&1 &"
             self.phone.run(f"rm -f {WORK}/{name}.rc; {command}")
             return ""
         return sipp(self.phone, name, self.target, *args, calls=len(numbers), timeout=120)
@@ -161,7 +162,7 @@ class Cluster:
         put(self.phone, f"{WORK}/crm.py", CRM_SCRIPT)
         self.phone.run(f"rm -f {WORK}/crm.jsonl")
         command = f"python3 {WORK}/crm.py {self.addresses['phone']} {WORK}/crm.jsonl {CRM_PORT}"
-        self.phone.run(f"cd {WORK} && ({command} > crm.out 2>&1 & echo $! > crm.pid)")
+        self.phone.run(f"cd {WORK} && ({command} < /dev/null > crm.out 2>&1 & echo $! > crm.pid)")
 
     def stop_crm(self) -> None:
         self.phone.run(f"kill $(cat {WORK}/crm.pid) 2>/dev/null; true")
