@@ -128,7 +128,7 @@ def test_a_stopped_node_gets_no_new_call_and_takes_calls_again_once_back(cluster
 
 def test_one_call_more_than_the_organization_s_limit_over_two_nodes_is_refused(cluster, pstn) -> None:
     held = numbers(LIMIT)
-    cluster.place("12-101", held, talk_ms=30_000, per_second=10, background=True)
+    cluster.place("12-101", held, talk_ms=30_000, per_second=10, at_once=LIMIT, background=True)
     deadline = time.monotonic() + SETTLE_SECONDS
     while len(active := cluster.active_calls(ORG)) < LIMIT:
         assert time.monotonic() < deadline, f"{len(active)} of {LIMIT} calls in progress: {cluster.background_result('12-101')}"

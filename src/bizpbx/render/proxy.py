@@ -29,6 +29,11 @@ SETS = {"trunks": 1, "phones": 2}
 # running FreeSWITCH answers in milliseconds, so this is the worst a call waits for a dead node
 # that the probes have not caught yet.
 NODE_ANSWER_MS = 1500
+# How long a request the proxy sends waits for a first reply (tm's fr_timer, 30 s by default):
+# a node's probe unanswered this long marks the node inactive, so a stopped node is found out
+# within probe_seconds plus this. Nodes, phones and trunks answer a request (100 Trying for an
+# INVITE) within milliseconds; an INVITE's ringing is fr_inv_timer's, unchanged.
+FIRST_REPLY_MS = 2000
 
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.:/+=@-]*\Z")
 _SUBSCRIBER_LINE = re.compile(r'(\$sht\(subscriber=>[^)]*\) = ")([0-9a-f]*)(";)')
@@ -62,6 +67,7 @@ def render_proxy(site: Site, templates: Path | None = None, conf_dir: Path = CON
         "conf_dir": conf_dir,
         "sets": SETS,
         "node_answer_ms": NODE_ANSWER_MS,
+        "first_reply_ms": FIRST_REPLY_MS,
         "trunk_sources": sorted({str(n) for trunk in site.trunks.values() for n in trunk.source_addresses}),
         "phone_networks": sorted(str(n) for n in site.freeswitch.phone_networks),
         "subscribers": _subscribers(site, domain),
