@@ -145,8 +145,9 @@ class Cluster:
         port = 7000 + sum(map(ord, user)) % 1000
         args = ["-i", self.addresses["phone"], "-p", str(port), "-inf", f"{name}.csv", "-r", str(per_second), "-l", str(at_once)]
         if background:
-            # Nothing of the background job keeps the ssh session's stdin or output open: ssh returns at once.
-            command = f"cd {WORK} && (sipp {self.target} -sf {name}.xml -m {len(numbers)} {' '.join(args)} -timeout 120s -nostdin > {name}.out 2>&1; echo $? > {name}.rc) < /dev/null > /dev/null 2>&1 &"
+            # Nothing of the background job keeps the ssh session's stdin or output open: ssh returns at once
+            # (a `cd` outside the parentheses was backgrounded with them, holding the session's output).
+            command = f"(cd {WORK} && sipp {self.target} -sf {name}.xml -m {len(numbers)} {' '.join(args)} -timeout 120s -nostdin > {name}.out 2>&1; echo $? > {WORK}/{name}.rc) < /dev/null > /dev/null 2>&1 &"
             self.phone.run(f"rm -f {WORK}/{name}.rc; {command}")
             return ""
         return sipp(self.phone, name, self.target, *args, calls=len(numbers), timeout=120)
