@@ -142,7 +142,7 @@ def test_one_call_more_than_the_organization_s_limit_over_two_nodes_is_refused(c
     # One more call, refused wherever it lands; placed again while the calls in progress and the
     # refused ones all sit on one node, since only a node counting the other's calls shows the
     # limit is shared (at most six tries: one in 64 that every one lands on the same node).
-    while len(refused) < 6 and len(set(nodes_in_progress) | {cluster.node_of(n) for n in refused}) < 2:
+    while not refused or (len(refused) < 6 and len(set(nodes_in_progress) | {cluster.node_of(n) for n in refused}) < 2):
         [extra] = numbers(1)
         assert_sipp_ok(cluster.place_refused("12-102", extra, status=603))
         refused.append(extra)
