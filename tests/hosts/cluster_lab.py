@@ -95,9 +95,11 @@ class Cluster:
     # --- the nodes --------------------------------------------------------------------------
     def node_of(self, number: str) -> str | None:
         """The node whose FreeSWITCH wrote a CDR of a call to `number`."""
+        # A call refused before it was bridged has the number only as dialled: URL-encoded (%2B7495...).
+        spellings = f"-e {safe(number)} -e {safe(number).replace('+', '%2B')}"
         deadline = time.monotonic() + SETTLE_SECONDS
         while time.monotonic() < deadline:
-            found = [name for name, host in self.nodes.items() if host.run(f"grep -qF -- {safe(number)} {CDR_FILES}").rc == 0]
+            found = [name for name, host in self.nodes.items() if host.run(f"grep -qF {spellings} {CDR_FILES}").rc == 0]
             assert len(found) <= 1, f"{number} in the CDRs of {found}"
             if found:
                 return found[0]
