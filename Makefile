@@ -42,10 +42,12 @@ bench-esl:
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
-# The local lab (root): three nspawn machines (pbx, carrier, phone), then playbooks/site.yml on them.
+# The local lab (root): three nspawn machines (pbx, carrier, phone), then playbooks/site.yml on them;
+# LAB=cluster: the cluster lab (proxy, pbx1, pbx2, db, carrier, phone, inventory/cluster) beside it.
+LAB ?= lab
 lab: venv
-	$(BIN)/python -m bizpbx_lab up
-	$(BIN)/python -m bizpbx_lab converge
+	$(BIN)/python -m bizpbx_lab --lab $(LAB) up
+	$(BIN)/python -m bizpbx_lab --lab $(LAB) converge
 
 lab-down: venv
-	$(BIN)/python -m bizpbx_lab down
+	$(BIN)/python -m bizpbx_lab --lab $(LAB) down

@@ -32,7 +32,7 @@ def secrets_required(required: bool) -> Iterator[None]:
 
 def check_site(site: Site) -> list[Problem]:
     problems: list[Problem] = []
-    always = (_numbers, _trunks, _organization_ids, _api_clients)
+    always = (_numbers, _trunks, _organization_ids, _api_clients, _cluster)
     checks = (*always, _secrets) if SECRETS_REQUIRED.get() else always
     for check in checks:
         problems.extend(check(site))
@@ -135,6 +135,15 @@ def _secrets(site: Site) -> Iterator[Problem]:
     for name, client in site.controller.api.clients.items():
         if client.token is None:
             yield missing(f"controller.api.clients.{name}.token", "")
+    if site.cluster is not None:
+        # A node generating what is missing would give it a value the proxy and the other nodes lack.
+        shared = " with a cluster (the proxy and every node check it, so no node may generate its own)"
+        for org_id, org in site.organizations.items():
+            for ext, employee in org.employees.items():
+                if employee.password is None:
+                    yield missing(f"organizations.{org_id}.employees.{ext}.password", shared)
+                if employee.voicemail.enabled and employee.voicemail.pin is None:
+                    yield missing(f"organizations.{org_id}.employees.{ext}.voicemail.pin", shared)
 
 
 def _api_clients(site: Site) -> Iterator[Problem]:
@@ -142,6 +151,19 @@ def _api_clients(site: Site) -> Iterator[Problem]:
         for index, org_id in enumerate(client.organizations):
             if org_id not in site.organizations:
                 yield f"controller.api.clients.{name}.organizations.{index}", f"unknown organization {org_id!r}"
+
+
+def _cluster(site: Site) -> Iterator[Problem]:
+    if site.cluster is None:
+        return
+    if site.controller.postgresql is None:
+        yield "controller.postgresql", "required with a cluster: its nodes share one ledger in PostgreSQL (the SQLite file is one server's)"
+    for profile in ("internal", "external"):
+        if getattr(site.freeswitch, profile).ip is not None:
+            yield f"freeswitch.{profile}.ip", "with a cluster each node listens on its own address (cluster.nodes.NAME.address): leave it unset"
+    if site.freeswitch.tls.enabled:
+        # Kamailio's configuration (bizpbx render --proxy) has no TLS listener: phones reach the proxy over UDP and TCP.
+        yield "freeswitch.tls.enabled", "not with a cluster: the SIP proxy takes the phones' SIP over UDP and TCP only"
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:

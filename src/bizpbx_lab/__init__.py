@@ -1,6 +1,9 @@
-"""The local lab: three Debian 12 hosts booted with systemd-nspawn, each in its own network namespace.
+"""The local lab: Debian 12 hosts booted with systemd-nspawn, each in its own network namespace.
 
-Run as root: ``python -m bizpbx_lab up|converge|down|status`` (``make lab`` / ``make lab-down``).
+Run as root: ``python -m bizpbx_lab [--lab NAME] up|converge|down|status`` (``make lab [LAB=NAME]`` /
+``make lab-down``). The lab is ``inventory/lab`` (three hosts) unless BIZPBX_LAB (``--lab``) names
+another: ``cluster`` is a SIP proxy, two FreeSWITCH nodes, PostgreSQL, the carrier and the phones,
+on a subnet, namespaces and state directory of its own, so that it coexists with the three-host lab.
 It is a tool of the repository, not part of the bizpbx a server runs.
 
 Why Python rather than a shell script: the same code is imported by the pytest session fixture
@@ -9,7 +12,7 @@ in ``tests/hosts/``, the teardown has to be careful about which processes it sig
 idempotent and leave nothing half-made when it fails.
 
 The address plan is the lab's Ansible inventory's (``inventory/lab``, read by `bizpbx_lab.plan`):
-the hosts ``pbx`` (FreeSWITCH + controller), ``carrier`` (Kamailio, the SIP provider) and
+in the three-host lab, the hosts ``pbx`` (FreeSWITCH + controller), ``carrier`` (Kamailio, the SIP provider) and
 ``phone`` (SIPp, the employees' phones) on one private subnet, on a bridge that lives in a
 network namespace of its own, so the bridge is not on this machine's own network and nothing
 is routed or NATed out of the lab. This machine has the gateway address, where the lab's
@@ -41,7 +44,7 @@ from bizpbx_lab.machines import (
 )
 from bizpbx_lab.network import ensure_network, ensure_proxy, netns_exists, proxy_pid, remove_network
 from bizpbx_lab.plan import INVENTORY, REPO_ROOT, Host, read_plan
-from bizpbx_lab.site_secrets import LAB_SECRETS, PROVISIONED_SECRETS, ensure_lab_secrets, keep_provisioned_secrets
+from bizpbx_lab.site_secrets import ensure_lab_secrets, keep_provisioned_secrets, remove_lab_secrets
 
 PLAN = read_plan()
 HOSTS: tuple[Host, ...] = PLAN.hosts
@@ -141,8 +144,7 @@ def down() -> None:
     for host in HOSTS:
         remove(host)
     KNOWN_HOSTS.unlink(missing_ok=True)
-    LAB_SECRETS.unlink(missing_ok=True)
-    PROVISIONED_SECRETS.unlink(missing_ok=True)
+    remove_lab_secrets()
     log(f"lab removed (the rootfs cache stays in {CACHE_DIR})")
 
 

@@ -1,17 +1,30 @@
-"""`python -m bizpbx_lab up|converge|down|status|secrets [ansible-playbook args...]`."""
+"""`python -m bizpbx_lab [--lab NAME] up|converge|down|status|secrets [ansible-playbook args...]`.
+
+--lab NAME picks the lab of inventory/NAME (the default, `lab`, is the three-host lab; `cluster` the
+proxy, two nodes and PostgreSQL); it is BIZPBX_LAB, which the package reads when imported.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-
-import bizpbx_lab as lab
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m bizpbx_lab up|converge|down|status|secrets [ansible-playbook options for converge]"
+    usage = "usage: python -m bizpbx_lab [--lab NAME] up|converge|down|status|secrets [ansible-playbook options for converge]"
+    if argv[:1] == ["--lab"]:
+        if len(argv) < 2:
+            print(usage, file=sys.stderr)
+            return 2
+        name, argv = argv[1], argv[2:]
+        if name != (os.environ.get("BIZPBX_LAB") or "lab"):
+            # The package has read its lab on import (python -m imports it first): start again with this one.
+            os.execve(sys.executable, [sys.executable, "-m", "bizpbx_lab", *argv], dict(os.environ, BIZPBX_LAB=name))
     if not argv or argv[0] not in {"up", "converge", "down", "status", "secrets"}:
         print(usage, file=sys.stderr)
         return 2
+    import bizpbx_lab as lab
+
     try:
         if argv[0] == "up":
             lab.up()

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-CACHE_DIR = Path(os.environ.get("BIZPBX_LAB_CACHE", "/var/cache/bizpbx-lab"))
-STATE_DIR = Path(os.environ.get("BIZPBX_LAB_STATE", "/var/lib/bizpbx-lab"))
+# Which lab: the inventory under inventory/ of this name. `lab` is the three-host lab; another
+# (`cluster`) keeps its state apart, so that both can be up at once.
+LAB_NAME = os.environ.get("BIZPBX_LAB") or "lab"
+CACHE_DIR = Path(os.environ.get("BIZPBX_LAB_CACHE", "/var/cache/bizpbx-lab"))  # the Debian tree: the same for every lab
+STATE_DIR = Path(os.environ.get("BIZPBX_LAB_STATE") or ("/var/lib/bizpbx-lab" if LAB_NAME == "lab" else f"/var/lib/bizpbx-lab-{LAB_NAME}"))
 
 
 class LabError(RuntimeError):

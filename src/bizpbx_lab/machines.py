@@ -147,7 +147,7 @@ def boot(host: Host, freeswitch_prefix: str | None) -> None:
         "--keep-unit",
         f"--network-namespace-path=/run/netns/{host.netns}",
         "--capability=CAP_NET_ADMIN",
-        f"--machine=bizpbx-{host.name}",
+        f"--machine={host.netns}",
         f"--hostname={host.name}",
         f"--directory={root(host)}",
     ]

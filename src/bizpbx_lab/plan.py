@@ -1,10 +1,12 @@
-"""The lab's address plan, read from its Ansible inventory (``inventory/lab``):
+"""The lab's address plan, read from its Ansible inventory (``inventory/lab``, or
+``inventory/NAME`` with BIZPBX_LAB=NAME):
 the hosts and their addresses from ``hosts.yml``, the network they share
 (subnet, this machine's gateway, the bridge and its namespace) from
 ``lab__network`` in ``group_vars/all.yml``. Nothing else holds a copy.
 
 Each host lives in a network namespace ``bizpbx-NAME``, its veth's bridge end
-named ``bzl-NAME``, its own end ``eth0``.
+named ``bzl-NAME``, its own end ``eth0``; another lab names them with prefixes of
+its own (``lab__network.netns_prefix``, ``port_prefix``), so both labs can be up.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from bizpbx_lab.local import LAB_NAME
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = REPO_ROOT / "inventory/lab"
+INVENTORY = REPO_ROOT / "inventory" / LAB_NAME
 
 
 class PlanError(ValueError):
@@ -33,22 +37,26 @@ class Network:
     lan_netns: str
     bridge: str
     uplink: str  # this machine's veth into the lab's bridge
+    netns_prefix: str = "bizpbx-"  # of each host's network namespace
+    port_prefix: str = "bzl-"  # of each host's veth on the bridge (at most 15 characters in all)
 
 
 @dataclasses.dataclass(frozen=True)
 class Host:
     name: str
     address: str  # on the lab's subnet; SSH, SIP, everything
-    group: str  # its inventory group: bizpbx_pbx, sip_carrier, sip_phones
+    group: str  # its inventory group: bizpbx_pbx, sip_carrier, sip_phones, sip_proxy, postgresql
+    netns_prefix: str = "bizpbx-"
+    port_prefix: str = "bzl-"
 
     @property
     def netns(self) -> str:
-        return f"bizpbx-{self.name}"
+        return f"{self.netns_prefix}{self.name}"
 
     @property
     def port(self) -> str:
         """The bridge port (in the lab's namespace) of the host's veth; the host's end is eth0."""
-        return f"bzl-{self.name}"
+        return f"{self.port_prefix}{self.name}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +98,10 @@ def _address(text: Any, where: str, subnet: ipaddress.IPv4Network | None) -> str
 
 def _network(path: Path) -> Network:
     given = _yaml(path).get("lab__network")
-    fields = [f.name for f in dataclasses.fields(Network)]
-    if not isinstance(given, dict) or sorted(given) != sorted(fields):
-        raise PlanError(f"{path}: lab__network must set exactly {', '.join(fields)}")
+    required = [f.name for f in dataclasses.fields(Network) if f.default is dataclasses.MISSING]
+    optional = [f.name for f in dataclasses.fields(Network) if f.default is not dataclasses.MISSING]
+    if not isinstance(given, dict) or not set(required) <= set(given) <= set(required + optional):
+        raise PlanError(f"{path}: lab__network must set exactly {', '.join(required)} (and may set {', '.join(optional)})")
     try:
         subnet = ipaddress.IPv4Network(str(given["subnet"]))
     except ValueError as error:
@@ -108,6 +117,8 @@ def _network(path: Path) -> Network:
         lan_netns=str(given["lan_netns"]),
         bridge=str(given["bridge"]),
         uplink=str(given["uplink"]),
+        netns_prefix=str(given.get("netns_prefix", Network.netns_prefix)),
+        port_prefix=str(given.get("port_prefix", Network.port_prefix)),
     )
 
 
@@ -122,7 +133,10 @@ def _hosts(path: Path, network: Network) -> tuple[Host, ...]:
             address = _address((variables or {}).get("ansible_host"), where, network.subnet)
             if address in (network.gateway, network.void) or any(address == h.address for h in hosts):
                 raise PlanError(f"{where}: {address} is taken")
-            hosts.append(Host(str(name), address, str(group)))
+            host = Host(str(name), address, str(group), network.netns_prefix, network.port_prefix)
+            if len(host.port) > 15:
+                raise PlanError(f"{path}: all.children.{group}.hosts.{name}: the veth {host.port} is longer than Linux's 15 characters")
+            hosts.append(host)
     if not hosts:
         raise PlanError(f"{path}: no hosts")
     return tuple(hosts)

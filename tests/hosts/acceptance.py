@@ -9,7 +9,6 @@ call has a caller (or called) number of its own, so a test finds its calls among
 
 from __future__ import annotations
 
-import itertools
 import json
 import shlex
 import time
@@ -32,15 +31,15 @@ from sipp_scenarios import (
 
 import bizpbx_lab as lab
 
+from .sipp_runs import WORK, assert_sipp_ok, next_caller, pstn_callee, put, sipp  # noqa: F401 - the suite's tests take them from here
+
 REPO = Path(__file__).resolve().parents[2]
 
 CARRIER, PHONE, PBX = lab.BY_NAME["carrier"].address, lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
 KAMAILIO = f"{CARRIER}:5060"
 PSTN_PORT = 5090  # kamailio__pstn_callee in inventory/lab/group_vars/sip_carrier.yml
 MAIN, HOTLINE, ROMASHKA = "74952121562", "78005553535", "74951234567"
-WORK = "/tmp/bizpbx-acceptance"
 SETTLE_SECONDS = 60
-_callers = itertools.count(1)
 ESL_API = """
 import asyncio, sys
 from pathlib import Path
@@ -54,31 +53,6 @@ async def main():
     await client.close()
 asyncio.run(main())
 """
-
-
-def next_caller(prefix: str) -> str:
-    """A caller number no other call of the session has (prefix + a 4-digit sequence)."""
-    return f"{prefix}{int(time.time()) % 1000:03d}{next(_callers):04d}"[: len(prefix) + 7]
-
-
-def put(host, path: str, text: str) -> None:
-    host.run(f"mkdir -p {WORK}")
-    result = host.run(f"cat > {shlex.quote(path)} <<'SCENARIO_END'\n{text}\nSCENARIO_END")
-    assert result.rc == 0, result.stderr
-
-
-def sipp(host, name: str, target: str, *args: str, calls: int = 1, timeout: int = 60) -> str:
-    """SIPp runs scenario `name` `calls` times from `host`; returns its output (failures carry it)."""
-    command = (
-        f"cd {WORK} && sipp {target} -sf {name}.xml -m {calls} -timeout {timeout}s -timeout_error -nostdin "
-        f"-trace_err -error_file {name}.err {' '.join(args)} > {name}.out 2>&1; echo sipp-exit=$?; tail -c 3000 {name}.err {name}.out"
-    )
-    out = host.run(command).stdout  # echo: SIPp's exit 255 would look like an SSH failure to testinfra
-    return out
-
-
-def assert_sipp_ok(out: str) -> None:
-    assert "sipp-exit=0" in out, out
 
 
 class Pbx:
@@ -206,10 +180,7 @@ class Phone:
 @pytest.fixture
 def pstn(carrier):
     """The outside world: a SIPp callee on the carrier host answering the calls Kamailio relays."""
-    put(carrier, f"{WORK}/pstn.xml", answering_phone())
-    carrier.run(f"cd {WORK} && (sipp -sf pstn.xml -i {CARRIER} -p {PSTN_PORT} -nostdin -trace_err -error_file pstn.err > pstn.out 2>&1 & echo $! > pstn.pid)")
-    yield
-    carrier.run(f"kill $(cat {WORK}/pstn.pid) 2>/dev/null; true")
+    yield from pstn_callee(carrier, CARRIER, PSTN_PORT)
 
 
 def lab_site_with(directory: Path, anchor: str, replacement: str) -> Path:

@@ -1,5 +1,10 @@
 """The lab for the host tests: brought up and converged once per session, removed at the end.
 
+Which lab is BIZPBX_LAB's (the three-host lab, inventory/lab, by default; `cluster` is the proxy,
+two nodes and PostgreSQL): each lab's tests run on their own lab only. With BIZPBX_LAB=cluster
+the three-host lab's modules are not collected (they read its hosts on import); the cluster's
+tests skip, saying so, on any other lab.
+
 Set BIZPBX_LAB_KEEP=1 to leave it running (then `make lab-down` removes it).
 The lab tests skip, saying why, only when this machine cannot run the lab (not root, no
 network namespaces) or when another test session holds the lab.
@@ -18,12 +23,17 @@ from pathlib import Path
 import pytest
 
 import bizpbx_lab as lab
+from bizpbx_lab.local import LAB_NAME
+from bizpbx_lab.plan import INVENTORY as LAB_INVENTORY
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventory/lab/hosts.yml"
+INVENTORY = LAB_INVENTORY / "hosts.yml"
 PLAYBOOK = REPO / "playbooks/site.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-LOCK = Path("/run/bizpbx-lab.lock")
+LOCK = Path("/run/bizpbx-lab.lock" if LAB_NAME == "lab" else f"/run/bizpbx-lab-{LAB_NAME}.lock")
+# The three-host lab's modules; test_lint and test_cluster run whichever lab is up.
+THREE_HOST_MODULES = ["acceptance.py", "test_calls.py", "test_carrier_phone.py", "test_converge.py", "test_lifecycle.py", "test_pbx.py"]
+collect_ignore = THREE_HOST_MODULES if LAB_NAME != "lab" else []
 
 # testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

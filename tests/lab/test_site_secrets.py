@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bizpbx_lab import site_secrets
+from bizpbx_lab.plan import REPO_ROOT
 
 
 @pytest.fixture
@@ -16,6 +17,8 @@ def paths(tmp_path, monkeypatch):
     monkeypatch.setattr(site_secrets, "LAB_SECRETS", checkout)
     monkeypatch.setattr(site_secrets, "PROVISIONED_SECRETS", provisioned)
     monkeypatch.setattr(site_secrets, "STATE_DIR", provisioned.parent)
+    monkeypatch.setattr(site_secrets, "ROLE_SECRETS", tmp_path / "lab.secrets.yml")
+    monkeypatch.setattr(site_secrets, "PROVISIONED_ROLE_SECRETS", provisioned.parent / "lab.secrets.yml")
     return checkout, provisioned
 
 
@@ -58,3 +61,18 @@ def test_a_provisioned_lab_gets_the_secrets_its_site_has_come_to_need_and_keeps_
     site_secrets.keep_provisioned_secrets()
     site_secrets.ensure_lab_secrets()
     assert yaml.safe_load(checkout.read_text()) == taken, "drawn once"
+
+
+def test_a_cluster_lab_keeps_its_roles_secrets_too(paths, tmp_path, monkeypatch) -> None:
+    checkout, provisioned = paths
+    monkeypatch.setattr(site_secrets, "LAB_SITE", REPO_ROOT / "inventory/cluster/site.yml")
+    site_secrets.ensure_lab_secrets()
+    site_secrets.keep_provisioned_secrets()
+    roles, kept = tmp_path / "lab.secrets.yml", provisioned.parent / "lab.secrets.yml"
+    made = roles.read_bytes()
+    assert kept.read_bytes() == made and b"sip_proxy__database_password" in made
+    roles.write_text("sip_proxy__database_password: another-checkouts-own\n")
+    site_secrets.ensure_lab_secrets()
+    assert roles.read_bytes() == made
+    site_secrets.remove_lab_secrets()
+    assert not any(p.exists() for p in (checkout, provisioned, roles, kept))

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import yaml
 
+# The demo site as a cluster (the render tests' cluster_site_file): a proxy and two nodes.
+PROXY, NODES = "10.233.0.10", {"pbx1": "10.233.0.11", "pbx2": "10.233.0.12"}
+
 
 # The render command alone, as `bizpbx render` runs it: the test does not
 # depend on every other subcommand importing cleanly.

@@ -1,5 +1,7 @@
-"""`bizpbx render SITE --out DIR [--check] [--diff]`: write the site's FreeSWITCH
-configuration tree, replacing DIR whole (files bizpbx does not render are removed).
+"""`bizpbx render SITE --out DIR [--node NAME | --proxy] [--check] [--diff]`: write the site's
+FreeSWITCH configuration tree, replacing DIR whole (files bizpbx does not render are removed).
+With a cluster, `--node NAME` writes that node's tree and `--proxy` the SIP proxy's Kamailio
+configuration.
 
 When the event socket's configuration changes, the one it replaces (which the
 running switch loaded, and keeps until mod_event_socket reloads) is kept beside
@@ -18,7 +20,7 @@ from pathlib import Path
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.render.file_tree import TreeError, changes, leftovers, recover, replace_tree, unified_diff
 from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, keep_loaded
-from bizpbx.render import RenderError, mask_secrets, render_site
+from bizpbx.render import RenderError, mask_proxy_secrets, mask_secrets, render_proxy, render_site
 from bizpbx.site_loader import missing_secrets
 
 EXIT_WOULD_CHANGE = 1
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="the configuration directory (e.g. /etc/freeswitch)")
     parser.add_argument("--check", action="store_true", help="write nothing; list what would change and exit 1 if anything would")
     parser.add_argument("--diff", action="store_true", help="also print a unified diff of the changes, secrets masked")
+    part = parser.add_mutually_exclusive_group()
+    part.add_argument("--node", metavar="NAME", help="with a cluster: the configuration of this node (cluster.nodes.NAME)")
+    part.add_argument("--proxy", action="store_true", help="with a cluster: the SIP proxy's Kamailio configuration")
     parser.set_defaults(handler=run)
 
 
@@ -53,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
             # A render killed half-way left the previous tree aside, or a staging copy: tidy up first.
             for note in recover(target):
                 print(note)
-        files = render_site(site)
+        files = render_proxy(site) if args.proxy else render_site(site, node=args.node)
         found = changes(target, files)
         if args.diff:
-            sys.stdout.write(unified_diff(target, files, found, mask_secrets))
+            sys.stdout.write(unified_diff(target, files, found, mask_proxy_secrets if args.proxy else mask_secrets))
         for change in found:
             print(change)
         if args.check:

@@ -101,7 +101,14 @@ class CallHandler:
     def use(self, site: Site, rater: Rater) -> None:
         """Route calls that begin from now on by `site` (calls in progress keep theirs)."""
         self._site, self._rater = site, rater
-        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        # The directory's domain (vars.xml's): click-to-call's user/ dial string; with a cluster the
+        # proxy's, whose dial-string sends the call through the proxy.
+        cluster_domain = str(site.cluster.proxy.address) if site.cluster else None
+        internal_ip = str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None
+        self.domain = site.freeswitch.sip_domain or cluster_domain or internal_ip
+        # Whether to ask the switch if a phone is registered: with a cluster the proxy knows, not the
+        # switch (an unregistered phone is its 404, an unavailable cause, once the bridge tries it).
+        self._switch_knows_registrations = site.cluster is None
 
     async def __call__(self, session: OutboundSession) -> None:
         arrived = time.perf_counter()
@@ -284,7 +291,7 @@ class CallHandler:
                 await self._refuse(session, state, refusal)
                 return None
             await self._mark_outbound(session, call, state, external[0])
-        elif step.check_registration and self.domain and len(step.legs) == 1:
+        elif step.check_registration and self._switch_knows_registrations and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
             if not fs.is_registered(await session.api(fs.contact_query(fs.user_id(leg.org_id, leg.extension), self.domain))):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})

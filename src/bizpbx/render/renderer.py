@@ -95,9 +95,11 @@ class DirectoryUser:
     voicemail_email: str | None
 
 
-def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
-    """Every file of the configuration tree, by path relative to its root."""
+def render_site(site: Site, templates: Path | None = None, node: str | None = None) -> dict[str, bytes]:
+    """Every file of the configuration tree, by path relative to its root: a single server's,
+    or with a cluster the tree of the node named `node`."""
     templates = templates or TEMPLATES_DIR
+    cluster_node = _cluster_node(site, node)
     try:
         rule = posix_rule(site.timezone)
     except TimeZoneError as error:
@@ -110,6 +112,8 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
         "acl": ACL,
         "public_context": fs_vocabulary.PUBLIC_CONTEXT,
         "voicemail_profile": fs_vocabulary.VOICEMAIL_PROFILE,
+        "node": cluster_node,
+        "proxy": site.cluster.proxy if site.cluster else None,
     }
     single = {
         "modules": MODULES,
@@ -151,13 +155,19 @@ def mask_secrets(old: str, new: str) -> tuple[str, str]:
     """Both sides of a diff with the value of every secret parameter masked.
     A value the other side does not have is masked as ``********(old)`` or
     ``********(new)``, so that a changed password still shows as a change."""
-    old_values = {match[2] for match in _SECRET_VALUE.finditer(old)}
-    new_values = {match[2] for match in _SECRET_VALUE.finditer(new)}
+    return mask_matches(_SECRET_VALUE, old, new)
+
+
+def mask_matches(secret: re.Pattern[str], old: str, new: str) -> tuple[str, str]:
+    """`mask_secrets` for any file: `secret`'s second group is the secret, its first and third
+    what stays around it."""
+    old_values = {match[2] for match in secret.finditer(old)}
+    new_values = {match[2] for match in secret.finditer(new)}
 
     def masking(others: set[str], label: str) -> Callable[[re.Match[str]], str]:
         return lambda match: f"{match[1]}{MASK if match[2] in others else f'{MASK}({label})'}{match[3]}"
 
-    return _SECRET_VALUE.sub(masking(new_values, "old"), old), _SECRET_VALUE.sub(masking(old_values, "new"), new)
+    return secret.sub(masking(new_values, "old"), old), secret.sub(masking(old_values, "new"), new)
 
 
 def _place_secrets(text: str) -> str:
@@ -193,12 +203,36 @@ def secret_values(site: Site) -> set[str]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class NodeOfCluster:
+    name: str
+    address: str
+
+
+def _cluster_node(site: Site, node: str | None) -> NodeOfCluster | None:
+    if site.cluster is None:
+        if node is not None:
+            raise RenderError(f"node {node!r}: the site has no cluster section, so it renders one server's configuration (leave --node out)")
+        return None
+    names = ", ".join(sorted(site.cluster.nodes))
+    if node is None:
+        raise RenderError(f"the site is a cluster: render each node's configuration with --node NAME ({names})")
+    if node not in site.cluster.nodes:
+        raise RenderError(f"node {node!r} is not in cluster.nodes ({names})")
+    return NodeOfCluster(node, str(site.cluster.nodes[node].address))
+
+
 def _acl_lists(site: Site) -> list[tuple[str, list[str]]]:
-    trunk_sources = sorted({str(network) for trunk in site.trunks.values() for network in trunk.source_addresses})
+    if site.cluster is not None:
+        # Phones and trunks reach a node only through the proxy: its address is their only source.
+        trunk_sources = phone_sources = [f"{site.cluster.proxy.address}/32"]
+    else:
+        trunk_sources = sorted({str(network) for trunk in site.trunks.values() for network in trunk.source_addresses})
+        phone_sources = sorted(str(n) for n in site.freeswitch.phone_networks)
     return sorted(
         [
             (ACL["trunks"], trunk_sources),
-            (ACL["phones"], sorted(str(n) for n in site.freeswitch.phone_networks)),
+            (ACL["phones"], phone_sources),
             (ACL["esl"], sorted(str(n) for n in site.esl.acl)),
         ]
     )

@@ -14,9 +14,10 @@ reading the site's files (the YAML, its overlays, rate decks) in
 `bizpbx.site_loader`. The modules here, one part each: `fields` (value types,
 secrets, the base model), `targets`, `tariffs` (with the defaults in
 ``default_tariffs.yml``), `rate_decks`, `trunks`, `organizations`, `switch`,
-`tls` (SIP over TLS and SRTP), `controller`, `recordings`, `site`.
+`tls` (SIP over TLS and SRTP), `controller`, `recordings`, `cluster`, `site`.
 """
 
+from bizpbx.settings.cluster import Cluster, ClusterNode, SipProxy
 from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, PostgresLedger, Webhook
 from bizpbx.settings.fields import SITE_DIR, WELL_KNOWN_PASSWORDS, E164, Digits, Extension, Model, Money, Name, Port, SoundPath
 from bizpbx.settings.organizations import (
@@ -54,6 +55,8 @@ __all__ = [
     "WELL_KNOWN_PASSWORDS",
     "BusinessHours",
     "CallTarget",
+    "Cluster",
+    "ClusterNode",
     "ControllerSettings",
     "Day",
     "Digits",
@@ -86,6 +89,7 @@ __all__ = [
     "RecordingsHttp",
     "RingGroup",
     "SipProfile",
+    "SipProxy",
     "Site",
     "SoundPath",
     "Target",

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bizpbx.settings.cluster import Cluster
 from bizpbx.settings.controller import ControllerSettings
 from bizpbx.settings.fields import E164, Digits, Name, to_e164
 from bizpbx.settings.organizations import Number, Organization
@@ -38,6 +39,7 @@ class Site(BaseSettings):
     esl: Esl = Esl()
     controller: ControllerSettings = ControllerSettings()
     recordings: Recordings = Recordings()
+    cluster: Cluster | None = Field(None, description="a SIP proxy in front of several FreeSWITCH nodes; none: one server")
 
     @classmethod
     def settings_customise_sources(
