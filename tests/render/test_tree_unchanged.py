@@ -1,5 +1,5 @@
-"""Sites that do not use phones over TLS render byte for byte as before TLS
-existed: the digests in recorded/trees.json were taken from the renderer of
+"""Sites that do not use phones over TLS (nor a cluster: inventory/example, the lab
+without its TLS, a minimal site) render byte for byte as before TLS existed: the digests in recorded/trees.json were taken from the renderer of
 commit 7b968ac (secret values masked, as they are generated anew each time),
 recorded again when both SIP profiles gained rtp-timer-name (media paced by a timer),
 again when the main number's ID entry kept room for its pound, when the lab site came to record
@@ -50,10 +50,13 @@ def every_tree(work: Path) -> dict[str, dict[str, str]]:
     site = (lab / "site.yml").read_text(encoding="utf-8")
     assert LAB_TLS in site, "the lab site's TLS setting moved: update LAB_TLS"
     (lab / "site.yml").write_text(site.replace(LAB_TLS, ""), encoding="utf-8")
+    example = work / "example"
+    example.mkdir()
+    shutil.copy(REPO / "inventory" / "example" / "site.yml", example / "site.yml")
     minimal = work / "minimal"
     minimal.mkdir()
     (minimal / "site.yml").write_text(MINIMAL_SITE, encoding="utf-8")
-    return {"lab": tree_digests(lab / "site.yml"), "minimal": tree_digests(minimal / "site.yml")}
+    return {"lab": tree_digests(lab / "site.yml"), "example": tree_digests(example / "site.yml"), "minimal": tree_digests(minimal / "site.yml")}
 
 
 def test_sites_without_tls_render_as_recorded(tmp_path: Path, monkeypatch):

@@ -1,12 +1,11 @@
 """Running a routing plan on one call of FreeSWITCH's outbound socket.
 
-A small interpreter: each step becomes one or two dialplan applications
-(`execute` with event-lock, so they run in order; the variables a call needs
-at once go in one `multiset`, a round trip to the switch each saved) and the plan moves on by
-their result. A bridge runs with continue_on_fail, so a failed leg comes back
-here with its `originate_disposition`; the controller keeps its own ring
-deadline and cancels the legs itself, because the switch's leg timer cannot
-be relied on (FREESWITCH-FACTS.md).
+A small interpreter: each step becomes one or two dialplan applications (`execute` with
+event-lock, so they run in order; the variables a call needs at once go in one `multiset`, a
+round trip to the switch each saved) and the plan moves on by their result. A bridge runs with
+continue_on_fail, so a failed leg comes back here with its `originate_disposition`; the
+controller keeps its own ring deadline and cancels the legs itself, because the switch's leg
+timer cannot be relied on (FREESWITCH-FACTS.md).
 
 Every leg is dialled with a UUID of the controller's, so the channel's
 CHANNEL_BRIDGE event (`Bridge-B-Unique-ID`) says which leg a person answered:
@@ -103,9 +102,8 @@ class CallHandler:
         self._site, self._rater = site, rater
         # The directory's domain (vars.xml's): click-to-call's user/ dial string; with a cluster the
         # proxy's, whose dial-string sends the call through the proxy.
-        cluster_domain = str(site.cluster.proxy.address) if site.cluster else None
-        internal_ip = str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None
-        self.domain = site.freeswitch.sip_domain or cluster_domain or internal_ip
+        addresses = (site.cluster.proxy.address if site.cluster else None, site.freeswitch.internal.ip)
+        self.domain = site.freeswitch.sip_domain or next((str(a) for a in addresses if a), None)
         # Whether to ask the switch if a phone is registered: with a cluster the proxy knows, not the
         # switch (an unregistered phone is its 404, an unavailable cause, once the bridge tries it).
         self._switch_knows_registrations = site.cluster is None
