@@ -22,13 +22,14 @@ def shown_site(site_file: Path) -> dict:
     return json.loads(shown.stdout)
 
 
-def run_play(tmp_path: Path, role: Path, tasks: list[dict], variables: dict) -> subprocess.CompletedProcess[str]:
-    """The tasks on localhost with the role's defaults and vars and `variables` as extra vars."""
+def run_play(tmp_path: Path, role: Path, tasks: list[dict], variables: dict, through: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The tasks on localhost with the role's defaults and vars and `variables` as extra vars;
+    `through`: the command that runs ansible-playbook (e.g. nsenter into a sandbox)."""
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "vars_files": [str(role / "defaults/main.yml"), str(role / "vars/main.yml")], "tasks": tasks}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
     (tmp_path / "extra.json").write_text(json.dumps(variables), encoding="utf-8")
     return subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
+        [*(through or []), str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
         capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
         stdin=subprocess.DEVNULL,  # ansible refuses a non-blocking stdin, which the test run's may be (even /dev/null's, made so)
     )
