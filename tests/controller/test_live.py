@@ -45,6 +45,7 @@ from bizpbx.ledger import Ledger
 from bizpbx.render import render_site
 from bizpbx.settings import Site
 from bizpbx.site_loader import load_site
+from bizpbx.sounds import voice_dir
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
 SIPP = shutil.which("sipp")
@@ -56,7 +57,6 @@ pytestmark = [
 ]
 
 STARTUP_SECONDS = 60
-SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
@@ -185,7 +185,7 @@ def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
         (tmp_path / name).mkdir(exist_ok=True)
         command += [f"-{name}", str(tmp_path / name)]
     for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
-        write_silence(tmp_path / "sounds" / SOUND_VOICE / prompt)
+        write_silence(voice_dir(site) / prompt)
     switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
     controller_log = (tmp_path / "controller.log").open("wb")
     controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)

@@ -89,7 +89,7 @@ def lab_env() -> Lab:
     try:
         yield Lab(
             first_converge=playbook(),
-            freeswitch_installed=bool(os.environ.get("FREESWITCH_PREFIX") or os.environ.get("SIGNALWIRE_TOKEN")),
+            freeswitch_installed=any(os.environ.get(name) for name in ("FREESWITCH_SOURCE", "FREESWITCH_PREFIX", "SIGNALWIRE_TOKEN")),
         )
     finally:
         if os.environ.get("BIZPBX_LAB_KEEP") != "1":

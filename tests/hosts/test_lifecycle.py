@@ -85,7 +85,7 @@ def test_a_reboot_of_the_pbx(switch: Pbx, carrier) -> None:
     assert_sipp_ok(call_in(carrier, before, MAIN, keys="12#"))
     pbx = lab.BY_NAME["pbx"]
     lab.stop(pbx)
-    lab.boot(pbx, os.environ.get("FREESWITCH_PREFIX"))
+    lab.boot(pbx, lab.prefix_to_mount())
     lab.wait_for_ssh(pbx)
     switch.wait_routing()
     after = next_caller("7843")
