@@ -54,6 +54,7 @@ __all__ = [
     "Host",
     "LabError",
     "boot",
+    "check_source_archives",
     "converge",
     "down",
     "ensure_lab_secrets",

@@ -128,4 +128,6 @@ def phone(converged: Lab):
 @pytest.fixture
 def needs_freeswitch(converged: Lab) -> None:
     if not converged.freeswitch_installed:
-        pytest.skip("FreeSWITCH was not installed in the lab (set FREESWITCH_PREFIX to a build, or SIGNALWIRE_TOKEN)")
+        pytest.skip(
+            "FreeSWITCH was not installed in the lab: set FREESWITCH_SOURCE (source archives), FREESWITCH_PREFIX (a build) or SIGNALWIRE_TOKEN"
+        )
