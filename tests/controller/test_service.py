@@ -177,3 +177,24 @@ def test_the_controller_command_says_why_it_cannot_start(site, tmp_path):
         result = subprocess.run([sys.executable, "-m", "bizpbx.cli", "controller", str(tmp_path / "site.yml")], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 1
     assert "bizpbx controller: cannot start: " in result.stderr and f"socket 127.0.0.1:{lab.controller.socket.port}" in result.stderr
+
+
+def test_status_of_a_controller_that_has_had_no_call_yet(site, tmp_path):
+    """Calls are counted by direction, so before the first call the counter has no sample at all:
+    status said nothing but a KeyError then (found by the lab's acceptance suite after a restart)."""
+    from prometheus_client import start_http_server
+
+    from bizpbx.controller.metrics import Metrics
+
+    lab = site()
+    metrics = Metrics(outbox_depth=lambda: 0, esl_connected=lambda: 1, esl_refusals=lambda: 0)
+    metrics.up.set(1)
+    server, thread = start_http_server(lab.controller.metrics.port, addr="127.0.0.1", registry=metrics.registry)
+    try:
+        status = subprocess.run([sys.executable, "-m", "bizpbx.cli", "status", str(tmp_path / "site.yml"), "--json"], capture_output=True, text=True, check=False)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["running"] is True and shown["calls_total"] == 0 and shown["esl_connected"] is True

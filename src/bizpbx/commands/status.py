@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         status.update(
             active_calls=int(metrics["bizpbx_active_calls"]),
-            calls_total=int(metrics["bizpbx_calls_total"]),
+            # Counted by direction: before the controller's first call the counter has no sample at all.
+            calls_total=int(metrics.get("bizpbx_calls_total", 0)),
             outbox_depth=int(metrics["bizpbx_outbox_depth"]),
             esl_connected=metrics["bizpbx_esl_connected"] == 1,
             esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
