@@ -23,7 +23,7 @@ import sys
 from bizpbx.esl import ConnectionLost
 from bizpbx.esl.aio import OutboundServer, OutboundSession
 
-DIGITS_VARIABLE = "ivr_app_digits"
+DIGITS_VARIABLE = "ivr_app_digits"  # the default; a dialplan may already use another name
 DIGIT_TIMEOUT_MS = 5000
 
 
@@ -41,17 +41,18 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def digits_argument(routes: dict[str, str], tries: int, prompt: str, invalid_prompt: str) -> str:
+def digits_argument(routes: dict[str, str], tries: int, prompt: str, invalid_prompt: str, variable: str) -> str:
     """play_and_get_digits' arguments: only a route's digits are accepted, so FreeSWITCH itself asks again."""
     lengths = [len(digits) for digits in routes]
     pattern = "^(" + "|".join(sorted(routes)) + ")$"
-    return f"{min(lengths)} {max(lengths)} {tries} {DIGIT_TIMEOUT_MS} # {prompt} {invalid_prompt} {DIGITS_VARIABLE} {pattern}"
+    return f"{min(lengths)} {max(lengths)} {tries} {DIGIT_TIMEOUT_MS} # {prompt} {invalid_prompt} {variable} {pattern}"
 
 
 class Ivr:
-    def __init__(self, routes: dict[str, str], tries: int, prompt: str, invalid_prompt: str) -> None:
+    def __init__(self, routes: dict[str, str], tries: int, prompt: str, invalid_prompt: str, variable: str) -> None:
         self.routes = routes
-        self.collect = digits_argument(routes, tries, prompt, invalid_prompt)
+        self.variable = variable
+        self.collect = digits_argument(routes, tries, prompt, invalid_prompt, variable)
 
     async def __call__(self, call: OutboundSession) -> None:
         try:
@@ -63,7 +64,7 @@ class Ivr:
         say(call, f"call from {call.channel_data.get('Caller-Caller-ID-Number', '-')}")
         await call.execute("answer")
         collected = await call.execute("play_and_get_digits", self.collect)
-        digits = collected.get(f"variable_{DIGITS_VARIABLE}")
+        digits = collected.get(f"variable_{self.variable}")
         destination = self.routes.get(digits) if isinstance(digits, str) else None
         if destination is None:
             say(call, "no valid digits: hanging up")
@@ -80,7 +81,7 @@ def say(call: OutboundSession, text: str) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     host, port = args.listen
-    ivr = Ivr(dict(args.route), args.tries, args.prompt, args.invalid_prompt)
+    ivr = Ivr(dict(args.route), args.tries, args.prompt, args.invalid_prompt, args.variable)
     try:
         server = OutboundServer(ivr, host, port)
         await server.start()
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tries", type=int, default=3, help="prompts before giving up")
     parser.add_argument("--prompt", default="ivr/ivr-please_enter_extension_followed_by_pound.wav")
     parser.add_argument("--invalid-prompt", default="ivr/ivr-that_was_an_invalid_entry.wav")
+    parser.add_argument("--variable", default=DIGITS_VARIABLE, help="the channel variable the digits are kept in")
     args = parser.parse_args(argv)
     if args.route is None:
         try:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
+import sys
+from pathlib import Path
 
 from switch_peer import hangup_complete
 
@@ -40,3 +44,20 @@ def cdr_line(c: dict[str, str]) -> str:
 def event_of(c: dict[str, str]):
     variables = {f"variable_bizpbx_{v}": c[k] for k, v in (("organization", "org_id"), ("direction", "direction"), ("called_number", "called"), ("number_kind", "number_kind"), ("trunk", "trunk"), ("answered_by", "answered_by"))}
     return hangup_complete(c["caller"], c["callee"], variables, call_uuid=c["uuid"], billsec=int(c["billsec"]))
+
+
+def cdr_master(site) -> Path:
+    """The switch's Master.csv for `site`, in a CDR directory made for the burst."""
+    cdr_dir = site.freeswitch.log_dir / "cdr-csv"
+    cdr_dir.mkdir(parents=True)
+    return cdr_dir / "Master.csv"
+
+
+async def start_controller(site_file: Path, event_socket, log) -> asyncio.subprocess.Process:
+    """`bizpbx controller SITE` as a process of its own, once it has subscribed to the event socket."""
+    event_socket.subscribed.clear()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bizpbx.cli", "controller", str(site_file), stdout=log, stderr=log, env=os.environ.copy()
+    )
+    await asyncio.wait_for(event_socket.subscribed.wait(), 60)
+    return process

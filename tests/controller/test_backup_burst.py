@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from burst import call, cdr_line, event_of
+from burst import call, cdr_line, cdr_master, event_of, start_controller
 from local_net import until
 from switch_peer import CapturedEventSocket
 
@@ -38,18 +38,11 @@ def test_a_backup_taken_during_a_burst_restores_to_a_ledger_with_every_call_once
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
-            cdr_dir = lab.freeswitch.log_dir / "cdr-csv"
-            cdr_dir.mkdir(parents=True)
-            master = cdr_dir / "Master.csv"
+            master = cdr_master(lab)
             log = (tmp_path / "controller.log").open("ab")
 
             async def start():
-                event_socket.subscribed.clear()
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy), stdout=log, stderr=log, env=os.environ.copy()
-                )
-                await asyncio.wait_for(event_socket.subscribed.wait(), 60)
-                return process
+                return await start_controller(lab_site_copy, event_socket, log)
 
             async def stop(process):
                 process.send_signal(signal.SIGTERM)

@@ -5,11 +5,9 @@ CDR files, with a CDR file rotated and a line half-written meanwhile."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 
-from burst import call, cdr_line, event_of
+from burst import call, cdr_line, cdr_master, event_of, start_controller
 from local_net import until
 from switch_peer import CapturedEventSocket
 
@@ -31,18 +29,11 @@ def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(si
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
-            cdr_dir = lab.freeswitch.log_dir / "cdr-csv"
-            cdr_dir.mkdir(parents=True)
-            master = cdr_dir / "Master.csv"
+            master = cdr_master(lab)
             log = (tmp_path / "controller.log").open("ab")
 
             async def start():
-                event_socket.subscribed.clear()
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy), stdout=log, stderr=log, env=os.environ.copy()
-                )
-                await asyncio.wait_for(event_socket.subscribed.wait(), 60)
-                return process
+                return await start_controller(lab_site_copy, event_socket, log)
 
             process = await start()
             half = ""
@@ -59,7 +50,7 @@ def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(si
                         cdr.write(half)
                     continue
                 if i == ROTATE_AT:
-                    master.rename(cdr_dir / "Master.csv.1")  # mod_cdr_csv's rotation
+                    master.rename(master.with_name("Master.csv.1"))  # mod_cdr_csv's rotation
                 if i == RESTART_AT:
                     process = await start()
                 with master.open("a") as cdr:

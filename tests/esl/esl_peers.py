@@ -67,6 +67,36 @@ class ReplayPeer:
             self.finished.set()
 
 
+class ScriptedPeer:
+    """FreeSWITCH's recorded frames in the order another client's commands call for them.
+
+    ``steps`` pairs the start of each command the client is expected to send
+    with the indices of the capture's frames FreeSWITCH answered such a
+    command with; after the last step the peer closes the socket, as
+    FreeSWITCH does after its disconnect notice. A command that is not the
+    one expected ends the play, recorded in ``received``.
+    """
+
+    def __init__(self, capture: Capture, steps: list[tuple[bytes, list[int]]]) -> None:
+        frames = [segment for segment, _ in _segments(capture.fs_bytes, lambda frame: True)]
+        self._steps = [(expected, [frames[index] for index in indices]) for expected, indices in steps]
+        self.received: list[bytes] = []
+
+    async def play(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for expected, frames in self._steps:
+                command = await reader.readuntil(b"\n\n")
+                self.received.append(command)
+                if not command.startswith(expected):
+                    return
+                writer.writelines(frames)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            self.received.append(b"<connection ended early: %s>" % str(error).encode())
+        finally:
+            writer.close()
+
+
 @contextlib.asynccontextmanager
 async def replay_server(
     capture: Capture, sent: Callable[[Received], bool] = lambda frame: True

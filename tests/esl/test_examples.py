@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from esl_captures import Capture
-from esl_peers import replay_server, run
+from esl_peers import ScriptedPeer, replay_server, run
 
 from bizpbx.esl import API_RESPONSE, COMMAND_REPLY, Event, Received
 
@@ -81,3 +81,55 @@ def test_watch_calls_says_why_it_cannot_start() -> None:
     assert code == 1 and out == b""
     assert errors == f"watch_calls: FreeSWITCH at 127.0.0.1:{port}: FreeSWITCH at 127.0.0.1:{port} refused the password: -ERR invalid\n"
     assert "not-the-password" not in errors
+
+
+# outbound-ivr's frames as FreeSWITCH would send them to ivr_app: the channel's data, the
+# subscription's reply, answer's reply and events, play_and_get_digits' reply, the keyed 1 2 #
+# and its completion (the digits in bizlab_org_id), a command's +OK, then the caller hanging up.
+IVR_CONVERSATION = [
+    (b"connect\n\n", [0]),
+    (b"myevents\n\n", [1]),
+    (b"sendmsg\ncall-command: execute\nexecute-app-name: answer\n", [3, 5, 6, 7]),
+    (b"sendmsg\ncall-command: execute\nexecute-app-name: play_and_get_digits\n", [4, 8, 11, 12, 13, 14]),
+    (b"sendmsg\ncall-command: execute\nexecute-app-name: bridge\n", [10, 17, 24]),
+]
+
+
+def test_ivr_app_answers_collects_digits_and_bridges_the_route_chosen() -> None:
+    capture = Capture.load("outbound-ivr")
+    peer = ScriptedPeer(capture, IVR_CONVERSATION)
+
+    async def scenario() -> tuple:
+        ivr = await start_example(
+            "ivr_app.py", "--listen", "127.0.0.1:0", "--route", "12=user/101", "--route", "3=user/103",
+            "--variable", "bizlab_org_id",
+        )
+        listening = (await ivr.stdout.readline()).decode()
+        port = int(listening.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await peer.play(reader, writer)
+        lines = [(await ivr.stdout.readline()).decode() for _ in range(3)]
+        ivr.send_signal(signal.SIGINT)
+        rest, errors = await ivr.communicate()
+        return listening, lines, rest, errors, ivr.returncode
+
+    listening, lines, rest, errors, code = run(scenario())
+    uuid = capture.frames[0]["headers"]["Unique-ID"]
+    assert listening.startswith("listening on 127.0.0.1:")
+    assert lines == [
+        f"{uuid} call from 78432123456\n",
+        f"{uuid} digits 12: bridging to user/101\n",
+        f"{uuid} the caller hung up\n",
+    ]
+    assert (code, rest, errors) == (0, b"", b"")
+    collect = (
+        "1 2 3 5000 # ivr/ivr-please_enter_extension_followed_by_pound.wav ivr/ivr-that_was_an_invalid_entry.wav"
+        " bizlab_org_id ^(12|3)$"
+    )
+    assert [command.split(b"\n")[:4] for command in peer.received] == [
+        [b"connect", b"", b""],
+        [b"myevents", b"", b""],
+        [b"sendmsg", b"call-command: execute", b"execute-app-name: answer", b"event-lock: true"],
+        [b"sendmsg", b"call-command: execute", b"execute-app-name: play_and_get_digits", f"execute-app-arg: {collect}".encode()],
+        [b"sendmsg", b"call-command: execute", b"execute-app-name: bridge", b"execute-app-arg: user/101"],
+    ]

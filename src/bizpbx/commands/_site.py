@@ -41,3 +41,13 @@ def load_or_report(path: Path, *, generate_missing_secrets: bool = False) -> Sit
         for where, reason in error.problems:
             print(f"{where}: {reason}", file=sys.stderr)
         return None
+
+
+def load_for_event_socket(path: Path) -> Site | None:
+    """The site of a command that talks to the switch's event socket: None
+    after reporting a bad site or a missing ESL password."""
+    site = load_or_report(path)
+    if site is not None and site.esl.password is None:
+        print("esl.password: required: put it in site.secrets.yml beside the site file, or set BIZPBX_ESL__PASSWORD", file=sys.stderr)
+        return None
+    return site

@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_for_event_socket
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.aio import InboundClient
 
@@ -42,11 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = load_or_report(args.site)
+    site = load_for_event_socket(args.site)
     if site is None:
-        return EXIT_INVALID
-    if site.esl.password is None:
-        print("esl.password: required: put it in site.secrets.yml beside the site file, or set BIZPBX_ESL__PASSWORD", file=sys.stderr)
         return EXIT_INVALID
     cdr_dir = site.freeswitch.log_dir / "cdr-csv"
     before = _rotated(cdr_dir)

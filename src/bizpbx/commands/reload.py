@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
+from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_for_event_socket
 from bizpbx.esl import commands
 from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
@@ -68,14 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = load_or_report(args.site)
+    site = load_for_event_socket(args.site)
     if site is None:
-        return EXIT_INVALID
-    if site.esl.password is None:
-        print(
-            "esl.password: required: put it in site.secrets.yml beside the site file, or set BIZPBX_ESL__PASSWORD",
-            file=sys.stderr,
-        )
         return EXIT_INVALID
     conf_dir: Path = args.conf_dir or site.freeswitch.conf_dir
     current = EventSocketSettings(str(site.esl.host), site.esl.port, site.esl.password.get_secret_value())

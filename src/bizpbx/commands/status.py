@@ -43,7 +43,8 @@ def scrape(url: str) -> list[Metric] | None:
 
 
 def totals(families: list[Metric]) -> dict[str, float]:
-    """Each sample name's value summed over its labels (histogram buckets left out)."""
+    """Each sample name's value summed over its labels (histogram buckets left out); a
+    labelled counter has no sample before its first count, so read with .get(name, 0)."""
     summed: dict[str, float] = defaultdict(float)
     for family in families:
         for sample in family.samples:
@@ -78,14 +79,13 @@ def run(args: argparse.Namespace) -> int:
     }
     if metrics is not None:
         status.update(
-            active_calls=int(metrics["bizpbx_active_calls"]),
-            # Counted by direction: before the controller's first call the counter has no sample at all.
+            active_calls=int(metrics.get("bizpbx_active_calls", 0)),
             calls_total=int(metrics.get("bizpbx_calls_total", 0)),
-            outbox_depth=int(metrics["bizpbx_outbox_depth"]),
-            esl_connected=metrics["bizpbx_esl_connected"] == 1,
-            esl_reconnects=int(metrics["bizpbx_esl_reconnects_total"]),
-            esl_refusals=int(metrics["bizpbx_esl_refusals_total"]),
-            rating_errors=int(metrics["bizpbx_rating_errors_total"]),
+            outbox_depth=int(metrics.get("bizpbx_outbox_depth", 0)),
+            esl_connected=metrics.get("bizpbx_esl_connected") == 1,
+            esl_reconnects=int(metrics.get("bizpbx_esl_reconnects_total", 0)),
+            esl_refusals=int(metrics.get("bizpbx_esl_refusals_total", 0)),
+            rating_errors=int(metrics.get("bizpbx_rating_errors_total", 0)),
         )
         cdr = first_sample(families, "bizpbx_cdr_readable")
         status["cdr_files"] = "not read yet" if cdr is None else "readable" if cdr.value == 1 else cdr.labels["problem"]

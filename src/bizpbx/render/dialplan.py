@@ -55,6 +55,9 @@ class Action:
     data: str = ""
 
 
+FAILED_AS_IT_ENDED = Action("hangup", "${originate_disposition}")
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     field: str | None = None
@@ -271,7 +274,7 @@ class _Spelling:
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
         nodes = _one_of(extensions, prefix=EXTENSION_NODE)
-        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", fs.user_dial(org_id, "$1"))),))
+        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", fs.user_dial(org_id, "$1")), FAILED_AS_IT_ENDED),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
@@ -315,8 +318,9 @@ class _Spelling:
         timer = (_set("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
         outcomes = ((BUSY_CAUSES, ring.on_busy), (NO_ANSWER_CAUSES, ring.on_no_answer), (UNAVAILABLE_CAUSES, ring.on_unavailable))
         if all(node is None for _, node in outcomes):
-            # No forwarding: a failed bridge hangs the caller up with its cause.
-            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial)),))]
+            # No forwarding: a failed bridge hangs the caller up with its cause (also when an
+            # earlier ring of the call set continue_on_fail).
+            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial), FAILED_AS_IT_ENDED),))]
         failed = f"{ring.node}-failed"
         actions = (*timer, _set("continue_on_fail", "true"), Action("bridge", dial), _transfer(failed, context))
         extensions = [_looping(ring.node, ring.in_loop, actions)]

@@ -174,15 +174,15 @@ class _Walk:
         self.steps.extend(steps)
         return first
 
-    def visit(self, name: str, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None) -> int:
-        """The first step for the node `name`."""
-        return self.visit_node(self.routes.by_name[name], rung, cause, reason, forwarded_from)
+    def visit(self, name: str, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None, after: int = -1) -> int:
+        """The first step for the node `name`, reached from step `after` (a jump goes forward only)."""
+        return self.visit_node(self.routes.by_name[name], rung, cause, reason, forwarded_from, after)
 
-    def visit_node(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None) -> int:
+    def visit_node(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None = None, after: int = -1) -> int:
         if isinstance(node, Schedule):
             inside = is_open(node.hours, self.now, self.site.zone)
             onward = node.open if inside else node.closed
-            return self.visit(onward, rung, cause, f"{reason}: incoming rule, {'within' if inside else 'outside'} business hours", forwarded_from)
+            return self.visit(onward, rung, cause, f"{reason}: incoming rule, {'within' if inside else 'outside'} business hours", forwarded_from, after)
         if getattr(node, "in_loop", False):
             if node.node in rung:
                 return self.add(Hangup(cause, f"{node.target} was already tried on this call ({reason}): stopping a forwarding loop"))
@@ -191,8 +191,9 @@ class _Walk:
             return self._final(node, reason, forwarded_from)
         # What follows a node depends on the count and the cause only where a loop can close.
         key = (node.node, frozenset(rung), cause if self.loops else "", forwarded_from)
-        if key not in self._laid_out:
-            self._laid_out[key] = self._lay_out(node, rung, cause, reason, forwarded_from)
+        # Steps laid out for another branch are shared only when they lie ahead of the jump to them.
+        if self._laid_out.get(key, -1) <= after:
+            self._laid_out[key] = self._lay_out(node, rung, cause, reason, forwarded_from, after)
         return self._laid_out[key]
 
     def _final(self, node: Refuse | VoicemailBox, reason: str, forwarded_from: str | None) -> int:
@@ -204,11 +205,11 @@ class _Walk:
         steps = (Play(node.sound, why), Hangup(node.cause, why))
         return self.add(*steps) if self.answered else self.add(Answer(), *steps)
 
-    def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None) -> int:
+    def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None, after: int) -> int:
         if isinstance(node, Forward):
             ext = node.target.value if node.target.kind is TargetKind.EXTENSION else None
             why = f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring"
-            return self.visit(node.to, rung, cause, why, ext or forwarded_from)
+            return self.visit(node.to, rung, cause, why, ext or forwarded_from, after)
         if isinstance(node, Ivr):
             return self._menu(node, rung, reason)
         if isinstance(node, DialOut):
@@ -262,7 +263,7 @@ class _Walk:
             if onward is None:
                 outcomes[outcome] = self.add(Hangup(failure_cause, f"{where}: {outcome}, {'no forwarding' if ring.forwards_from else 'no fallback'}"))
             else:
-                outcomes[outcome] = self.visit(onward, rung, failure_cause, f"{where}: {outcome}", ring.forwards_from)
+                outcomes[outcome] = self.visit(onward, rung, failure_cause, f"{where}: {outcome}", ring.forwards_from, indices[-1])
         for position, (index, legs_rung) in enumerate(zip(indices, rings)):
             last = position + 1 == len(rings)
             following = None if last else indices[position + 1]
