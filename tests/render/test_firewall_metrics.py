@@ -42,9 +42,10 @@ def playbook(tmp_path: Path, tasks: list[dict], variables: dict) -> subprocess.C
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "vars_files": [str(ROLE / "defaults/main.yml"), str(ROLE / "vars/main.yml")], "tasks": tasks}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
     (tmp_path / "extra.json").write_text(json.dumps(variables), encoding="utf-8")
+    # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin (as a background run may give).
     return subprocess.run(
         [str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
     )
 
 
