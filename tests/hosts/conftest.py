@@ -3,6 +3,11 @@
 Set BIZPBX_LAB_KEEP=1 to leave it running (then `make lab-down` removes it).
 The lab tests skip, saying why, only when this machine cannot run the lab (not root, no
 network namespaces) or when another test session holds the lab.
+
+With BIZPBX_LAB_VMS=vagrant (`make vagrant-test`) the same tests run against the Vagrant VMs
+instead, which `make vagrant-up` booted: the session converges them, never starts or removes
+them, and leaves the nspawn lab alone. The VMs are reached through inventory/vagrant, given
+after inventory/lab.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ import pytest
 import bizpbx_lab as lab
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventory/lab/hosts.yml"
+VMS = os.environ.get("BIZPBX_LAB_VMS") == "vagrant"
+INVENTORIES = [REPO / "inventory/lab/hosts.yml", *([REPO / "inventory/vagrant/hosts.yml"] if VMS else [])]
 PLAYBOOK = REPO / "playbooks/site.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-LOCK = Path("/run/bizpbx-lab.lock")
+LOCK = Path("/run/bizpbx-vagrant.lock" if VMS else "/run/bizpbx-lab.lock")
 
-# testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter.
+# testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter, on these inventories.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ["ANSIBLE_INVENTORY"] = ",".join(map(str, INVENTORIES))
 
 # Every run of the session installs the same commit of the controller, even if commits land meanwhile.
 SOURCE_VERSION = subprocess.run(
@@ -57,7 +64,8 @@ class Run:
 
 
 def playbook(*args: str, playbook_path: Path = PLAYBOOK) -> Run:
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
+    inventories = [arg for inventory in INVENTORIES for arg in ("-i", str(inventory))]
+    cmd = [str(ANSIBLE_PLAYBOOK), *inventories, str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin (`Ansible requires blocking IO on stdin`).
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
@@ -70,16 +78,30 @@ class Lab:
     freeswitch_installed: bool
 
 
-@pytest.fixture(scope="session")
-def lab_env() -> Lab:
-    reason = lab.why_impossible()
-    if reason:
-        pytest.skip(f"no lab on this machine: {reason}")
+def freeswitch_asked() -> bool:
+    return any(os.environ.get(name) for name in ("FREESWITCH_SOURCE", "FREESWITCH_PREFIX", "SIGNALWIRE_TOKEN"))
+
+
+def hold_lock():
     lock = open(LOCK, "w")  # noqa: SIM115 - held for the whole session
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         pytest.skip(f"the lab is in use by another test session (lock {LOCK})")
+    return lock
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> Lab:
+    if VMS:
+        lock = hold_lock()
+        yield Lab(first_converge=playbook(), freeswitch_installed=freeswitch_asked())
+        lock.close()
+        return
+    reason = lab.why_impossible()
+    if reason:
+        pytest.skip(f"no lab on this machine: {reason}")
+    lock = hold_lock()
     try:
         lab.up()
     except lab.LabError as exc:
@@ -87,10 +109,7 @@ def lab_env() -> Lab:
             pytest.skip(f"systemd-nspawn cannot boot a machine here: {exc}")
         raise
     try:
-        yield Lab(
-            first_converge=playbook(),
-            freeswitch_installed=any(os.environ.get(name) for name in ("FREESWITCH_SOURCE", "FREESWITCH_PREFIX", "SIGNALWIRE_TOKEN")),
-        )
+        yield Lab(first_converge=playbook(), freeswitch_installed=freeswitch_asked())
     finally:
         if os.environ.get("BIZPBX_LAB_KEEP") != "1":
             lab.down()
@@ -107,7 +126,7 @@ def converged(lab_env: Lab) -> Lab:
 def testinfra_host(name: str):
     import testinfra
 
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    return testinfra.get_host(f"ansible://{name}")  # the inventories of ANSIBLE_INVENTORY
 
 
 @pytest.fixture(scope="session")
