@@ -59,7 +59,7 @@ vagrant-box:
 
 vagrant-up: venv
 	$(BIN)/python -m bizpbx_lab.vagrant up
-	vagrant up --provider=libvirt --no-parallel
+	PATH="$(CURDIR)/$(BIN):$$PATH" vagrant up --provider=libvirt --no-parallel
 
 vagrant-test: venv
 	BIZPBX_LAB_VMS=vagrant $(BIN)/pytest tests/hosts

@@ -76,7 +76,7 @@ IFACES
 # No DNS in the VMs' networks: Debian's packages come through the host's HTTP proxy.
 echo '# no DNS: packages come through the HTTP proxy on the management network' > "$MNT/etc/resolv.conf"
 mkdir -p "$MNT/etc/systemd/system/ssh.service.d"
-printf '[Service]\n# Each VM its own host keys, made at its first boot.\nExecStartPre=/usr/bin/ssh-keygen -A\n' \
+printf '[Service]\n# Each VM its own host keys, made at its first boot, before sshd -t checks for them.\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
   > "$MNT/etc/systemd/system/ssh.service.d/host-keys.conf"
 cat > "$MNT/etc/default/grub" <<'GRUB'
 GRUB_DEFAULT=0

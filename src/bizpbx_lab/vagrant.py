@@ -165,6 +165,8 @@ def up(nets: VmNetworks) -> None:
         raise LabError("the Vagrant lab's networks need root")
     if not (STATE_DIR / "id_ed25519").exists():
         raise LabError(f"no box key in {STATE_DIR}: build the box first (make vagrant-box)")
+    # Ansible's shared SSH connections to the VMs (inventory/vagrant: ansible_control_path_dir).
+    (STATE_DIR / "cp").mkdir(mode=0o700, exist_ok=True)
     ensure_libvirtd()
     ensure_pool(nets.pool)
     ensure_network(nets.management, management_xml(nets))

@@ -99,3 +99,5 @@ def test_both_inventories_give_the_playbook_the_lab_addresses_and_ssh_the_manage
         assert (seen["ansible_host"], seen["ansible_user"]) == (host.address, "root")
         assert f"HostName={nets.reserved[host.name][1]}" in seen["ansible_ssh_common_args"].split()
         assert seen["ansible_ssh_private_key_file"] == "/var/lib/bizpbx-vagrant/id_ed25519"
+        # Not ~/.ansible/cp: a connection to the nspawn lab's host of the same address must never be reused.
+        assert seen["ansible_control_path_dir"] == "/var/lib/bizpbx-vagrant/cp"
