@@ -49,7 +49,8 @@ def ensure_proxy(directory: Path, listen: str, port: int, allowed: tuple[str, ..
     logs.chmod(0o750)
     _pidfile(directory).unlink(missing_ok=True)
     run("tinyproxy", "-c", str(directory / "tinyproxy.conf"))
-    for _ in range(50):
+    # Up to 30 s: on a loaded machine tinyproxy took longer than 5 s to write its pid file.
+    for _ in range(300):
         if proxy_pid(directory) is not None:
             return
         time.sleep(0.1)
