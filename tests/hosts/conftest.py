@@ -144,7 +144,9 @@ def phone(converged: Lab):
     return testinfra_host("phone")
 
 
-@pytest.fixture
+# Session-scoped so that it skips before the module-scoped fixtures that need the switch (switch,
+# sounds) are set up: pytest sets up wider scopes first, and those errored on a lab without it.
+@pytest.fixture(scope="session")
 def needs_freeswitch(converged: Lab) -> None:
     if not converged.freeswitch_installed:
         pytest.skip(
