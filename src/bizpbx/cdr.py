@@ -34,9 +34,10 @@ CDR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("bridge_epoch", "bridge_epoch"),  # when a person (or the outside party) answered; 0: nobody did
     ("answered_by", Var.ANSWERED_BY),  # that person, as a target (extension:101, number:+7...)
     ("voicemail", Var.VOICEMAIL),  # the box the call ended in, if it did
+    ("recording", Var.RECORDING),  # the file the switch recorded the call into, if it did
 )
-# The columns of lines written before the last three existed (read with those empty).
-FIRST_COLUMNS_COUNT = 14
+# The column counts of lines written before the later columns existed (read with those empty).
+EARLIER_COLUMN_COUNTS = (14, 17)
 
 # Variables whose value the caller chooses; written percent-encoded.
 CALLER_CONTROLLED = frozenset({"caller_id_number", "destination_number"})

@@ -35,6 +35,9 @@ class Var(StrEnum):
     VOICEMAIL = "bizpbx_voicemail"  # the box the call ended in
     ENTERED_ID = "bizpbx_entered_id"  # what the caller keyed at the main number (controller)
     MENU_KEY = "bizpbx_menu_key"  # the key chosen in a menu (controller)
+    RECORDING = "bizpbx_recording"  # the file the switch records the call into, for the CDR
+
+    REFERENCE = "bizpbx_reference"  # the CRM's reference of a call placed through the click-to-call API
 
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
@@ -109,3 +112,47 @@ def play_and_get_digits(
     if on_failure is not None:
         words.append(on_failure)
     return " ".join(words)
+
+
+# `execute_on_answer*` variables run their application when the channel is
+# answered; the suffix keeps ours apart from any other.
+RECORD_ON_ANSWER = "execute_on_answer_bizpbx_record"
+
+
+def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tuple[tuple[str, str], ...]:
+    """(application, data) that make the switch record the call into `directory`/<uuid>.wav
+    from its answer (at once when `answered`) to its end, whatever happens to the controller;
+    `notice` is played to the caller when a person answers, before the two are connected."""
+    path = f"{directory.rstrip('/')}/${{uuid}}.wav"  # `set` expands ${uuid}
+    # record_fill_cng: silence where no RTP arrives (a phone's VAD), so the file lasts as long as the call.
+    steps = [("set", f"{Var.RECORDING}={path}"), ("set", "record_fill_cng=true")]
+    if notice is not None:
+        steps += [("set", "bridge_pre_execute_aleg_app=playback"), ("set", f"bridge_pre_execute_aleg_data={notice}")]
+    steps.append(("record_session", f"${{{Var.RECORDING}}}") if answered else ("set", f"{RECORD_ON_ANSWER}=record_session ${{{Var.RECORDING}}}"))
+    return tuple(steps)
+
+# Call pickup: the call ringing an organization's phones, kept in mod_hash
+# (realm, key = organization ID, value = the caller's UUID) where the switch
+# and the controller both write it, for `intercept` to take.
+PICKUP_REALM = "bizpbx_pickup"
+CALL_UUID = "${uuid}"  # the caller's UUID where the dialplan writes it
+
+
+def pickup_offer(org_id: str, call_uuid: str = CALL_UUID) -> str:
+    """The `hash` application's argument: the call may be picked up while it rings."""
+    return f"insert/{PICKUP_REALM}/{org_id}/{call_uuid}"
+
+
+def pickup_withdraw(org_id: str, call_uuid: str = CALL_UUID) -> str:
+    """The `hash` argument withdrawing the offer (only if it is still this call's)."""
+    return f"delete_ifmatch/{PICKUP_REALM}/{org_id}/{call_uuid}"
+
+
+def ringing_call(org_id: str) -> str:
+    """The `intercept` application's argument: the organization's call now ringing."""
+    return f"${{hash(select/{PICKUP_REALM}/{org_id})}}"
+
+
+def ringing_dial(dial: str, org_id: str, call_uuid: str = CALL_UUID) -> str:
+    """A dial string of an organization's phones whose answer withdraws the pickup offer."""
+    return f"{{api_on_answer=hash {pickup_withdraw(org_id, call_uuid)}}}{dial}"

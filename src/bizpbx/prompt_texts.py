@@ -18,6 +18,7 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "ivr/ivr-all_circuits_busy.wav": "Все линии заняты. Попробуйте позже.",
         "ivr/ivr-you_are_not_authorized_to_make_calls.wav": "Звонки недоступны на вашем тарифе.",
         "ivr/ivr-not_available.wav": "Абонент недоступен.",
+        "bizpbx/recording-notice.wav": "Внимание! Разговор записывается.",
     },
     "en": {
         "ivr/ivr-please_enter_extension_followed_by_pound.wav": "Please enter the organization number, followed by pound.",
@@ -28,5 +29,6 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "ivr/ivr-all_circuits_busy.wav": "All circuits are busy. Please try again later.",
         "ivr/ivr-you_are_not_authorized_to_make_calls.wav": "You are not authorized to make this call.",
         "ivr/ivr-not_available.wav": "The person you are calling is not available.",
+        "bizpbx/recording-notice.wav": "This call is recorded.",
     },
 }

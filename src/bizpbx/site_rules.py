@@ -32,7 +32,8 @@ def secrets_required(required: bool) -> Iterator[None]:
 
 def check_site(site: Site) -> list[Problem]:
     problems: list[Problem] = []
-    checks = (_numbers, _trunks, _organization_ids, _secrets) if SECRETS_REQUIRED.get() else (_numbers, _trunks, _organization_ids)
+    always = (_numbers, _trunks, _organization_ids, _api_clients)
+    checks = (*always, _secrets) if SECRETS_REQUIRED.get() else always
     for check in checks:
         problems.extend(check(site))
     for org_id, org in site.organizations.items():
@@ -127,6 +128,18 @@ def _secrets(site: Site) -> Iterator[Problem]:
     for name, webhook in site.controller.webhooks.items():
         if webhook.secret is None:
             yield missing(f"controller.webhooks.{name}.secret", "")
+    if site.controller.postgresql is not None and site.controller.postgresql.password is None:
+        yield missing("controller.postgresql.password", " (the ledger is in PostgreSQL)")
+    for name, client in site.controller.api.clients.items():
+        if client.token is None:
+            yield missing(f"controller.api.clients.{name}.token", "")
+
+
+def _api_clients(site: Site) -> Iterator[Problem]:
+    for name, client in site.controller.api.clients.items():
+        for index, org_id in enumerate(client.organizations):
+            if org_id not in site.organizations:
+                yield f"controller.api.clients.{name}.organizations.{index}", f"unknown organization {org_id!r}"
 
 
 def _organization_ids(site: Site) -> Iterator[Problem]:

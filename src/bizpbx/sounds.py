@@ -70,6 +70,10 @@ def site_sounds(site: Site) -> list[SoundUse]:
         for name, menu in org.ivr_menus.items():
             named.append((f"organizations.{org_id}.ivr_menus.{name}.greeting", menu.greeting))
             named.append((f"organizations.{org_id}.ivr_menus.{name}.invalid_sound", menu.invalid_sound))
+    named.append(("freeswitch.hold_music", site.freeswitch.hold_music))
+    named += [(f"organizations.{org_id}.hold_music", org.hold_music) for org_id, org in site.organizations.items() if org.hold_music]
+    if any(org.recording.notice for org in site.organizations.values()):
+        named.append(("recordings.notice", site.recordings.notice))
     named += [(f"built in: {purpose}", sound) for purpose, sound in BUILT_IN.items()]
-    files = [(where, sound) for where, sound in named if "://" not in sound]  # tone_stream:// and the like are no files
+    files = [(where, sound) for where, sound in named if "://" not in sound]  # local_stream:// and tone_stream:// are no files
     return [SoundUse(where, sound, sound_paths(site, sound), prompt_text(site, sound)) for where, sound in files]

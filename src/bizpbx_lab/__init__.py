@@ -41,7 +41,7 @@ from bizpbx_lab.machines import (
 )
 from bizpbx_lab.network import ensure_network, ensure_proxy, netns_exists, proxy_pid, remove_network
 from bizpbx_lab.plan import INVENTORY, REPO_ROOT, Host, read_plan
-from bizpbx_lab.site_secrets import LAB_SECRETS, ensure_lab_secrets
+from bizpbx_lab.site_secrets import LAB_SECRETS, PROVISIONED_SECRETS, ensure_lab_secrets, keep_provisioned_secrets
 
 PLAN = read_plan()
 HOSTS: tuple[Host, ...] = PLAN.hosts
@@ -140,6 +140,7 @@ def up() -> None:
         make_machine(host, cache, f"{PLAN.network.gateway}:{PLAN.network.proxy_port}")
     write_known_hosts(HOSTS)
     ensure_lab_secrets()
+    keep_provisioned_secrets()
     ensure_network(PLAN)
     ensure_proxy(PLAN)
     for host in HOSTS:
@@ -151,6 +152,8 @@ def up() -> None:
 
 def converge(extra: list[str]) -> int:
     """Run playbooks/site.yml against the lab inventory with this virtualenv's ansible-playbook."""
+    ensure_lab_secrets()
+    keep_provisioned_secrets()
     playbook = Path(sys.executable).with_name("ansible-playbook")
     cmd = [str(playbook), "-i", str(INVENTORY / "hosts.yml"), str(REPO_ROOT / "playbooks/site.yml"), *extra]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"))
@@ -166,6 +169,7 @@ def down() -> None:
         remove(host)
     KNOWN_HOSTS.unlink(missing_ok=True)
     LAB_SECRETS.unlink(missing_ok=True)
+    PROVISIONED_SECRETS.unlink(missing_ok=True)
     log(f"lab removed (the rootfs cache stays in {CACHE_DIR})")
 
 

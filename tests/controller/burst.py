@@ -35,6 +35,7 @@ def cdr_line(c: dict[str, str]) -> str:
         "duration": c["billsec"],
         "hangup_cause": "NORMAL_CLEARING",
         "voicemail": "",
+        "recording": "",  # not recorded
     }
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow([values[column] for column, _ in CDR_COLUMNS])

@@ -50,12 +50,18 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
     dial = seen.applications[5][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
+    # While it rings the organization's phones may pick it up (*8); the answer withdraws the offer.
+    assert dial.startswith(f"{{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/{switch.uuid}}}[")
     # One observation a call, however many digits and menus follow its first step.
     assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
     assert metrics.value("bizpbx_routing_seconds_sum") > 0
     assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
     # The owner answered: who did is set on the caller's channel for its hang-up event and CDR.
-    assert seen.api == ["sofia_contact 12-100@pbx.lab", f"uuid_setvar {switch.uuid} bizpbx_answered_by extension:100"]
+    assert seen.api == [
+        "sofia_contact 12-100@pbx.lab",
+        f"hash insert/bizpbx_pickup/12/{switch.uuid}",
+        f"uuid_setvar {switch.uuid} bizpbx_answered_by extension:100",
+    ]
     assert [e.name for e in emitted] == ["call.started", "call.organization_entered", "call.answered"]
     started, entered, answered = (e.body for e in emitted)
     assert (started["organization"], started["number"], started["number_kind"], started["direction"]) == (None, "+74952121562", "main", "inbound")

@@ -13,22 +13,31 @@ from switch_peer import CapturedEventSocket
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.ledger import Ledger
+from bizpbx.settings import PostgresLedger
 
 CALLS = 60
 KILL_AT, ROTATE_AT, RESTART_AT = 20, 30, 40
 
 
-def stored(ledger_path) -> list:
-    if not ledger_path.exists():
+def stored(where) -> list:
+    if not isinstance(where, PostgresLedger) and not where.exists():
         return []
-    with Ledger(ledger_path) as ledger:
+    with Ledger(where) as ledger:
         return [c for org in ("12", "34") for c in ledger.calls(org, 0, 2**31)]
 
 
-def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(site, lab_secrets, lab_site_copy, tmp_path):
+def on_backend(ledger_location, monkeypatch):
+    """The site change that puts the ledger where the test wants it: the SQLite file by default, or PostgreSQL."""
+    if not isinstance(ledger_location, PostgresLedger):
+        return None
+    monkeypatch.setenv("BIZPBX_CONTROLLER__POSTGRESQL__PASSWORD", ledger_location.password.get_secret_value())
+    return lambda data: data["controller"].update(postgresql={"dsn": ledger_location.dsn, "node": "node-a"})
+
+
+def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(site, lab_secrets, lab_site_copy, tmp_path, ledger_location, monkeypatch):
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
-            lab = site(esl_port=event_socket.port)
+            lab = site(esl_port=event_socket.port, change=on_backend(ledger_location, monkeypatch))
             master = cdr_master(lab)
             log = (tmp_path / "controller.log").open("ab")
 
@@ -57,7 +66,7 @@ def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(si
                     cdr.write(cdr_line(c))
                 event_socket.send(event_of(c))  # reaches the controller only while it is connected
                 await asyncio.sleep(0.01)
-            await until(lambda: len(stored(lab.controller.ledger)) >= CALLS, "every call in the ledger")
+            await until(lambda: len(stored(lab.controller.ledger_database)) >= CALLS, "every call in the ledger")
             await asyncio.sleep(6)  # one more CDR sweep, which must add nothing
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 60)
@@ -65,10 +74,10 @@ def test_killed_during_a_burst_and_restarted_every_call_is_in_the_ledger_once(si
 
     lab, code = asyncio.run(scenario())
     assert code == 0
-    calls = stored(lab.controller.ledger)
+    calls = stored(lab.controller.ledger_database)
     uuids = [c.uuid for c in calls]
     assert sorted(uuids) == sorted(call(i)["uuid"] for i in range(CALLS))
     sources = {c.source for c in calls}
     assert "esl" in sources and any(s.endswith(".csv.1:21") for s in sources) and any(".csv:" in s for s in sources)
-    ended = [e.call_uuid for e in Outbox(lab.controller.ledger).after(0, limit=10 * CALLS) if e.name == "call.ended"]
+    ended = [e.call_uuid for e in Outbox(lab.controller.ledger_database).after(0, limit=10 * CALLS) if e.name == "call.ended"]
     assert sorted(ended) == sorted(uuids), "one call.ended per call"

@@ -60,6 +60,7 @@ STARTUP_SECONDS = 60
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
+SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
 
 def write_silence(path: Path) -> None:
     """Half a second of silence as a prompt: a prompt FreeSWITCH cannot open ends
@@ -106,13 +107,28 @@ class Live:
     work: Path
     external: int
     internal: int
+    controller: subprocess.Popen
+    site_file: Path
 
-    def call(self, called: str, keys: str = "") -> None:
+    def start_controller(self) -> None:
+        """A controller (again) for the site; returns once it is on the event socket."""
+        log = (self.work / "controller.log").open("ab")
+        self.controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(self.site_file)], stdout=log, stderr=subprocess.STDOUT)
+        # A call placed before the controller subscribes would start unseen (no call.started).
+        metrics = f"http://127.0.0.1:{self.site.controller.metrics.port}/metrics"
+        wait_for(lambda: (read_metrics(metrics) or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
+
+    def call(self, called: str, keys: str = "", talk_ms: int = 6000, speaks: bool = False) -> None:
         """A call from the trunk side; returns once the caller has hung up."""
+        self.write_caller(called, keys, talk_ms, speaks)
+        one_call(self.work, "caller", self.external)
+
+    def write_caller(self, called: str, keys: str = "", talk_ms: int = 6000, speaks: bool = False) -> None:
+        """`speaks`: the caller sends G.711 audio (sip-tester's pcap) after its keys."""
         fields = {"called": called, "caller": CALLER}
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=digit, **fields) for n, digit in enumerate(keys))
-        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, talk_ms=6000, **fields))
-        one_call(self.work, "caller", self.external)
+        keyed += SPEAKS if speaks else ""
+        (self.work / "caller.xml").write_text(CALLER_SCENARIO.format(keys=keyed, sdp=SDP, talk_ms=talk_ms, **fields))
 
     def register(self, org_id: str, extension: str, contact_port: int) -> None:
         password = self.site.organizations[org_id].employees[extension].password.get_secret_value()
@@ -151,8 +167,9 @@ class Live:
 
 
 @pytest.fixture
-def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
-    """FreeSWITCH and the controller running the demo site, on loopback."""
+def live(lab_site_copy: Path, tmp_path: Path, monkeypatch, request):
+    """FreeSWITCH and the controller running the demo site, on loopback (a test may
+    give, as its indirect parameter, a function that changes the site's data first)."""
     binary = Path(PREFIX) / "bin" / "freeswitch"
     assert binary.is_file(), f"{binary} does not exist: FREESWITCH_PREFIX must be the install prefix"
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # an IP-authenticated trunk has none
@@ -176,6 +193,8 @@ def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
     carrier.pop("realm", None)
     data["esl"] = {"port": esl}
     data["controller"] = {"socket": {"port": free_port()}, "metrics": {"port": free_port()}, "ledger": str(tmp_path / "ledger.sqlite3")}
+    data["recordings"] = {"dir": str(tmp_path / "recordings")}
+    getattr(request, "param", lambda data: None)(data)
     lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     site = load_site(lab_site_copy, generate_missing_secrets=True)
     conf = tmp_path / "conf"
@@ -184,19 +203,19 @@ def live(lab_site_copy: Path, tmp_path: Path, monkeypatch):
     for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds"):
         (tmp_path / name).mkdir(exist_ok=True)
         command += [f"-{name}", str(tmp_path / name)]
-    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt):
+    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt, site.recordings.notice):
         write_silence(voice_dir(site) / prompt)
+    (tmp_path / "recordings").mkdir(exist_ok=True)
     switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
-    controller_log = (tmp_path / "controller.log").open("wb")
-    controller = subprocess.Popen([sys.executable, "-m", "bizpbx.cli", "controller", str(lab_site_copy)], stdout=controller_log, stderr=subprocess.STDOUT)
+    running = Live(site, tmp_path, external, internal, None, lab_site_copy)  # type: ignore[arg-type]
     try:
         wait_for(lambda: answers(esl), "FreeSWITCH's event socket")
-        # A call placed before the controller subscribes would start unseen (no call.started).
-        wait_for(lambda: (read_metrics(f"http://127.0.0.1:{site.controller.metrics.port}/metrics") or {}).get("bizpbx_esl_connected") == 1, "the controller on the event socket")
-        yield Live(site, tmp_path, external, internal)
+        running.start_controller()
+        yield running
     finally:
-        controller.terminate()
-        assert controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
+        if running.controller is not None:
+            running.controller.terminate()
+            assert running.controller.wait(60) == 0, (tmp_path / "controller.log").read_text(errors="replace")[-3000:]
         switch.terminate()
         try:
             switch.wait(30)

@@ -155,7 +155,7 @@ def test_nftables_rules_in_force(pbx) -> None:
     listing = pbx.check_output("nft list table inet bizpbx")
     assert f"ip saddr {CARRIER} meta l4proto {{ tcp, udp }} th dport 5080 counter" in listing
     assert f"ip saddr {LAB_SUBNET} meta l4proto {{ tcp, udp }} th dport 5060 counter" in listing
-    assert "tcp dport { 8021, 8084, 9464 } counter" in listing
+    assert "tcp dport { 8021, 8084, 8095, 9464 } counter" in listing
     assert "tcp dport 22 counter packets" in listing and "accept" in listing
 
 

@@ -7,10 +7,12 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bizpbx.ledger import MIGRATIONS, Ledger, LedgerVersionError, Migration, RatedCall, migrate
 from bizpbx.rating import CallRecord, Direction, Rating, Rule
+from bizpbx.settings import PostgresLedger
 
 START = 1795590000
 
@@ -21,8 +23,8 @@ def rated(uuid: str, cost: str = "1.20", *, org: str = "12", at: int = START, ca
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    with Ledger(tmp_path / "ledger.sqlite3") as opened:
+def ledger(ledger_location) -> Ledger:
+    with Ledger(ledger_location) as opened:
         yield opened
 
 
@@ -51,7 +53,7 @@ def test_the_rating_and_source_are_stored(ledger: Ledger) -> None:
 def test_a_failing_batch_stores_nothing(ledger: Ledger) -> None:
     ledger.record([rated("first")])
     broken = [rated("a"), rated("b"), rated("c", caller=None), rated("d")]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.NotNullViolation)):
         ledger.record(broken)
     assert ledger.count() == 1
     assert not ledger.has("a")
@@ -66,7 +68,8 @@ def test_spend_is_exact_and_bounded(ledger: Ledger) -> None:
     assert ledger.spend("99", START, START + 3600) == Decimal("0.00")
 
 
-def test_wal_and_schema_version(ledger: Ledger, tmp_path: Path) -> None:
+def test_wal_and_schema_version(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     db = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == ledger.version
@@ -82,8 +85,8 @@ def test_a_ledger_from_a_newer_bizpbx_is_refused(tmp_path: Path) -> None:
         Ledger(path)
 
 
-def test_an_appended_migration_runs_once_on_an_existing_ledger(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.record([rated("a")])
+def test_an_appended_migration_runs_once_on_an_existing_ledger(tmp_path: Path) -> None:
+    Ledger(tmp_path / "ledger.sqlite3").record([rated("a")])
     outbox = Migration("webhook outbox", "CREATE TABLE webhook_outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL); CREATE INDEX outbox_body ON webhook_outbox(body)")
     db = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
     assert migrate(db, MIGRATIONS + (outbox,)) == len(MIGRATIONS) + 1
@@ -117,8 +120,8 @@ def _run_at_once(path: str, orders: list[list[str]]) -> list[int | str]:
     return results
 
 
-def test_two_writer_processes_at_once_store_each_call_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "ledger.sqlite3")
+def test_two_writer_processes_at_once_store_each_call_once(ledger_location) -> None:
+    path = ledger_location if isinstance(ledger_location, PostgresLedger) else str(ledger_location)
     uuids = [f"call-{n}" for n in range(3000)]
     counts = _run_at_once(path, [uuids, list(reversed(uuids))])
     assert sum(counts) == len(uuids)
@@ -133,3 +136,21 @@ def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> N
         path = str(tmp_path / f"ledger-{round_}.sqlite3")
         results = _run_at_once(path, [[f"{round_}-{n}"] for n in range(6)])
         assert results == [1] * 6
+
+
+def test_controllers_starting_at_once_on_a_new_postgresql_database_migrate_it_once(postgres_server) -> None:
+    # Each round a new database, six processes opening it at once: the advisory lock lets one migrate, the others find it done.
+    for round_ in range(5):
+        where = PostgresLedger(dsn=postgres_server.create_database(f"at_once_{round_}"), password=postgres_server.password)
+        results = _run_at_once(where, [[f"{round_}-{n}"] for n in range(6)])
+        assert results == [1] * 6
+        with Ledger(where) as ledger:
+            assert ledger.version == len(MIGRATIONS) and ledger.count() == 6
+
+
+def test_a_postgresql_ledger_from_a_newer_bizpbx_is_refused(postgres_ledger) -> None:
+    Ledger(postgres_ledger).close()
+    with psycopg.connect(postgres_ledger.dsn, password=postgres_ledger.password.get_secret_value(), autocommit=True) as db:
+        db.execute("UPDATE bizpbx_schema SET version = %s", (len(MIGRATIONS) + 1,))
+    with pytest.raises(LedgerVersionError, match="upgrade bizpbx"):
+        Ledger(postgres_ledger)

@@ -30,6 +30,7 @@ GOOD = {
     "bridge_epoch": "1795590000",
     "answered_by": "number:+74951112233",
     "voicemail": "",
+    "recording": "/var/lib/bizpbx/recordings/1b1e4d52-4d8c-4c3e-9d0a-2f0e6c1a7b11.wav",
 }
 
 
@@ -69,8 +70,12 @@ def test_a_line_written_before_the_later_columns_reads_with_them_unknown() -> No
     record = parse_cdr_line(old)
     assert (record.bridge_epoch, record.answered_by, record.voicemail) == (None, "", "")
     assert record.answered_by_person, "without bridge_epoch the switch's answer is all there is"
-    with pytest.raises(CdrError, match="15 columns where a bizpbx CDR has 17"):
+    with pytest.raises(CdrError, match="15 columns where a bizpbx CDR has 18"):
         parse_cdr_line(",".join(csv_line().split(",")[:15]))
+    # Before the recording's column: read without one.
+    before_recordings = parse_cdr_line(",".join(csv_line(voicemail="100").split(",")[:17]))
+    assert (before_recordings.voicemail, before_recordings.recording) == ("100", "")
+    assert parse_cdr_line(csv_line()).recording == GOOD["recording"]
 
 
 @pytest.mark.parametrize("caller", ['"evil","x', "1%22,2", "line\nbreak", "Иван,\"Петров\""])
@@ -106,7 +111,7 @@ def test_a_json_line_with_numbers_as_numbers() -> None:
         (csv_line(billsec="1.5"), "billsec '1.5'"),
         (csv_line(answer_epoch="0"), "never answered"),
         (csv_line(answer_epoch=""), "answer_epoch ''"),
-        (csv_line() + ',"extra"', "18 columns"),
+        (csv_line() + ',"extra"', "19 columns"),
         ('"a1","12"', "2 columns"),
         ('"a1","12,outbound', "CSV"),
         ("{not json", "not JSON"),

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rendered_tree import edit_site, parse
 
-from bizpbx.render.dialplan import number_pattern
+from bizpbx.render.dialplan_parts import number_pattern
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.render import render_site
 from bizpbx.site_loader import SiteError, load_site
@@ -83,7 +83,12 @@ def test_main_number_fallback_asks_for_the_organization_id(rendered: Path):
     assert re.fullmatch(ids, "12") and re.fullmatch(ids, "34")
     assert not re.fullmatch(ids, "7"), "organization 7 has no telephony plan: not reachable from the main number"
     assert collect[10:] == ["refused", "XML", "main-number"]
-    assert steps[-1] == ("transfer", "main XML org-${bizpbx_org_id}-incoming")
+    assert steps[-1] == ("transfer", "${bizpbx_org_id} XML main-number")
+    # The ID entered leads (through its recording, where the organization records) to its `main` node.
+    entered = contexts(rendered)["main-number"]
+    assert actions(matching(entered, "12").find("condition"))[-1] == ("transfer", "main XML org-12-incoming")
+    with pytest.raises(AssertionError, match="no extension"):
+        matching(entered, "7")
     # What the caller reaches there: organization 12 has no rule for main, so its owner (the lab
     # found the caller hung up with NO_ROUTE_DESTINATION when `main` was missing).
     incoming = contexts(rendered)["org-12-incoming"]
@@ -154,7 +159,7 @@ def test_phones_reach_their_own_organization_only(rendered: Path):
     employees = matching(phones, "101").find("condition")
     assert re.search(employees.get("expression"), "101").group(1) == "101"
     steps = actions(employees)
-    assert steps[-1] == ("transfer", "ext-$1 XML org-12-incoming")
+    assert steps[-1] == ("transfer", "ext-${destination_number} XML org-12-incoming")
     assert ("set", "bizpbx_direction=internal") in steps and ("set", "bizpbx_org_id=12") in steps
     assert steps.index(("socket", "127.0.0.1:8084 async full")) < len(steps) - 1
     assert actions(matching(phones, "600").find("condition"))[-1] == ("transfer", "group-sales XML org-12-incoming")
@@ -199,8 +204,11 @@ def test_forwarding_outcomes(rendered: Path):
     ring = actions(matching(incoming, "ext-101").find("condition"))
     assert ring == [
         ("set", "call_timeout=15"),
+        # While it rings, the organization's phones may pick it up (*8): offered, withdrawn by an answer or the bridge's end.
+        ("hash", "insert/bizpbx_pickup/12/${uuid}"),
         ("set", "continue_on_fail=true"),
-        ("bridge", "user/12-101@${domain}"),
+        ("bridge", "{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}user/12-101@${domain}"),
+        ("hash", "delete_ifmatch/bizpbx_pickup/12/${uuid}"),
         ("transfer", "ext-101-failed XML org-12-incoming"),
     ]
     branches = [e for e in incoming.findall("extension") if e.find("condition").get("expression") == r"^ext\-101\-failed$"]
@@ -221,10 +229,11 @@ def test_forwarding_outcomes(rendered: Path):
 def test_ring_groups(rendered: Path):
     every = contexts(rendered)
     sales = actions(matching(every["org-12-incoming"], "group-sales").find("condition"))
-    assert ("bridge", "[leg_timeout=15]user/12-101@${domain}|[leg_timeout=15]user/12-102@${domain}") in sales
+    pickup = "{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}"
+    assert ("bridge", pickup + "[leg_timeout=15]user/12-101@${domain}|[leg_timeout=15]user/12-102@${domain}") in sales
     support = actions(matching(every["org-34-incoming"], "group-support").find("condition"))
     assert ("set", "call_timeout=25") in support
-    assert ("bridge", "user/34-200@${domain},user/34-201@${domain},user/34-202@${domain}") in support
+    assert ("bridge", pickup.replace("/12/", "/34/") + "user/34-200@${domain},user/34-201@${domain},user/34-202@${domain}") in support
 
 
 def test_every_user_the_dialplan_rings_is_in_the_directory(rendered: Path):

@@ -11,48 +11,31 @@ text is there.
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
+from role_playbook import NEEDS_ANSIBLE, REPO, run_play, shown_site
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "firewall"
-PLAYBOOK_BIN = Path(sys.executable).parent / "ansible-playbook"
 MONITORING = ["10.20.0.0/24", "192.0.2.7/32"]
 
-pytestmark = pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason=f"ansible-playbook is not beside {sys.executable} (make venv installs it)")
+pytestmark = NEEDS_ANSIBLE
 
 
-def shown_site(site_file: Path, monitoring: list[str] | None = None) -> dict:
+def site_monitored_from(site_file: Path, monitoring: list[str] | None = None) -> dict:
     if monitoring is not None:
         data = yaml.safe_load(site_file.read_text(encoding="utf-8"))
         data.setdefault("controller", {})["metrics"] = {"monitoring_networks": monitoring}
         site_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    shown = subprocess.run([sys.executable, "-m", "bizpbx.cli", "show", "--json", str(site_file)], capture_output=True, text=True, check=True)
-    return json.loads(shown.stdout)
-
-
-def playbook(tmp_path: Path, tasks: list[dict], variables: dict) -> subprocess.CompletedProcess[str]:
-    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "vars_files": [str(ROLE / "defaults/main.yml"), str(ROLE / "vars/main.yml")], "tasks": tasks}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play), encoding="utf-8")
-    (tmp_path / "extra.json").write_text(json.dumps(variables), encoding="utf-8")
-    # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin (as a background run may give).
-    return subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", f"@{tmp_path / 'extra.json'}"],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=REPO, env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, check=False,
-    )
+    return shown_site(site_file)
 
 
 def rendered_rules(tmp_path: Path, site: dict, **role_vars) -> str:
     out = tmp_path / "nftables.conf"
     task = {"ansible.builtin.template": {"src": str(ROLE / "templates/etc/nftables.conf.j2"), "dest": str(out), "mode": "0600"}}
-    result = playbook(tmp_path, [task], {"preflight__site": site, **role_vars})
+    result = run_play(tmp_path, ROLE, [task], {"preflight__site": site, **role_vars})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out.read_text(encoding="utf-8")
 
@@ -89,7 +72,7 @@ def ports_of(text: str) -> set[int]:
 
 
 def test_by_default_the_metrics_port_is_closed_to_every_other_host(lab_site_copy, tmp_path):
-    site = shown_site(lab_site_copy)
+    site = site_monitored_from(lab_site_copy)
     assert site["controller"]["metrics"] == {"host": "127.0.0.1", "port": 9464, "monitoring_networks": []}
     rules = rendered_rules(tmp_path, site)
     assert "metrics from the monitoring networks" not in rules
@@ -99,7 +82,7 @@ def test_by_default_the_metrics_port_is_closed_to_every_other_host(lab_site_copy
 
 
 def test_the_site_s_monitoring_networks_alone_may_scrape(lab_site_copy, tmp_path):
-    site = shown_site(lab_site_copy, MONITORING)
+    site = site_monitored_from(lab_site_copy, MONITORING)
     assert site["controller"]["metrics"] == {"host": "0.0.0.0", "port": 9464, "monitoring_networks": MONITORING}
     rules = rendered_rules(tmp_path, site)
     assert verdict(rules, "10.20.0.5", 9464) == "accept" and verdict(rules, "192.0.2.7", 9464) == "accept"
@@ -110,7 +93,7 @@ def test_the_site_s_monitoring_networks_alone_may_scrape(lab_site_copy, tmp_path
 
 
 def test_the_role_may_narrow_the_site_s_list(lab_site_copy, tmp_path):
-    rules = rendered_rules(tmp_path, shown_site(lab_site_copy, MONITORING), firewall__monitoring_networks=["192.0.2.7/32"])
+    rules = rendered_rules(tmp_path, site_monitored_from(lab_site_copy, MONITORING), firewall__monitoring_networks=["192.0.2.7/32"])
     assert verdict(rules, "192.0.2.7", 9464) == "accept" and verdict(rules, "10.20.0.5", 9464) == "drop"
 
 
@@ -120,16 +103,16 @@ def test_the_role_may_narrow_the_site_s_list(lab_site_copy, tmp_path):
 def preflight_check(tmp_path: Path, site: dict, role_networks: list[str]) -> subprocess.CompletedProcess[str]:
     tasks = yaml.safe_load((REPO / "roles/preflight/tasks/main.yml").read_text(encoding="utf-8"))
     [check] = [t for t in tasks if t["name"].startswith("Check the firewall opens the metrics port")]
-    return playbook(tmp_path, [check], {"preflight__site": site, "preflight__monitoring_networks": role_networks})
+    return run_play(tmp_path, ROLE, [check], {"preflight__site": site, "preflight__monitoring_networks": role_networks})
 
 
 def test_preflight_refuses_a_role_network_the_site_does_not_list(lab_site_copy, tmp_path):
-    result = preflight_check(tmp_path, shown_site(lab_site_copy), ["10.20.0.0/24"])
+    result = preflight_check(tmp_path, site_monitored_from(lab_site_copy), ["10.20.0.0/24"])
     assert result.returncode != 0
     assert "firewall__monitoring_networks 10.20.0.0/24 not in the site's controller.metrics.monitoring_networks" in result.stdout
     assert "none: the metrics listen on loopback only" in result.stdout
 
 
 def test_preflight_takes_a_role_list_within_the_site_s(lab_site_copy, tmp_path):
-    assert preflight_check(tmp_path, shown_site(lab_site_copy, MONITORING), ["192.0.2.7/32"]).returncode == 0
-    assert preflight_check(tmp_path, shown_site(lab_site_copy, MONITORING), []).returncode == 0
+    assert preflight_check(tmp_path, site_monitored_from(lab_site_copy, MONITORING), ["192.0.2.7/32"]).returncode == 0
+    assert preflight_check(tmp_path, site_monitored_from(lab_site_copy, MONITORING), []).returncode == 0

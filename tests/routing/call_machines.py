@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bizpbx.render.dialplan import Action, Context, IvrConfMenu
-from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
+from bizpbx.fs_vocabulary import RECORD_ON_ANSWER, Var
+from bizpbx.render.dialplan_parts import Action, Context, IvrConfMenu
+from bizpbx.routing import Bridge, Call, Collect, Hangup, Menu, Outcome, Pickup, Play, Voicemail, is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site
 
 # What a phone does when rung, and the disposition the switch reports for it.
@@ -65,8 +66,8 @@ class DialplanMachine:
         self.menus = {menu.name: menu for menu in menus}
         self.local = now.astimezone(site.zone)
 
-    def run(self, context: str, destination: str, caller: str, world: World) -> list[tuple]:
-        variables = {"caller_id_number": caller, "destination_number": destination}
+    def run(self, context: str, destination: str, caller: str, world: World, user: str | None = None) -> list[tuple]:
+        variables = {"caller_id_number": caller, "destination_number": destination, **({Var.USER_ID: user} if user else {})}
         moves = 0
         try:
             while True:
@@ -122,6 +123,10 @@ class DialplanMachine:
             if app == "set":
                 name, _, value = data.partition("=")
                 variables[name] = value
+                if name == RECORD_ON_ANSWER:  # recorded from the answer: the trace shows it armed
+                    world.trace.append(("record", variables.get("bridge_pre_execute_aleg_data")))
+            elif app == "record_session":
+                world.trace.append(("record", variables.get("bridge_pre_execute_aleg_data")))
             elif app == "unset":
                 variables.pop(data, None)
             elif app == "transfer":
@@ -134,6 +139,8 @@ class DialplanMachine:
                 self._bridge(data, variables, world)
             elif app == "voicemail":
                 world.trace.append(("voicemail", data.split(" ")[-1].split("-", 1)[1]))
+            elif app == "intercept":  # call pickup: the organization whose ringing call it takes
+                world.trace.append(("pickup", re.fullmatch(r"\$\{hash\(select/bizpbx_pickup/(\d+)\)\}", action.data).group(1)))
             elif app == "ivr":
                 onward = self._ivr(self.menus[data], world)
                 if onward is not None:
@@ -142,12 +149,12 @@ class DialplanMachine:
                 onward = self._collect(data.split(" "), variables, world)
                 if onward is not None:
                     return onward
-            # answer, playback, socket (the controller is not there): nothing the trace shows
+            # answer, playback, hash, socket (the controller is not there): nothing the trace shows
         return None
 
     def _bridge(self, dial: str, variables: dict[str, str], world: World) -> None:
-        # "a,b" rings together, "a|b" one after the other.
-        for attempt in dial.split("|"):
+        # "a,b" rings together, "a|b" one after the other; {…} sets variables on every leg.
+        for attempt in re.sub(r"^\{[^}]*\}", "", dial).split("|"):
             legs = [_rung(leg) for leg in attempt.split(",")]
             what = legs[0] if legs[0][0] == "dial" else ("ring", tuple(ext for _, (ext,) in legs))
             result = world.ring(what)
@@ -193,11 +200,16 @@ class ControllerMachine:
 
     def run(self, call: Call, world: World) -> list[tuple]:
         plan = route(call, self.site, self.now)
+        self._record(plan, world)
         index = 0
         for _ in range(MAX_MOVES):
             step = plan.steps[index]
             if isinstance(step, Hangup):
                 world.trace.append(("hangup", step.cause))
+                return world.trace
+            if isinstance(step, Pickup):  # the switch intercepts after the controller hands the call back
+                world.trace.append(("pickup", step.org_id))
+                world.trace.append(("hangup", "NORMAL_CLEARING"))
                 return world.trace
             if isinstance(step, Voicemail):
                 world.trace.append(("voicemail", step.extension))
@@ -208,6 +220,7 @@ class ControllerMachine:
                     world.trace.append(("collect",))
                     entered = world.key()
                     plan = route_after_digits(call, self.site, self.now, entered if entered in step.valid else "")
+                    self._record(plan, world)
                 else:
                     assert isinstance(step, Menu)
                     world.trace.append(("menu", step.name))
@@ -225,3 +238,7 @@ class ControllerMachine:
                 assert isinstance(step, Play) or step.action == "answer"
                 index += 1
         raise AssertionError(f"the controller goes round in circles: {world.trace}")
+
+    def _record(self, plan, world: World) -> None:
+        if plan.recording is not None and plan.recording.record:
+            world.trace.append(("record", self.site.recordings.notice if plan.recording.notice else None))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bizpbx.routing import Bridge, Collect, Hangup, Menu, Outcome, Plan, Play, Step, Voicemail
+from bizpbx.routing import Bridge, Collect, Hangup, Menu, Outcome, Pickup, Plan, Play, Step, Voicemail
 
 
 def runs(plan: Plan) -> list[tuple[Step, ...]]:
@@ -14,7 +14,7 @@ def runs(plan: Plan) -> list[tuple[Step, ...]]:
         step = plan.steps[index]
         here = (*so_far, step)
         assert len(here) <= len(plan.steps), "a run is longer than its plan: it loops"
-        if isinstance(step, (Hangup, Voicemail, Collect, Menu)):
+        if isinstance(step, (Hangup, Voicemail, Collect, Menu, Pickup)):
             found.append(here)
         elif isinstance(step, Bridge):
             found.append(here)  # answered

@@ -14,6 +14,9 @@ GROUPS = ["g1", "g2"]
 MENUS = ["m1", "m2", "m3"]
 NUMBERS = ["+74951234567", "+78005553535"]
 MAIN = "+74952121562"
+# Caller numbers and blocklist entries meant to meet in every form a trunk gives a number.
+CALLERS = ["78432123456", "88432123456", "8432123456", "+78432123456", "493012345678", "81049301234567", "", "79161234567", "Anonymous"]
+BLOCKLIST_ENTRIES = ["+7843*", "+78432123456", "+49*", "+4930123*", "+79161234567", "+7*", "+1*"]
 
 
 def targets() -> st.SearchStrategy[str]:
@@ -58,7 +61,13 @@ def business_hours(draw) -> dict:
 def organization(draw) -> dict:
     extensions = draw(st.lists(st.sampled_from(EXTENSIONS), min_size=1, max_size=5, unique=True))
     employees = {
-        ext: {"name": f"employee {ext}", "forwarding": draw(forwarding()), "voicemail": {"enabled": draw(st.booleans())}}
+        ext: {
+            "name": f"employee {ext}",
+            "forwarding": draw(forwarding()),
+            "voicemail": {"enabled": draw(st.booleans())},
+            "record_calls": draw(st.sampled_from([None, None, True, False])),
+            "do_not_disturb": draw(st.booleans()),
+        }
         for ext in extensions
     }
     groups = {
@@ -91,6 +100,8 @@ def organization(draw) -> dict:
         "ring_groups": groups,
         "ivr_menus": menus,
         "incoming": incoming,
+        "recording": {"calls": draw(st.sampled_from(["all", "inbound", "off"])), "notice": draw(st.booleans())},
+        "blocklist": draw(st.lists(st.sampled_from(BLOCKLIST_ENTRIES), max_size=3, unique=True)),
     }
 
 
@@ -115,10 +126,10 @@ def sites(draw) -> Site:
 def calls(draw, site: Site) -> Call:
     if draw(st.booleans()):
         destination = draw(st.sampled_from([MAIN, MAIN[1:], *NUMBERS, "+74950000000", "garbage"]))
-        caller = draw(st.sampled_from(["78432123456", "493012345678", "", "79161234567"]))
+        caller = draw(st.sampled_from(CALLERS))
         return Call(Source.TRUNK, caller, destination)
     org_id = draw(st.sampled_from(sorted(site.organizations)))
     org = site.organizations[org_id]
     caller = draw(st.sampled_from(sorted(org.employees)))
-    destination = draw(st.sampled_from([*EXTENSIONS, "600", "610", "89161234567", "+493012345678", "999", ""]))
-    return Call(Source.PHONE, caller, destination, org_id=org_id)
+    destination = draw(st.sampled_from([*EXTENSIONS, "600", "610", "89161234567", "+493012345678", "999", "", "*8"]))
+    return Call(Source.PHONE, caller, destination, org_id=org_id, user=f"{org_id}-{caller}")

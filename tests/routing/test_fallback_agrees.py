@@ -1,6 +1,6 @@
 """The static fallback and the controller route every call alike: on random
 sites, at random times, with phones that answer or not and callers who press
-keys or not, the rendered dialplan (run as FreeSWITCH hunts it) and the
+keys or not, recorded or not, the rendered dialplan (run as FreeSWITCH hunts it) and the
 controller's plans take the caller through the same rings, menus, voicemail
 and hang-up cause. The one difference on purpose: without the controller no
 phone may call out (its toll-fraud guard is not there)."""
@@ -40,9 +40,10 @@ def test_fallback_and_controller_take_every_call_the_same_way(data, site, minute
     call = data.draw(calls(site))
     routed = ControllerMachine(site, now).run(call, World(list(rings), list(keys)))
     context = fs_vocabulary.PUBLIC_CONTEXT if call.source is Source.TRUNK else fs_vocabulary.phones_context(call.org_id)
-    fallback = fallback_machine(site, now).run(context, call.destination, call.caller, World(list(rings), list(keys)))
-    if route(call, site, now).direction == "outbound" and routed[0][0] == "dial":  # a phone calling out
-        assert fallback == [("hangup", dialplan.GUARD_DOWN_CAUSE)], (call, fallback, routed)
+    fallback = fallback_machine(site, now).run(context, call.destination, call.caller, World(list(rings), list(keys)), call.user)
+    if route(call, site, now).direction == "outbound" and any(move[0] == "dial" for move in routed):  # a phone calling out
+        armed = [move for move in routed if move[0] == "record"]  # the recording is armed before the guard
+        assert fallback == [*armed, ("hangup", dialplan.GUARD_DOWN_CAUSE)], (call, fallback, routed)
     else:
         assert fallback == routed, (call, fallback, routed)
 

@@ -15,7 +15,7 @@ from site_strategies import MENUS, calls, sites
 from bizpbx.routing import Collect, Menu, route, route_after_digits, route_menu_choice
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
-ENDINGS = {"bridge", "forward", "message", "hangup", "voicemail", "collect", "menu"}
+ENDINGS = {"bridge", "forward", "message", "hangup", "voicemail", "collect", "menu", "pickup"}
 
 
 def assert_plan_is_sound(plan) -> list:

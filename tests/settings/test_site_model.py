@@ -143,6 +143,9 @@ def test_secrets_do_not_show_in_reprs_or_dumps(lab_site_copy):
             ("organizations.12.incoming.0", "after_hours must say where"),
         ),
         (lambda d: d["freeswitch"].update(rtp_start_port=40000), ("freeswitch", "must be below rtp_end_port")),
+        (lambda d: d.update(recordings={"http": {"url_seconds": 3600}, "url_secret": "s" * 32}), ("recordings.http.public_url", "required")),
+        (lambda d: d.update(recordings={"http": {"public_url": "pbx:8095"}, "url_secret": "s" * 32}), ("recordings.http.public_url", "pattern")),
+        (lambda d: d.update(recordings={"http": {"public_url": "https://pbx.example"}}), ("recordings", "url_secret (32 characters or more) must be set")),
     ],
     ids=lambda v: v[0] if isinstance(v, tuple) else None,
 )

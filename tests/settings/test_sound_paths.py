@@ -78,7 +78,7 @@ def test_plain_sound_paths_are_accepted(value):
 def test_the_defaults_are_safe():
     menu = IvrMenuSettings(greeting="ivr/ivr-welcome.wav", options={"1": "hangup"})
     for value in (MainNumber().prompt, MainNumber().invalid_prompt, menu.invalid_sound):
-        assert settings._sound_path(value) == value
+        assert settings.check_sound_path(value) == value
 
 
 CHARACTERS = string.printable + "\u0456\u00a0\u2028\uff04"

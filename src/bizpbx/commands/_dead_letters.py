@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.controller.outbox import DeadLetter, Outbox
+from bizpbx.ledger.database import ledger_exists
 
 ACTIONS = ("dead", "retry", "skip")
 EXIT_NOT_FOUND = 1
@@ -49,8 +50,8 @@ def run(action: str, argv: list[str]) -> int:
     site = load_or_report(args.site)
     if site is None:
         return EXIT_INVALID
-    path = site.controller.ledger
-    if not path.exists():
+    path = site.controller.ledger_database
+    if not ledger_exists(path):
         print(f"bizpbx events {action}: no ledger at {path} (controller.ledger): has the controller run yet?", file=sys.stderr)
         return EXIT_NOT_FOUND
     configured = site.controller.webhooks

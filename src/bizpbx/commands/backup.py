@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
         return EXIT_INVALID
+    if site.controller.postgresql is not None:
+        print("bizpbx backup: the ledger is in PostgreSQL (controller.postgresql): back it up with the database's own tools (pg_dump)", file=sys.stderr)
+        return EXIT_INVALID
     ledger = site.controller.ledger
     directory = args.to or site.controller.backups.dir
     try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sqlite3
 import re
 import sys
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from datetime import date, datetime, time, timedelta
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.ledger import Ledger, LedgerVersionError, ListedCall
 from bizpbx.settings import Site
+from bizpbx.ledger.database import DATABASE_ERRORS, describe
 
 COLUMNS = (
     "uuid", "time", "direction", "organization", "from", "to", "number_kind", "answered",
@@ -74,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
     since = int(datetime.combine(args.first, time(), site.zone).timestamp())
     until = int(datetime.combine(args.last + timedelta(days=1), time(), site.zone).timestamp())
     try:
-        with Ledger.read_only(site.controller.ledger) as ledger:
+        with Ledger.read_only(site.controller.ledger_database) as ledger:
             rows = [_row(site, call) for call in ledger.listed(since, until, args.org)]
     except FileNotFoundError:
         print(f"{site.controller.ledger}: no ledger there (controller.ledger); the controller and `bizpbx rate` create it", file=sys.stderr)
         return EXIT_INVALID
-    except (sqlite3.Error, OSError, LedgerVersionError) as error:
-        print(f"{site.controller.ledger}: cannot read the ledger: {error}", file=sys.stderr)
+    except (*DATABASE_ERRORS, OSError, LedgerVersionError) as error:
+        print(f"{describe(site.controller.ledger_database)}: cannot read the ledger: {error}", file=sys.stderr)
         return EXIT_INVALID
     (_print_csv if args.format == "csv" else _print_json)(rows)
     return 0

@@ -17,6 +17,7 @@ import time
 from bizpbx.commands import _dead_letters
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.controller.outbox import Outbox
+from bizpbx.ledger.database import ledger_exists
 
 POLL_SECONDS = 0.25
 EXIT_NO_LEDGER = 1
@@ -52,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
         return EXIT_INVALID
-    path = site.controller.ledger
-    if not path.exists():
+    path = site.controller.ledger_database
+    if not ledger_exists(path):
         print(f"bizpbx events: no ledger at {path} (controller.ledger): has the controller run yet?", file=sys.stderr)
         return EXIT_NO_LEDGER
     outbox = Outbox(path)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sqlite3
 import sys
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
 from bizpbx.ledger import Ledger, LedgerVersionError
 from bizpbx.rating.accounts import Account, Month, monthly_account
+from bizpbx.ledger.database import DATABASE_ERRORS, describe
 
 EXIT_UNRATED = 1
 
@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     org_ids = [args.org] if args.org is not None else sorted(site.organizations, key=lambda o: (len(o), o))
     since, until = args.month.bounds(site.zone)
     try:
-        with Ledger.read_only(site.controller.ledger) as ledger:
+        with Ledger.read_only(site.controller.ledger_database) as ledger:
             accounts = [monthly_account(site, org_id, args.month, ledger.calls(org_id, since, until)) for org_id in org_ids]
     except FileNotFoundError:
         print(f"{site.controller.ledger}: no ledger there (controller.ledger); the controller and `bizpbx rate` create it", file=sys.stderr)
         return EXIT_INVALID
-    except (sqlite3.Error, OSError, LedgerVersionError) as error:
-        print(f"{site.controller.ledger}: cannot read the ledger: {error}", file=sys.stderr)
+    except (*DATABASE_ERRORS, OSError, LedgerVersionError) as error:
+        print(f"{describe(site.controller.ledger_database)}: cannot read the ledger: {error}", file=sys.stderr)
         return EXIT_INVALID
     {"table": _print_table, "csv": _print_csv, "json": _print_json}[args.format](accounts)
     unrated = [a for a in accounts if a.unrated_calls]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from bizpbx.rating import CallRecord, Direction, Rater, Rating, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, Incomplete, parse_cdr_file
 from bizpbx.numbers.e164 import e164_digits
 from bizpbx.settings import Site
+from bizpbx.ledger.database import DATABASE_ERRORS, describe
 
 EXIT_PROBLEMS = 1
 BATCH_SIZE = 5000
@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         return _explain(args, site, rater)
     try:
-        ledger = Ledger(site.controller.ledger)
-    except (sqlite3.Error, OSError, LedgerVersionError) as error:
-        print(f"{site.controller.ledger}: cannot open the ledger: {error}", file=sys.stderr)
+        ledger = Ledger(site.controller.ledger_database)
+    except (*DATABASE_ERRORS, OSError, LedgerVersionError) as error:
+        print(f"{describe(site.controller.ledger_database)}: cannot open the ledger: {error}", file=sys.stderr)
         return EXIT_INVALID
     with ledger:
         tally = _Tally()

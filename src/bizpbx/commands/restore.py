@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
         return EXIT_INVALID
+    if site.controller.postgresql is not None:
+        print("bizpbx restore: the ledger is in PostgreSQL (controller.postgresql): restore it with the database's own tools (pg_restore)", file=sys.stderr)
+        return EXIT_INVALID
     listen = site.controller.socket
     if _listening(str(listen.host), listen.port):
         print(f"bizpbx restore: the controller is running (something listens on {listen.host}:{listen.port}): stop it first", file=sys.stderr)

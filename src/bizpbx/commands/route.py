@@ -76,12 +76,12 @@ def _call(site: Site, caller: str, destination: str, org: str | None) -> Call:
             raise ValueError(f"--org {org}: no such organization (the site has {', '.join(site.organizations)})")
         if caller not in site.organizations[org].employees:
             raise ValueError(f"--from {caller}: not an extension of organization {org}")
-        return Call(Source.PHONE, caller, destination, org_id=org)
+        return Call(Source.PHONE, caller, destination, org_id=org, user=f"{org}-{caller}")
     owners = [org_id for org_id, o in site.organizations.items() if caller in o.employees]
     if len(owners) > 1:
         raise ValueError(f"--from {caller}: extension of organizations {', '.join(owners)}; say which with --org")
     if owners:
-        return Call(Source.PHONE, caller, destination, org_id=owners[0])
+        return Call(Source.PHONE, caller, destination, org_id=owners[0], user=f"{owners[0]}-{caller}")
     if caller.isdigit() and len(caller) <= 6:
         raise ValueError(f"--from {caller}: no organization has this extension")
     return Call(Source.TRUNK, caller, destination)

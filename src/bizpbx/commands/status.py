@@ -21,6 +21,7 @@ from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_repor
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.webhooks import describe_health, health_report
 from bizpbx.ledger import Ledger
+from bizpbx.ledger.database import ledger_exists
 
 EXIT_NOT_RUNNING = 3
 
@@ -89,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         )
         cdr = first_sample(families, "bizpbx_cdr_readable")
         status["cdr_files"] = "not read yet" if cdr is None else "readable" if cdr.value == 1 else cdr.labels["problem"]
-    if site.controller.ledger.exists():
-        outbox = Outbox(site.controller.ledger)
-        with Ledger(site.controller.ledger) as ledger:
+    if ledger_exists(site.controller.ledger_database):
+        outbox = Outbox(site.controller.ledger_database)
+        with Ledger(site.controller.ledger_database) as ledger:
             status["calls_in_ledger"] = ledger.count()
         status.setdefault("outbox_depth", outbox.depth(site.controller.webhooks))
         status["webhooks"] = health_report(outbox, site.controller.webhooks)

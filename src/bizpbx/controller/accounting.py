@@ -13,6 +13,12 @@ the switch's group (the role's permission model). When it cannot (missing,
 unreadable), routing goes on: the problem is logged once, kept in
 `cdr_problem` for `bizpbx status` and shown by a metric, and reading
 resumes by itself once it is fixed.
+
+Controllers on several nodes sharing a PostgreSQL ledger read a CDR file one
+at a time: each file under a lease named after its first line (a call's
+UUID), so the same file seen by two nodes (shared storage) is read by one,
+and each node's own files by that node. Read twice, it would still store
+each call once; the lease spares the work.
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bizpbx.controller import call_events
 from bizpbx.controller.metrics import Metrics
-from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.outbox import Outbox, event_rows
+from bizpbx.controller.recordings import RecordingKeeper
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger, RatedCall
+from bizpbx.ledger.cluster import Lease
 from bizpbx.rating import CallRecord, Rater, RatingOutcome
 from bizpbx.rating.cdr_input import CdrError, NeverRouted, parse_cdr_line
 from bizpbx.settings import Site
@@ -46,16 +55,24 @@ def cdr_file_key(status: os.stat_result, head: bytes) -> str:
     survives mod_cdr_csv's rotation (a rename), and a digest of its first line
     (a call's UUID), so a new file that reuses the inode of a deleted one is
     read from its start."""
-    return f"{status.st_dev}:{status.st_ino}:{hashlib.sha256(head).hexdigest()[:16]}"
+    return f"{status.st_dev}:{status.st_ino}:{_head_digest(head)}"
+
+
+def _head_digest(head: bytes) -> str:
+    return hashlib.sha256(head).hexdigest()[:16]
 
 
 class Accounting:
-    def __init__(self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics, site: Site) -> None:
+    def __init__(
+        self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics, site: Site, *, file_lease: Callable[[str], Lease] | None = None
+    ) -> None:
+        self._file_lease = file_lease  # with controllers on several nodes: a CDR file's lease, by the name given
         self._site = site  # who the events name: employees by extension
         self._rater = rater
         self._ledger = ledger
         self._outbox = outbox
         self._metrics = metrics
+        self._recordings = RecordingKeeper(site, ledger)
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
 
@@ -83,7 +100,8 @@ class Accounting:
         """Rate and store calls (record, source); returns how many were new to the ledger.
 
         `recovered`: read from the CDR files (call.missed and call.ended say so).
-        The call's events go out in order, each once (by event key): see call_events.
+        The call's events go out in order, each once (by event key): see call_events;
+        a call the switch recorded is announced (call.recorded) once its call is stored.
         """
         rated, ended = [], []
         for record, source in records:
@@ -94,12 +112,15 @@ class Accounting:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         fresh = self._new_to_ledger(rated)
-        new = self._ledger.record(rated)
+        new = self._ledger.record(rated, event_rows(ended, int(time.time())))  # the calls and their events in one transaction
+        # A recording is stored and announced once its call is in the ledger.
+        recorded = [event.as_row() for event in map(self._recordings.found, (call.call for call in rated)) if event is not None]
         for call in fresh:
             self._metrics.call_stored(call.call, call.rating)
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
-        self._outbox.add(ended)
+        if recorded:
+            self._outbox.add(recorded)
         return new
 
     def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:
@@ -153,28 +174,42 @@ class Accounting:
                 if not head.endswith(b"\n"):
                     return 0  # not one whole line yet
                 key = cdr_file_key(status, head)
-                offset = self._outbox.offset(key)
-                if offset > status.st_size:
-                    offset = 0  # the file was truncated and written anew
-                line_number = self._lines_before(key, handle, offset)
-                handle.seek(offset)
-                while chunk := handle.read(CDR_CHUNK_BYTES):
-                    complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
-                    if not complete:
-                        break
-                    records = []
-                    for raw in complete.split(b"\n")[:-1]:
-                        line_number += 1
-                        record = self._parse(raw, path, line_number)
-                        if record is not None:
-                            records.append((record, f"{path}:{line_number}"))
-                    new += self.finished(records, recovered=True)
-                    offset += len(complete)
-                    self._outbox.set_offset(key, path, offset)
-                    self._line_counts[key] = (offset, line_number)
-                    handle.seek(offset)
+                lease = self._file_lease(f"cdr-file:{_head_digest(head)}") if self._file_lease else None
+                if lease is not None and not lease.hold():
+                    return 0  # another node reads it now
+                try:
+                    new = self._read_from_offset(path, handle, status, key, lease)
+                finally:
+                    if lease is not None:
+                        lease.release()
         except FileNotFoundError:
             pass  # rotated away between the listing and the read: read under its new name next time
+        return new
+
+    def _read_from_offset(self, path: Path, handle, status: os.stat_result, key: str, lease: Lease | None) -> int:
+        new = 0
+        offset = self._outbox.offset(key)
+        if offset > status.st_size:
+            offset = 0  # the file was truncated and written anew
+        line_number = self._lines_before(key, handle, offset)
+        handle.seek(offset)
+        while chunk := handle.read(CDR_CHUNK_BYTES):
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
+            if not complete:
+                break
+            records = []
+            for raw in complete.split(b"\n")[:-1]:
+                line_number += 1
+                record = self._parse(raw, path, line_number)
+                if record is not None:
+                    records.append((record, f"{path}:{line_number}"))
+            new += self.finished(records, recovered=True)
+            offset += len(complete)
+            self._outbox.set_offset(key, path, offset)
+            self._line_counts[key] = (offset, line_number)
+            if lease is not None and not lease.hold():
+                break  # lapsed during a long read: another node goes on from the offset stored
+            handle.seek(offset)
         return new
 
     def _lines_before(self, key: str, handle, offset: int) -> int:

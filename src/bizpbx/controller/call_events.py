@@ -45,6 +45,7 @@ VOICEMAIL = "call.voicemail"
 ANSWERED = "call.answered"
 MISSED = "call.missed"
 ENDED = "call.ended"
+RECORDED = "call.recorded"
 
 # Calls to the company that no one answered are missed; an outside party not
 # answering a call out is not.
@@ -90,7 +91,7 @@ def event_time(event) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def _epoch_time(epoch: int) -> str:
+def epoch_time(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -144,9 +145,12 @@ def started(
     number_kind: str | None,
     employee: dict[str, Any] | None,
     recovered: bool = False,
+    reference: str | None = None,
 ) -> CallEvent:
     fields: dict[str, Any] = {"from": caller, "to": called, "organization": organization, "direction": direction}
     fields.update(number=number, number_kind=number_kind, employee=employee)
+    if reference is not None:
+        fields["reference"] = reference  # a call placed through the click-to-call API: the CRM's own
     return _make(uuid, STARTED, at, **fields, **_recovered(recovered))
 
 
@@ -170,6 +174,12 @@ def answered(uuid: str, at: str, organization: str | None, answered_by: dict[str
     return _make(uuid, ANSWERED, at, organization=organization, answered_by=answered_by, **_recovered(recovered))
 
 
+def recorded(uuid: str, at: str, organization: str | None, seconds: float, size: int, path: str, url: tuple[str, int] | None) -> CallEvent:
+    """A call's recording, whole: a URL to fetch it (expiring), or only its path on the server."""
+    link = {"url": url[0], "url_expires": epoch_time(url[1])} if url else {"url": None, "url_expires": None}
+    return _make(uuid, RECORDED, at, organization=organization, seconds=seconds, bytes=size, format="wav", path=path, **link)
+
+
 def _recovered(recovered: bool) -> dict[str, bool]:
     return {"recovered": True} if recovered else {}
 
@@ -180,16 +190,16 @@ def _recovered(recovered: bool) -> dict[str, bool]:
 def finished(site: Site, call: CallRecord, rating: Rating, at: str | None = None, *, recovered: bool = False) -> list[CallEvent]:
     """The events of a finished call, in order: what the record can tell of its course
     (marked recovered: sent only if not already seen live), call.missed, call.ended."""
-    end = at or (_epoch_time(call.end_epoch) if call.end_epoch else now())
+    end = at or (epoch_time(call.end_epoch) if call.end_epoch else now())
     organization = rating.payer or call.organization or None
     events = [_started_from(site, call)]
     who = _answered_by(site, call)
     if call.answered_by_person:
         bridged = call.bridge_epoch or call.answer_epoch
-        events.append(answered(call.uuid, _epoch_time(bridged), call.organization or None, who, recovered=True))
+        events.append(answered(call.uuid, epoch_time(bridged), call.organization or None, who, recovered=True))
     if call.voicemail:
         box = party(site, call.organization, f"voicemail:{call.voicemail}")
-        events.append(voicemail(call.uuid, _epoch_time(call.answer_epoch) if call.answer_epoch else end, call.organization or None, box, None, recovered=True))
+        events.append(voicemail(call.uuid, epoch_time(call.answer_epoch) if call.answer_epoch else end, call.organization or None, box, None, recovered=True))
     common = {"from": call.caller, "to": call.called_number or call.callee, "organization": organization, "direction": call.direction.value}
     wait = _wait_seconds(call)
     if not call.answered_by_person and call.direction in _MISSABLE:
@@ -222,7 +232,7 @@ def _started_from(site: Site, call: CallRecord) -> CallEvent:
     phone_call = call.direction in (Direction.INTERNAL, Direction.OUTBOUND)  # placed by an employee's phone
     return started(
         call.uuid,
-        _epoch_time(start) if start else now(),
+        epoch_time(start) if start else now(),
         caller=call.caller,
         called=call.callee,
         organization=call.organization or None,

@@ -20,17 +20,18 @@ import asyncio
 import logging
 import time
 import uuid as uuid_module
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from bizpbx import fs_vocabulary as fs
-from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, Var
+from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
+from bizpbx.controller.bridge_results import answered_leg, answering_leg, caller_gone, unanswered_outcome
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
+from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
@@ -45,6 +46,7 @@ from bizpbx.routing import (
     Leg,
     Menu,
     Outcome,
+    Pickup,
     Plan,
     Play,
     Source,
@@ -57,8 +59,6 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-ANSWERED_DIALSTATUS = "ANSWER"
-BRIDGED = "CHANNEL_BRIDGE"
 NOT_REGISTERED = "error/user_not_registered"
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
@@ -85,15 +85,16 @@ class CallHandler:
         spend_today: Callable[[str, int, int], Decimal],
         metrics: Metrics,
         emit: Callable[[call_events.CallEvent], None],
+        outbound_calls: OutboundCalls | None = None,
     ) -> None:
         self._site = site
         self._rater = rater
         self._spend_today = spend_today
         self._metrics = metrics
         self._emit = emit
-        self._domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
-        self.outbound_in_progress: Counter[str] = Counter()
-        self.active: set[str] = set()
+        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        self.outbound_calls = outbound_calls or LocalOutboundCalls()  # for the guard's concurrency limit
+        self.active: dict[str, CallState] = {}  # the calls being handled, by UUID
         self.draining = False
 
     async def __call__(self, session: OutboundSession) -> None:
@@ -106,7 +107,7 @@ class CallHandler:
             self._emit(self._started(session.channel_data, call, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
-        self.active.add(call.uuid)
+        self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, self._site, datetime.now(timezone.utc))
@@ -120,8 +121,8 @@ class CallHandler:
             log.info("call ended while being handled: %s", error, extra={"call_uuid": call.uuid})
         finally:
             if state.outbound_org is not None:
-                self.outbound_in_progress[state.outbound_org] -= 1
-            self.active.discard(call.uuid)
+                self.outbound_calls.release(state.uuid)
+            self.active.pop(call.uuid, None)
             self._metrics.active_calls.set(len(self.active))
 
     def _started(self, data, call: Call, plan: Plan | None) -> call_events.CallEvent:
@@ -144,13 +145,15 @@ class CallHandler:
             number=number,
             number_kind=variable("number_kind") if direction == "inbound" else None,
             employee=call_events.caller_employee(self._site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+            reference=variable("reference"),
         )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
         if plan.org_id and plan.org_id != state.org_id:
             await self._set_org(session, state, plan.org_id)
-        while not _caller_gone(session):
+        await self._record(session, state, plan)
+        while not caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
                 if not state.answered:
@@ -160,6 +163,10 @@ class CallHandler:
             elif isinstance(step, Play):
                 await session.execute("playback", step.sound)
                 index += 1
+            elif isinstance(step, Pickup):
+                # Handed back: the dialplan's `intercept` after the socket takes the ringing call.
+                log.info("call pickup left to the switch: %s", step.reason, extra={"call_uuid": call.uuid})
+                return
             elif isinstance(step, Hangup):
                 log.info("hangup %s: %s", step.cause, step.reason, extra={"call_uuid": call.uuid})
                 await session.hangup(step.cause)
@@ -185,6 +192,7 @@ class CallHandler:
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
                     self._emit(call_events.organization_entered(state.uuid, plan.org_id))
+                await self._record(session, state, plan)
                 index = 0
             elif isinstance(step, Menu):
                 state.sequence += 1
@@ -197,6 +205,15 @@ class CallHandler:
                 if outcome is None:
                     return
                 index = step.next_step(outcome)
+
+    async def _record(self, session: OutboundSession, state: CallState, plan: Plan) -> None:
+        """The plan's recording, as the dialplan arms it (the same variables again for a
+        call the dialplan armed already: the switch records it once)."""
+        if plan.recording is None or not plan.recording.record:
+            return
+        notice = self._site.recordings.notice if plan.recording.notice else None
+        for application, data in fs.recording_steps(str(self._site.recordings.dir), notice, answered=state.answered):
+            await session.execute(application, data)
 
     async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
         # The CDR carries the organization the caller chose (bizpbx.cdr).
@@ -251,14 +268,14 @@ class CallHandler:
         """Ring the step's legs; None when the call is over (answered, or the caller left)."""
         external = [leg for leg in step.legs if leg.external]
         if external:
-            refusal = self._guard(state, external[0])
+            refusal = self.guard_refusal(external[0].org_id, external[0].number or "", state.uuid)
             if refusal is not None:
                 await self._refuse(session, state, refusal)
                 return None
             await self._mark_outbound(session, call, state, external[0])
-        elif step.check_registration and self._domain and len(step.legs) == 1:
+        elif step.check_registration and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self._domain}")
+            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self.domain}")
             if contact.strip().startswith(NOT_REGISTERED):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
@@ -266,13 +283,18 @@ class CallHandler:
             self._transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
         legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
         dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
+        phones_of = None if external else step.legs[0].org_id
+        if phones_of is not None:
+            # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
+            await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
+            dial = fs.ringing_dial(dial, phones_of, state.uuid)
         bridging = asyncio.ensure_future(session.execute("bridge", dial))
-        answering = asyncio.ensure_future(_answering_leg(session.events, legs))
+        answering = asyncio.ensure_future(answering_leg(session.events, legs))
         try:
             done, _ = await asyncio.wait({bridging, answering}, timeout=step.ring_seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             answering.cancel()  # an event it was woken for stays queued: _answered_leg finds it
-        answer = answering.result() if answering in done else _answered_leg(session.events, legs)
+        answer = answering.result() if answering in done else answered_leg(session.events, legs)
         deadline_passed = not done and answer is None
         if deadline_passed:
             for leg_uuid in legs:
@@ -280,9 +302,12 @@ class CallHandler:
         if answer is not None:
             await self._person_answered(session, state, *answer)
         result = await bridging
-        if answer is None and (answer := _answered_leg(session.events, legs)) is not None:
+        if phones_of is not None and not caller_gone(session):
+            # Not answered (an answer withdrew it): no longer ringing here.
+            await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
+        if answer is None and (answer := answered_leg(session.events, legs)) is not None:
             await self._person_answered(session, state, *answer)  # answered as its deadline passed
-        return _outcome(result, deadline_passed, session)
+        return unanswered_outcome(result, deadline_passed, session)
 
     async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
         state.answered = True
@@ -290,17 +315,21 @@ class CallHandler:
         self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(leg.org_id, who)))
         await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
-    def _guard(self, state: CallState, leg: Leg) -> Refusal | None:
-        org = self._site.organizations[leg.org_id]
+    def guard_refusal(self, org_id: str, number: str, call_uuid: str | None = None) -> Refusal | None:
+        """The toll-fraud guard's answer for a call out of `org_id` to `number` now (None: allowed).
+
+        With `call_uuid` an allowed call is kept as in progress (released when it ends); without, only asked."""
+        org = self._site.organizations[org_id]
         since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
-        return check_outbound(
-            org.outbound,
-            leg.org_id,
-            leg.number or "",
-            calls_in_progress=self.outbound_in_progress[leg.org_id],
-            spent_today=self._spend_today(leg.org_id, since, until),
-            price=self._rater.price_per_minute(leg.org_id, leg.number or ""),
-        )
+        spent, price = self._spend_today(org_id, since, until), self._rater.price_per_minute(org_id, number)
+
+        def decide(calls: int) -> Refusal | None:
+            return check_outbound(org.outbound, org_id, number, calls_in_progress=calls, spent_today=spent, price=price)
+
+        if call_uuid is None:
+            return decide(self.outbound_calls.in_progress(org_id))
+        # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
+        return self.outbound_calls.claim(org_id, call_uuid, decide)
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
         self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
@@ -314,8 +343,7 @@ class CallHandler:
 
     async def _mark_outbound(self, session: OutboundSession, call: Call, state: CallState, leg: Leg) -> None:
         if state.outbound_org is None:
-            state.outbound_org = leg.org_id
-            self.outbound_in_progress[leg.org_id] += 1
+            state.outbound_org = leg.org_id  # claimed by the guard: released when the call ends
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
             for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):
@@ -332,50 +360,8 @@ class CallHandler:
         return fs.user_dial(leg.org_id, leg.extension, options)
 
 
-async def _answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
-    while True:
-        found = _bridged_leg(await events.get(), legs)
-        if found is not None:
-            return found
-
-
-def _answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
-    while not events.empty():
-        found = _bridged_leg(events.get_nowait(), legs)
-        if found is not None:
-            return found
-    return None
-
-
-def _bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
-    if event.name != BRIDGED:
-        return None
-    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
-    return (leg, event) if leg is not None else None
-
-
 def _legs(plan: Plan | None) -> list[Leg]:
     return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
-
-
-def _caller_gone(session: OutboundSession) -> bool:
-    return session.closed or session.linger_notice is not None
-
-
-def _outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> Outcome | None:
-    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or _caller_gone(session):
-        return None
-    if deadline_passed:
-        return Outcome.NO_ANSWER
-    disposition = result.get("variable_originate_disposition")
-    if disposition in BUSY_CAUSES:
-        return Outcome.BUSY
-    if disposition in NO_ANSWER_CAUSES:
-        return Outcome.NO_ANSWER
-    if disposition == "ORIGINATOR_CANCEL":
-        return None  # the caller hung up while it rang
-    return Outcome.UNAVAILABLE
 
 
 def call_from_channel(data) -> Call:
@@ -390,4 +376,4 @@ def call_from_channel(data) -> Call:
     if org_id is None:
         # Handed over without the dialplan's variables: the trunk side is the safe assumption.
         return Call(Source.TRUNK, caller, destination, uuid=uuid)
-    return Call(Source.PHONE, caller, destination, org_id=org_id, uuid=uuid)
+    return Call(Source.PHONE, caller, destination, org_id=org_id, uuid=uuid, user=header_text(data, f"variable_{Var.USER_ID}") or None)

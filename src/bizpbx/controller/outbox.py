@@ -13,6 +13,10 @@ An event a webhook refused for good is set aside in `webhook_dead_letters`
 `requeue` (``bizpbx events retry``) turns dead letters into state ``retry``:
 the webhook's delivery loop takes those first, in id order, before newer
 events; `discard` (``bizpbx events skip``) forgets them.
+
+The statements are the same for the SQLite file and for PostgreSQL (see
+`bizpbx.ledger.postgres`); the delivery loops of several controllers sharing
+one PostgreSQL ledger take turns by lease (`bizpbx.ledger.cluster`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bizpbx.ledger import Ledger
-from bizpbx.ledger.database import connect, immediate_transaction, insert_once
+from bizpbx.ledger.database import LedgerLocation, change_many, immediate_transaction, open_database
+from bizpbx.ledger.store import insert_events
+
+# The cursor never moves back: a slower writer's smaller id keeps the larger one.
+_LATER_CURSOR = (
+    "CASE WHEN excluded.delivered_id > webhook_cursors.delivered_id THEN excluded.delivered_id ELSE webhook_cursors.delivered_id END"
+)
+
+
+def event_rows(events: Iterable[tuple[str, str, str, dict]], now: int) -> list[tuple[str, str, str, str, int]]:
+    """(key, call UUID, name, body) events as the outbox stores them: the body as the JSON delivered."""
+    return [(key, uuid, name, json.dumps(body, ensure_ascii=False, separators=(",", ":")), now) for key, uuid, name, body in events]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +77,9 @@ class Health:
 class Outbox:
     """One connection to the ledger database for the controller's own tables."""
 
-    def __init__(self, path: Path | str) -> None:
-        Ledger(path).close()  # creates the file and runs the migrations, ours included
-        self._db = connect(Path(path))
+    def __init__(self, where: LedgerLocation) -> None:
+        Ledger(where).close()  # creates the file and runs the migrations, ours included
+        self._db = open_database(where)
 
     def close(self) -> None:
         self._db.close()
@@ -72,9 +87,11 @@ class Outbox:
     def add(self, events: Iterable[tuple[str, str, str, dict]]) -> int:
         """Store (key, call UUID, name, body) events in one transaction; a key
         already stored is skipped. Returns how many were new."""
-        now = int(time.time())
-        rows = [(key, uuid, name, json.dumps(body, ensure_ascii=False, separators=(",", ":")), now) for key, uuid, name, body in events]
-        return insert_once(self._db, "INSERT INTO call_events (key, call_uuid, name, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING", rows)
+        rows = event_rows(events, int(time.time()))
+        if not rows:
+            return 0
+        with immediate_transaction(self._db):
+            return insert_events(self._db, rows)
 
     def after(self, last_id: int, limit: int = 100) -> list[StoredEvent]:
         rows = self._db.execute("SELECT id, call_uuid, name, body FROM call_events WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
@@ -90,7 +107,7 @@ class Outbox:
     def acknowledge(self, webhook: str, event_id: int) -> None:
         self._db.execute(
             "INSERT INTO webhook_cursors (webhook, delivered_id) VALUES (?, ?)"
-            " ON CONFLICT(webhook) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id)",
+            f" ON CONFLICT(webhook) DO UPDATE SET delivered_id = {_LATER_CURSOR}",
             (webhook, event_id),
         )
 
@@ -112,7 +129,7 @@ class Outbox:
             self._db.execute("DELETE FROM webhook_dead_letters WHERE webhook = ? AND event_id = ?", (webhook, event_id))
             self._db.execute(
                 "INSERT INTO webhook_cursors (webhook, delivered_id, consecutive_failures, last_success_at) VALUES (?, ?, 0, ?)"
-                " ON CONFLICT(webhook) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id),"
+                f" ON CONFLICT(webhook) DO UPDATE SET delivered_id = {_LATER_CURSOR},"
                 " consecutive_failures = 0, last_success_at = excluded.last_success_at",
                 (webhook, event_id, at),
             )
@@ -122,7 +139,7 @@ class Outbox:
         with immediate_transaction(self._db):
             self._db.execute(
                 "INSERT INTO webhook_cursors (webhook, delivered_id, consecutive_failures, last_failure_at, last_error) VALUES (?, 0, 1, ?, ?)"
-                " ON CONFLICT(webhook) DO UPDATE SET consecutive_failures = consecutive_failures + 1,"
+                " ON CONFLICT(webhook) DO UPDATE SET consecutive_failures = webhook_cursors.consecutive_failures + 1,"
                 " last_failure_at = excluded.last_failure_at, last_error = excluded.last_error",
                 (webhook, at, error),
             )
@@ -139,13 +156,13 @@ class Outbox:
         with immediate_transaction(self._db):
             self._db.execute(
                 "INSERT INTO webhook_dead_letters (webhook, event_id, state, attempts, reason, dead_at) VALUES (?, ?, 'dead', ?, ?, ?)"
-                " ON CONFLICT(webhook, event_id) DO UPDATE SET state = 'dead', attempts = attempts + excluded.attempts,"
+                " ON CONFLICT(webhook, event_id) DO UPDATE SET state = 'dead', attempts = webhook_dead_letters.attempts + excluded.attempts,"
                 " reason = excluded.reason, dead_at = excluded.dead_at",
                 (webhook, event_id, attempts, reason, at),
             )
             self._db.execute(
                 "INSERT INTO webhook_cursors (webhook, delivered_id) VALUES (?, ?)"
-                " ON CONFLICT(webhook) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id)",
+                f" ON CONFLICT(webhook) DO UPDATE SET delivered_id = {_LATER_CURSOR}",
                 (webhook, event_id),
             )
 
@@ -161,7 +178,7 @@ class Outbox:
     def dead_letters(self, webhook: str | None = None, *, state: str | None = None) -> list[DeadLetter]:
         query = (
             "SELECT d.webhook, e.id, e.call_uuid, e.name, e.body, d.state, d.attempts, d.reason, d.dead_at"
-            " FROM webhook_dead_letters d JOIN call_events e ON e.id = d.event_id WHERE 1"
+            " FROM webhook_dead_letters d JOIN call_events e ON e.id = d.event_id WHERE 1 = 1"
         )
         arguments: list[object] = []
         if webhook is not None:
@@ -187,18 +204,16 @@ class Outbox:
     def _change_letters(self, statement: str, letters: Iterable[DeadLetter]) -> int:
         rows = [(letter.webhook, letter.event.id) for letter in letters]
         with immediate_transaction(self._db):
-            before = self._db.total_changes
-            self._db.executemany(statement, rows)
-            return self._db.total_changes - before
+            return change_many(self._db, statement, rows)
 
     def offset(self, file_key: str) -> int:
-        row = self._db.execute("SELECT offset FROM cdr_offsets WHERE file_key = ?", (file_key,)).fetchone()
+        row = self._db.execute('SELECT "offset" FROM cdr_offsets WHERE file_key = ?', (file_key,)).fetchone()
         return row[0] if row else 0
 
     def set_offset(self, file_key: str, path: Path, offset: int) -> None:
         self._db.execute(
-            "INSERT INTO cdr_offsets (file_key, path, offset, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset, updated_at = excluded.updated_at",
+            'INSERT INTO cdr_offsets (file_key, path, "offset", updated_at) VALUES (?, ?, ?, ?)'
+            ' ON CONFLICT(file_key) DO UPDATE SET path = excluded.path, "offset" = excluded."offset", updated_at = excluded.updated_at',
             (file_key, str(path), offset, int(time.time())),
         )
 

@@ -10,11 +10,10 @@ The calls themselves (the ledger's `calls`) are never pruned.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bizpbx.ledger.database import immediate_transaction
+from bizpbx.ledger.database import Database, change_many, immediate_transaction
 
 DAY_SECONDS = 86_400
 
@@ -25,7 +24,7 @@ class Pruned:
     dead_letters: int  # dead letters kept (never pruned)
 
 
-def prune_delivered(db: sqlite3.Connection, webhooks: Iterable[str], now: int, days: int) -> Pruned:
+def prune_delivered(db: Database, webhooks: Iterable[str], now: int, days: int) -> Pruned:
     """Remove the events created more than `days` before `now` that every webhook
     in `webhooks` has acknowledged and no dead letter holds, in one transaction."""
     names = sorted(set(webhooks))
@@ -36,12 +35,11 @@ def prune_delivered(db: sqlite3.Connection, webhooks: Iterable[str], now: int, d
             delivered_up_to = cursors[1] if cursors[0] == len(names) else 0
         else:
             delivered_up_to = db.execute("SELECT coalesce(max(id), 0) FROM call_events").fetchone()[0]  # nobody to deliver to
-        before = db.total_changes
-        db.execute(
+        removed = change_many(
+            db,
             "DELETE FROM call_events WHERE created_at < ? AND id <= ?"
             " AND NOT EXISTS (SELECT 1 FROM webhook_dead_letters d WHERE d.event_id = call_events.id)",
-            (now - days * DAY_SECONDS, delivered_up_to),
+            [(now - days * DAY_SECONDS, delivered_up_to)],
         )
-        removed = db.total_changes - before
         kept = db.execute("SELECT count(*) FROM webhook_dead_letters").fetchone()[0]
     return Pruned(removed, kept)

@@ -31,6 +31,14 @@ again. The loop never dies on an error of its own either: it logs the
 traceback and starts again after a backoff. A crash between a 2xx and the
 cursor update delivers that one event again: consumers deduplicate by its
 ``id`` (also in the ``X-Bizpbx-Event-Id`` header).
+
+Controllers on several nodes sharing a PostgreSQL ledger each run the loop,
+but only the holder of the webhook's lease (`bizpbx.ledger.cluster.Lease`)
+delivers: it renews the lease before every attempt, for longer than an
+attempt and the backoff after it take (`lease_seconds`), so the lease cannot
+lapse while an attempt is under way and no event is sent by two nodes; a
+node that finds the lease held by another waits, and takes it over once it
+lapses (its holder stopped or died), from the cursor in the database.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from bizpbx import __version__
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, StoredEvent
+from bizpbx.ledger.cluster import Lease
 from bizpbx.settings import Webhook
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,17 @@ RETRIED_CLIENT_ERRORS = frozenset({408, 425, 429})  # 4xx that say "later", not 
 FAILING_AFTER = 5  # failed attempts in a row before a webhook is reported failing
 PROBLEM_CHARS = 300  # a failure's description is cut to this length
 MAX_STATUS_LINE = 64 * 1024  # a longer status line is no answer (httpx takes up to 100 KiB of head)
+BACKOFF = (0.5, 30.0)  # seconds: the first wait after a failed attempt, and the longest
+LEASE_MARGIN_SECONDS = 10.0
+
+
+def lease_seconds(webhook: Webhook, backoff: tuple[float, float] = BACKOFF) -> float:
+    """How long a delivery lease lasts: an attempt, the wait after it, and a margin for the database's round trips."""
+    return webhook.timeout_seconds * ATTEMPT_TIMEOUTS + backoff[1] + LEASE_MARGIN_SECONDS
+
+
+class LeaseLost(Exception):
+    """Another node holds the webhook's lease now."""
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -136,8 +156,11 @@ def ssl_context(webhook: Webhook) -> ssl.SSLContext:
 class Delivery:
     """The delivery loop of one webhook."""
 
-    def __init__(self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = (0.5, 30.0), metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, name: str, webhook: Webhook, outbox: Outbox, *, backoff: tuple[float, float] = BACKOFF, metrics: Metrics | None = None, lease: Lease | None = None
+    ) -> None:
         self.name = name
+        self._lease = lease  # with controllers on several nodes: only its holder delivers
         self._metrics = metrics
         self._webhook = webhook
         self._target = WebhookAddress.parse(webhook.url)
@@ -184,8 +207,19 @@ class Delivery:
         finally:
             await self._close_client()
 
+    def release_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+
+    def _leased(self) -> bool:
+        """Whether this loop may deliver now: alone, always; in a cluster, while it holds the lease (renewed here)."""
+        return self._lease is None or self._lease.hold()
+
     async def _loop(self) -> None:
         while True:
+            if not self._leased():
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+                continue
             requeued = self._outbox.requeued(self.name, limit=1)
             batch = requeued or self._outbox.after(self._outbox.cursor(self.name))
             if not batch:
@@ -195,13 +229,16 @@ class Delivery:
                 except TimeoutError:
                     pass
                 continue
-            for event in batch:
-                if requeued or selects(self._webhook.events, event.name):
-                    await self._deliver(event)
-                else:
-                    self._outbox.acknowledge(self.name, event.id)
-                if not requeued and self._outbox.requeued(self.name, limit=1):
-                    break  # dead letters queued again go before newer events
+            try:
+                for event in batch:
+                    if requeued or selects(self._webhook.events, event.name):
+                        await self._deliver(event)
+                    else:
+                        self._outbox.acknowledge(self.name, event.id)
+                    if not requeued and self._outbox.requeued(self.name, limit=1):
+                        break  # dead letters queued again go before newer events
+            except LeaseLost:
+                log.info("webhook %s: another node delivers now", self.name)
 
     async def _deliver(self, event: StoredEvent) -> None:
         """Attempt until the event is delivered or set aside."""
@@ -218,6 +255,8 @@ class Delivery:
                 "X-Bizpbx-Event": event.name,
                 "X-Bizpbx-Event-Id": event_id,
             }
+            if not self._leased():
+                raise LeaseLost
             sent = time.perf_counter()
             attempt = await self.attempt(body, headers)
             if self._metrics is not None:

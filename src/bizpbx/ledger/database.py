@@ -1,6 +1,10 @@
 """The ledger database's connection settings and its one write pattern,
 shared by every writer of the file (the call ledger, the controller's tables).
 
+The ledger is a SQLite file (below) or a PostgreSQL database
+(`bizpbx.ledger.postgres`); `open_database` opens either, and the functions
+here take either.
+
 - `connect_read_only`: for the commands that only read (`bizpbx invoice`):
   an existing file, opened read-only, never created, migrated or written.
 - `connect`: autocommit mode (transactions are explicit), WAL so readers never
@@ -22,7 +26,32 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
+from bizpbx.ledger.postgres import OUTBOX_LOCK, MissingPassword, PostgresConnection, PostgresTarget
+
 BUSY_TIMEOUT_MS = 30_000
+
+Database = sqlite3.Connection | PostgresConnection
+LedgerLocation = Path | str | PostgresTarget  # a SQLite file, or a PostgreSQL database
+# What opening or using the ledger can raise, whichever database it is in.
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error, MissingPassword)
+
+
+def open_database(where: LedgerLocation, *, read_only: bool = False) -> Database:
+    if isinstance(where, (str, Path)):
+        return connect_read_only(Path(where)) if read_only else connect(Path(where))
+    return PostgresConnection(where, read_only=read_only)
+
+
+def ledger_exists(where: LedgerLocation) -> bool:
+    """Whether there is a ledger to read: the SQLite file is there (a PostgreSQL database is asked when connecting)."""
+    return Path(where).exists() if isinstance(where, (str, Path)) else True
+
+
+def describe(where: LedgerLocation) -> str:
+    """The ledger's location for messages: the file, or the database URL (which holds no password)."""
+    return str(where) if isinstance(where, (str, Path)) else where.dsn
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -61,7 +90,11 @@ def _use_wal(db: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def immediate_transaction(db: Database) -> Iterator[Database]:
+    if isinstance(db, PostgresConnection):
+        with db.transaction():
+            yield db
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -71,12 +104,27 @@ def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection
     db.execute("COMMIT")
 
 
-def insert_once(db: sqlite3.Connection, statement: str, rows: Sequence[tuple[object, ...]]) -> int:
+def insert_once(db: Database, statement: str, rows: Sequence[tuple[object, ...]]) -> int:
     """Run an ``INSERT … ON CONFLICT DO NOTHING`` for every row, all or none;
     return how many rows were inserted."""
     if not rows:
         return 0
     with immediate_transaction(db):
-        before = db.total_changes
-        db.executemany(statement, rows)
-        return db.total_changes - before
+        return change_many(db, statement, rows)
+
+
+def change_many(db: Database, statement: str, rows: Sequence[Sequence[object]]) -> int:
+    """Run a statement for every row; return how many rows it inserted, changed or deleted."""
+    if isinstance(db, PostgresConnection):
+        return db.executemany(statement, rows)
+    before = db.total_changes
+    db.executemany(statement, rows)
+    return db.total_changes - before
+
+
+def number_in_commit_order(db: Database) -> None:
+    """Within a transaction about to add call events: make their ids follow
+    the order transactions commit in. SQLite's write lock already does
+    (BEGIN IMMEDIATE); PostgreSQL takes its sequence numbers outside any lock."""
+    if isinstance(db, PostgresConnection):
+        db.lock(OUTBOX_LOCK)

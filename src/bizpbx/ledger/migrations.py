@@ -3,12 +3,18 @@
 The steps so far: the rated calls (``calls``, written by
 `bizpbx.ledger.store`); the controller's call events for consumers, webhook
 cursors and CDR file offsets; webhook dead letters and delivery health (the
-controller's tables, written by `bizpbx.controller.outbox`).
+controller's tables, written by `bizpbx.controller.outbox`); call recordings
+(`bizpbx.controller.recordings`).
 
-The database's ``PRAGMA user_version`` is the number of steps applied. On
-opening, the steps not yet applied run in order, all in one ``BEGIN
-IMMEDIATE`` transaction, so two processes opening a new ledger at once
-migrate it once. A database with a version above ``len(MIGRATIONS)`` was
+Each step is written for SQLite (`sql`) and for PostgreSQL (`postgresql`,
+the same tables in its dialect: BIGINT for epoch seconds, identity columns,
+``"offset"`` quoted); a step without a PostgreSQL text uses the SQLite one.
+
+SQLite's ``PRAGMA user_version`` (PostgreSQL: the table ``bizpbx_schema``)
+is the number of steps applied. On opening, the steps not yet applied run in
+order, all in one transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: under
+an advisory lock), so two processes opening a new ledger at once migrate it
+once. A database with a version above ``len(MIGRATIONS)`` was
 written by a newer bizpbx and is refused.
 
 To change the schema, append a `Migration` (what it adds, and its SQL) at the
@@ -19,16 +25,17 @@ separated by ';' (no triggers with inner ';').
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from bizpbx.ledger.database import immediate_transaction
+from bizpbx.ledger.database import Database, immediate_transaction
+from bizpbx.ledger.postgres import PostgresConnection, migrate_postgres, postgres_version
 
 
 @dataclass(frozen=True)
 class Migration:
     description: str
     sql: str
+    postgresql: str = ""  # the step in PostgreSQL's dialect, when the SQLite text does not serve
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -57,6 +64,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX calls_by_payer_and_time ON calls(organization, answer_epoch);
         """,
+        """
+        CREATE TABLE calls (
+            uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            called_number TEXT NOT NULL,
+            number_kind TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            callee TEXT NOT NULL,
+            answer_epoch BIGINT NOT NULL,
+            billsec BIGINT NOT NULL,
+            hangup_cause TEXT NOT NULL,
+            trunk TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            prefix TEXT,
+            billed_seconds BIGINT NOT NULL,
+            cost TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recorded_at BIGINT NOT NULL
+        );
+        CREATE INDEX calls_by_payer_and_time ON calls(organization, answer_epoch)
+        """,
     ),
     Migration(
         "controller: call events for consumers, webhook cursors, CDR file offsets",
@@ -80,6 +110,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_at INTEGER NOT NULL
         )
         """,
+        """
+        CREATE TABLE call_events (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            call_uuid TEXT NOT NULL,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE TABLE webhook_cursors (
+            webhook TEXT PRIMARY KEY NOT NULL,
+            delivered_id BIGINT NOT NULL
+        );
+        CREATE TABLE cdr_offsets (
+            file_key TEXT PRIMARY KEY NOT NULL,
+            path TEXT NOT NULL,
+            "offset" BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )
+        """,
     ),
     Migration(
         "controller: webhook dead letters and delivery health",
@@ -98,6 +148,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE webhook_cursors ADD COLUMN last_failure_at INTEGER;
         ALTER TABLE webhook_cursors ADD COLUMN last_error TEXT
         """,
+        """
+        CREATE TABLE webhook_dead_letters (
+            webhook TEXT NOT NULL,
+            event_id BIGINT NOT NULL REFERENCES call_events(id),
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            dead_at BIGINT NOT NULL,
+            PRIMARY KEY (webhook, event_id)
+        );
+        ALTER TABLE webhook_cursors ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE webhook_cursors ADD COLUMN last_success_at BIGINT;
+        ALTER TABLE webhook_cursors ADD COLUMN last_failure_at BIGINT;
+        ALTER TABLE webhook_cursors ADD COLUMN last_error TEXT
+        """,
     ),
     Migration(
         "calls: when each call started (exports list unanswered calls by time too)",
@@ -105,6 +170,67 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE calls ADD COLUMN start_epoch INTEGER NOT NULL DEFAULT 0;
         UPDATE calls SET start_epoch = CASE WHEN answer_epoch > 0 THEN answer_epoch ELSE recorded_at END;
         CREATE INDEX calls_by_start ON calls(start_epoch)
+        """,
+        """
+        ALTER TABLE calls ADD COLUMN start_epoch BIGINT NOT NULL DEFAULT 0;
+        UPDATE calls SET start_epoch = CASE WHEN answer_epoch > 0 THEN answer_epoch ELSE recorded_at END;
+        CREATE INDEX calls_by_start ON calls(start_epoch)
+        """,
+    ),
+    Migration(
+        "controllers on several nodes (used with PostgreSQL): outbound calls in progress, leases",
+        """
+        CREATE TABLE active_calls (
+            call_uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,      -- whose outbound call: the toll-fraud guard counts them
+            node TEXT NOT NULL,              -- the controller handling it
+            expires_at REAL NOT NULL         -- epoch seconds, moved on by the node's heartbeat: a dead node's rows lapse
+        );
+        CREATE INDEX active_calls_by_organization ON active_calls(organization);
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY NOT NULL,  -- a job one controller of the cluster does: a webhook's delivery, a CDR sweep
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL         -- renewed by the holder, taken by another node once lapsed
+        )
+        """,
+        """
+        CREATE TABLE active_calls (
+            call_uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            node TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX active_calls_by_organization ON active_calls(organization);
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY NOT NULL,
+            holder TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+    ),
+    Migration(
+        "call recordings: each tied to its call, until the retention deletes its file",
+        """
+        CREATE TABLE recordings (
+            call_uuid TEXT PRIMARY KEY NOT NULL,  -- the call (calls.uuid) it recorded
+            organization TEXT NOT NULL,
+            path TEXT NOT NULL,              -- the WAV the switch wrote
+            seconds REAL NOT NULL,           -- its length
+            bytes INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,    -- when the controller found it (epoch)
+            deleted_at INTEGER               -- when the retention deleted the file, NULL while kept
+        )
+        """,
+        """
+        CREATE TABLE recordings (
+            call_uuid TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            path TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            bytes BIGINT NOT NULL,
+            recorded_at BIGINT NOT NULL,
+            deleted_at BIGINT
+        )
         """,
     ),
 )
@@ -114,19 +240,27 @@ class LedgerVersionError(RuntimeError):
     """The ledger was written by a newer bizpbx than this one."""
 
 
-def check_version(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+def check_version(connection: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """The database's version, refused when a newer bizpbx wrote it; changes nothing."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if isinstance(connection, PostgresConnection):
+        return _refuse_newer(postgres_version(connection), migrations)
+    return _refuse_newer(connection.execute("PRAGMA user_version").fetchone()[0], migrations)
+
+
+def _refuse_newer(version: int, migrations: tuple[Migration, ...]) -> int:
     if version > len(migrations):
         raise LedgerVersionError(f"the ledger is at schema version {version}; this bizpbx knows {len(migrations)}: upgrade bizpbx")
     return version
 
 
-def migrate(connection: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+def migrate(connection: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the steps the database lacks; return its version afterwards.
 
-    `connection` comes from `bizpbx.ledger.database.connect`.
+    `connection` comes from `bizpbx.ledger.database.open_database`.
     """
+    if isinstance(connection, PostgresConnection):
+        steps = [step.postgresql or step.sql for step in migrations]
+        return migrate_postgres(connection, steps, lambda version: _refuse_newer(version, migrations))
     with immediate_transaction(connection):
         version = check_version(connection, migrations)
         for step in migrations[version:]:

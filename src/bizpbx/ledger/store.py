@@ -3,8 +3,12 @@
 `record` inserts a batch in one transaction with ``ON CONFLICT(uuid) DO
 NOTHING``: a call seen again (the same CDR fed twice, an ESL event and the
 CDR of the same call, two processes at once) keeps its first row, and a batch
-is stored whole or not at all. The connection settings (WAL, busy timeout)
-are those of `bizpbx.ledger.database`.
+is stored whole or not at all; the call events that go with the calls
+(``call.ended``) are stored in the same transaction, so a call and its
+events are stored together or not at all, once, whichever controller gets
+there first. The connection settings (WAL, busy timeout) are those of
+`bizpbx.ledger.database`; the ledger is a SQLite file or a PostgreSQL
+database, with the same statements.
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
-from bizpbx.ledger.database import connect, connect_read_only, insert_once
+from bizpbx.ledger.database import Database, LedgerLocation, change_many, immediate_transaction, number_in_commit_order, open_database
 from bizpbx.ledger.migrations import check_version, migrate
 from bizpbx.rating.rate import CallRecord, Rating
 
@@ -26,6 +29,16 @@ INSERT INTO calls (uuid, organization, direction, called_number, number_kind, ca
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(uuid) DO NOTHING
 """
+_INSERT_EVENT = "INSERT INTO call_events (key, call_uuid, name, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING"
+
+
+def insert_events(db: Database, rows: Sequence[tuple[str, str, str, str, int]]) -> int:
+    """Add (key, call UUID, name, JSON body, created_at) call events, within the
+    caller's transaction; an event whose key is stored is skipped. Returns how many were new."""
+    if not rows:
+        return 0
+    number_in_commit_order(db)
+    return change_many(db, _INSERT_EVENT, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +85,26 @@ class ListedCall:
 
 
 class Ledger:
-    """One SQLite ledger file; open it once per process (or thread)."""
+    """One ledger (a SQLite file, or a PostgreSQL database); open it once per process (or thread)."""
 
-    def __init__(self, path: Path | str, *, read_only: bool = False):
-        self.path = Path(path)
-        if read_only:
-            self._db = connect_read_only(self.path)
-            self.version = check_version(self._db)
-        else:
-            self._db = connect(self.path)
-            self.version = migrate(self._db)
+    def __init__(self, where: LedgerLocation, *, read_only: bool = False):
+        self._db = open_database(where, read_only=read_only)
+        try:
+            self.version = check_version(self._db) if read_only else migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
-    def read_only(cls, path: Path | str) -> Ledger:
+    def read_only(cls, where: LedgerLocation) -> Ledger:
         """An existing ledger, for reading only: never created, migrated or
-        written (FileNotFoundError when there is none at `path`)."""
-        return cls(path, read_only=True)
+        written (FileNotFoundError when there is no SQLite file at `where`)."""
+        return cls(where, read_only=True)
+
+    @property
+    def connection(self):
+        """The ledger's connection, for the tables kept beside the calls (`bizpbx.ledger.recordings`)."""
+        return self._db
 
     def close(self) -> None:
         self._db.close()
@@ -98,10 +115,17 @@ class Ledger:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def record(self, calls: Iterable[RatedCall]) -> int:
-        """Store a batch in one transaction; return how many were new."""
+    def record(self, calls: Iterable[RatedCall], events: Sequence[tuple[str, str, str, str, int]] = ()) -> int:
+        """Store a batch, and the call events that go with it (as `insert_events`
+        takes them), in one transaction; return how many calls were new."""
         now = int(time.time())
-        return insert_once(self._db, _INSERT, [_row(rated, now) for rated in calls])
+        rows = [_row(rated, now) for rated in calls]
+        if not rows and not events:
+            return 0
+        with immediate_transaction(self._db):
+            new = change_many(self._db, _INSERT, rows) if rows else 0
+            insert_events(self._db, events)
+        return new
 
     def differing(self, calls: Sequence[RatedCall]) -> list[tuple[RatedCall, str, str]]:
         """Of `calls`, those whose UUID is stored with other call data (the

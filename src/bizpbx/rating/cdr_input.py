@@ -2,7 +2,7 @@
 
 A CSV line has exactly the columns of `bizpbx.cdr.CDR_COLUMNS`, quoted, in
 that order, the caller-controlled ones percent-encoded (or only the first
-`FIRST_COLUMNS_COUNT`: a line written before the later ones existed, read
+one of `EARLIER_COLUMN_COUNTS`: a line written before the later ones existed, read
 with them empty, so an upgrade never leaves a CDR unread); a JSON line is an object with those column names as keys (a
 missing key reads as an empty column, as an unset channel variable does in
 `mod_cdr_csv`). A file may mix both: a line starting with ``{`` is JSON.
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote
 
-from bizpbx.cdr import CDR_COLUMNS, ENCODED_COLUMNS, FIRST_COLUMNS_COUNT
+from bizpbx.cdr import CDR_COLUMNS, EARLIER_COLUMN_COUNTS, ENCODED_COLUMNS
 from bizpbx.rating.rate import CallRecord, Direction
 from bizpbx.settings import NumberKind
 
@@ -111,6 +111,7 @@ def record_from_columns(values: Mapping[str, str]) -> CallRecord:
         bridge_epoch=_whole(values, "bridge_epoch") if values.get("bridge_epoch") else None,
         answered_by=values.get("answered_by", ""),
         voicemail=values.get("voicemail", ""),
+        recording=values.get("recording", ""),
     )
 
 
@@ -130,8 +131,9 @@ def _csv_columns(text: str) -> dict[str, str]:
         fields = next(csv.reader([text], strict=True))
     except csv.Error as error:
         raise CdrError(f"not a CSV line: {error}") from None
-    if len(fields) not in (len(COLUMNS), FIRST_COLUMNS_COUNT):
-        raise CdrError(f"{len(fields)} columns where a bizpbx CDR has {len(COLUMNS)} ({','.join(COLUMNS)}), or {FIRST_COLUMNS_COUNT} if written before the last ones")
+    if len(fields) != len(COLUMNS) and len(fields) not in EARLIER_COLUMN_COUNTS:
+        earlier = " or ".join(map(str, EARLIER_COLUMN_COUNTS))
+        raise CdrError(f"{len(fields)} columns where a bizpbx CDR has {len(COLUMNS)} ({','.join(COLUMNS)}), or {earlier} if written before the last ones")
     if not text.endswith('"'):
         # The template quotes every value: a line ending otherwise was cut
         # short after a comma, and its last values are missing.

@@ -62,6 +62,7 @@ class CallRecord:
     bridge_epoch: int | None = None
     answered_by: str = ""  # that person as a target: extension:101, number:+79161234567
     voicemail: str = ""  # the extension whose box the call ended in
+    recording: str = ""  # the file the switch recorded the call into (it may have been never answered: no file)
 
     @property
     def answered_by_person(self) -> bool:

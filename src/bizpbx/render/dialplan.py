@@ -13,16 +13,35 @@ controller has bridged ends with the bridge instead of being routed again.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES, UNAVAILABLE_CAUSES, Var
+from bizpbx.render.dialplan_parts import (
+    FAILED_AS_IT_ENDED,
+    LOOP_VARIABLE,
+    MENU_LOOP_VARIABLE,
+    Action,
+    Condition,
+    Context,
+    Extension,
+    IvrConfMenu,
+    app_line,
+    destination,
+    exactly,
+    looping,
+    number_pattern,
+    one_of,
+    refusal,
+    set_variable,
+    transfer,
+)
 from bizpbx.settings import Site
+from bizpbx.routing.callers import blocked_expression
 from bizpbx.routing.graph import (
+    BLOCKED_CAUSE,
     DIAL_OUT_FAILED,
     EXTENSION_NODE,
     EXTERNAL_NUMBER,
+    PICKUP_CODE,
     SOUND_INTERNAL_ONLY,
     SOUND_INVALID_NUMBER,
     DialOut,
@@ -31,6 +50,7 @@ from bizpbx.routing.graph import (
     Ivr,
     Node,
     OrganizationRoutes,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -43,69 +63,8 @@ from bizpbx.routing.graph import (
 # The outbound fallback: without the controller nothing may leave through
 # the trunk on a phone's request (the toll-fraud guard runs in the controller).
 GUARD_DOWN_CAUSE = "NORMAL_TEMPORARY_FAILURE"
-LOOP_VARIABLE = Var.RUNG
-MENU_LOOP_VARIABLE = Var.MENU_RUNG
 VOICEMAIL_CHECK = "*97"
 MAIN_NODE = number_node("main")  # where the main number's callers enter an organization
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    application: str
-    data: str = ""
-
-
-FAILED_AS_IT_ENDED = Action("hangup", "${originate_disposition}")
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    field: str | None = None
-    expression: str | None = None
-    # Time conditions (wday, time-of-day, year, mon, mday) instead of a field.
-    time: tuple[tuple[str, str], ...] = ()
-    actions: tuple[Action, ...] = ()
-    anti_actions: tuple[Action, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Extension:
-    name: str
-    conditions: tuple[Condition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    name: str
-    extensions: tuple[Extension, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IvrConfMenu:
-    """A menu of ivr.conf; each key transfers to its node."""
-
-    name: str
-    greeting: str
-    invalid_sound: str
-    timeout_ms: int
-    max_failures: int
-    entries: tuple[tuple[str, str], ...]  # (digit, menu-exec-app parameter)
-
-
-def exactly(text: str) -> str:
-    return f"^{re.escape(text)}$"
-
-
-def number_pattern(e164: str) -> str:
-    """The forms a trunk may give a number in: +7…, 7…, 8… (national) or bare for +7."""
-    if e164.startswith("+7"):
-        return rf"^(?:\+7|7|8)?{e164[2:]}$"
-    return rf"^\+?{e164[1:]}$"
-
-
-def _one_of(texts: list[str], prefix: str = "") -> str:
-    """Matches `prefix` and one of `texts`, which it captures as $1."""
-    return f"^{re.escape(prefix)}(" + "|".join(re.escape(text) for text in texts) + ")$"
 
 
 def _rings_plainly(node: Node) -> bool:
@@ -119,43 +78,9 @@ def _rings_plainly(node: Node) -> bool:
     )
 
 
-def _set(name: str, value: str) -> Action:
-    return Action("set", f"{name}={value}")
-
-
-def _transfer(node: str, context: str) -> Action:
-    return Action("transfer", f"{node} XML {context}")
-
-
-def _looping(node: str, in_loop: bool, actions: tuple[Action, ...]) -> Extension:
-    """The extension of a node; one on a loop ends the call when reached a
-    second time since the caller's last menu choice, with what the bridge
-    that led back here ended with."""
-    if not in_loop:
-        return Extension(node, (_destination(exactly(node), *actions),))
-    seen = Condition(
-        field=f"${{{LOOP_VARIABLE}}}",
-        expression=f"(?:^|,){re.escape(node)},",
-        actions=(Action("hangup", "${originate_disposition}"),),
-        anti_actions=(_set(LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}{node},"), *actions),
-    )
-    return Extension(node, (Condition(field="destination_number", expression=exactly(node)), seen))
-
-
-def _refusal(cause: str, sound: str | None) -> tuple[Action, ...]:
-    """Hang up with `cause`, after `sound` when there is one."""
-    if sound is None:
-        return (Action("hangup", cause),)
-    return (Action("answer"), Action("playback", sound), Action("hangup", cause))
-
-
-def _app_line(action: Action) -> str:
-    """An application with its data, as menu-exec-app takes it."""
-    return f"{action.application} {action.data}"
-
-
-def _destination(expression: str, *actions: Action) -> Condition:
-    return Condition(field="destination_number", expression=expression, actions=actions)
+def _pickup_offer(org_id: str) -> Action:
+    """The call may be picked up by the organization's phones while the bridge after this rings."""
+    return Action("hash", fs.pickup_offer(org_id))
 
 
 class _Spelling:
@@ -166,14 +91,34 @@ class _Spelling:
         listen = site.controller.socket
         self.socket = Action("socket", f"{listen.host}:{listen.port} async full")
 
+    def recording(self, recording: Recording | None, *, answered: bool = False) -> tuple[Action, ...]:
+        """What makes the switch record the call (before the controller sees it, so that the
+        recording does not depend on the controller staying up)."""
+        if recording is None or not recording.record:
+            return ()
+        notice = self.site.recordings.notice if recording.notice else None
+        return tuple(Action(app, data) for app, data in fs.recording_steps(str(self.site.recordings.dir), notice, answered=answered))
+
+    def by_phone(self, org: OrganizationRoutes, expression: str, actions: tuple[Action, ...]) -> tuple[Condition, ...]:
+        """Conditions of a phones' extension: the actions, after the recording of the calls
+        the phone that places the call (its directory user) has recorded."""
+        recorded = [fs.user_id(org.org_id, ext) for ext, recording in org.phone_recordings if recording.record]
+        if not recorded:
+            return (destination(expression, *actions),)
+        armed = self.recording(next(recording for _, recording in org.phone_recordings if recording.record))
+        if len(recorded) == len(org.phone_recordings):
+            return (destination(expression, *armed, *actions),)
+        by_user = Condition(field=f"${{{Var.USER_ID}}}", expression=one_of(recorded), actions=(*armed, *actions), anti_actions=actions)
+        return (Condition(field="destination_number", expression=expression), by_user)
+
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
-        sets = tuple(_set(Var[name.upper()], value) for name, value in variables.items())
-        return (*sets, _set("hangup_after_bridge", "true"), self.socket)
+        sets = tuple(set_variable(Var[name.upper()], value) for name, value in variables.items())
+        return (*sets, set_variable("hangup_after_bridge", "true"), self.socket)
 
     # --- the public context: numbers from the trunk ---------------------------------
 
     def public(self, routes: SiteRoutes) -> Context:
-        unknown = Extension("not a number of the site", (_destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
+        unknown = Extension("not a number of the site", (destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
         return Context(fs.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
 
     def incoming(self, entry: Incoming, routes: SiteRoutes) -> Extension:
@@ -190,14 +135,19 @@ class _Spelling:
         elif entry.refuse is not None:
             fallback = (Action("hangup", entry.refuse),)
         else:
-            onward = _transfer(entry.node, fs.incoming_context(entry.org_id))
-            if entry.callers is None:
+            onward = transfer(entry.node, fs.incoming_context(entry.org_id))
+            if entry.callers is None and not entry.blocklist:
                 fallback = (onward,)
             else:
+                # Callers an 8-800 number does not take, and the blocklist's, are refused alike.
                 fallback = ()
-                refused = (Action("hangup", "CALL_REJECTED"),)
-                screening = (Condition(field="caller_id_number", expression=entry.callers, actions=(onward,), anti_actions=refused),)
-        return Extension(f"number {entry.number}", (_destination(number_pattern(entry.number), *handover, *fallback), *screening))
+                callers = entry.callers or "^"
+                if entry.blocklist:
+                    callers = f"(?!{blocked_expression(entry.blocklist)}){callers}"
+                refused = (Action("hangup", BLOCKED_CAUSE),)
+                screening = (Condition(field="caller_id_number", expression=callers, actions=(onward,), anti_actions=refused),)
+        armed = self.recording(entry.recording)
+        return Extension(f"number {entry.number}", (destination(number_pattern(entry.number), *armed, *handover, *fallback), *screening))
 
     def main_number(self, routes: SiteRoutes) -> tuple[Action, ...]:
         """Ask for the organization ID, then go to that organization's `main` node."""
@@ -217,15 +167,22 @@ class _Spelling:
             pattern="^(?:" + "|".join(ids) + ")$",
             on_failure=f"refused XML {fs.MAIN_NUMBER_CONTEXT}",
         )
-        return (
-            Action("answer"),
-            Action("play_and_get_digits", collect),
-            _transfer(MAIN_NODE, fs.incoming_context(f"${{{Var.ORG_ID}}}")),
-        )
+        return (Action("answer"), Action("play_and_get_digits", collect), transfer(f"${{{Var.ORG_ID}}}", fs.MAIN_NUMBER_CONTEXT))
 
-    def main_number_refusal(self) -> Context:
-        refused = _destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
-        return Context(fs.MAIN_NUMBER_CONTEXT, (Extension("refused", (refused,)),))
+    def main_number_entered(self, routes: SiteRoutes) -> Context:
+        """Each organization ID entered on the main number: its blocklist, its recording, then its `main` node."""
+        entered = [Extension(org.org_id, self.organization_entered(org)) for org in routes.organizations if org.main is not None]
+        refused = destination(exactly("refused"), Action("hangup", "NO_ROUTE_DESTINATION"))
+        return Context(fs.MAIN_NUMBER_CONTEXT, (*entered, Extension("refused", (refused,))))
+
+    def organization_entered(self, org: OrganizationRoutes) -> tuple[Condition, ...]:
+        # A blocked caller is refused before anything is recorded.
+        onward = (*self.recording(org.main_recording, answered=True), transfer(MAIN_NODE, fs.incoming_context(org.org_id)))
+        if not org.blocklist:
+            return (destination(exactly(org.org_id), *onward),)
+        refused = (Action("hangup", BLOCKED_CAUSE),)
+        screening = Condition(field="caller_id_number", expression=blocked_expression(org.blocklist), actions=refused, anti_actions=onward)
+        return (Condition(field="destination_number", expression=exactly(org.org_id)), screening)
 
     # --- an organization: its phones and its incoming calls -------------------------
 
@@ -235,28 +192,32 @@ class _Spelling:
         # One extension for every employee (each to the node of the same
         # name); a ring group's extension has one of its own.
         employees = [dialled for dialled, node in org.dialable if node == EXTENSION_NODE + dialled]
-        to_node = _transfer(f"{EXTENSION_NODE}$1", incoming)
-        extensions = [Extension("employees", (_destination(_one_of(employees), *handover, to_node),))]
+        # ${destination_number}, not $1: a condition on the phone's user may follow the number's.
+        to_node = transfer(f"{EXTENSION_NODE}${{destination_number}}", incoming)
+        extensions = [Extension("employees", self.by_phone(org, one_of(employees), (*handover, to_node)))]
         extensions += [
-            Extension(dialled, (_destination(exactly(dialled), *handover, _transfer(node, incoming)),))
+            Extension(dialled, self.by_phone(org, exactly(dialled), (*handover, transfer(node, incoming))))
             for dialled, node in org.dialable
             if dialled not in employees
         ]
         if org.voicemail_boxes:
             check = Action("voicemail", fs.voicemail_check())
-            extensions.append(Extension("voicemail check", (_destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
+            extensions.append(Extension("voicemail check", (destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
         if org.outbound is not None:
-            caller_id = (_set("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
+            caller_id = (set_variable("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
             handover = self.to_controller(direction="outbound", org_id=org.org_id, trunk=org.outbound.trunk)
             guard_down = Action("hangup", GUARD_DOWN_CAUSE)
-            extensions.append(Extension("outbound", (_destination(EXTERNAL_NUMBER, *caller_id, *handover, guard_down),)))
+            extensions.append(Extension("outbound", self.by_phone(org, EXTERNAL_NUMBER, (*caller_id, *handover, guard_down))))
         else:
             handover = self.to_controller(direction="outbound", org_id=org.org_id)
-            refused = _refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
-            extensions.append(Extension("internal calls only", (_destination(EXTERNAL_NUMBER, *handover, *refused),)))
+            refused = refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
+            extensions.append(Extension("internal calls only", self.by_phone(org, EXTERNAL_NUMBER, (*handover, *refused))))
         handover = self.to_controller(direction="internal", org_id=org.org_id)
-        unknown = _refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
-        extensions.append(Extension("not a number", (_destination("^", *handover, *unknown),)))
+        # Picked up: the ringing call's own recording (armed where it entered) goes on.
+        pickup = Action("intercept", fs.ringing_call(org.org_id))
+        extensions.append(Extension("call pickup", (destination(exactly(PICKUP_CODE), *handover, pickup),)))
+        unknown = refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
+        extensions.append(Extension("not a number", self.by_phone(org, "^", (*handover, *unknown))))
         return Context(fs.phones_context(org.org_id), tuple(extensions))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
@@ -269,45 +230,46 @@ class _Spelling:
                 extensions.extend(self.node(org.org_id, context, node))
         if org.main is not None and org.main != MAIN_NODE:
             # The main number transfers to `main` whatever the organization ID: here it leads on.
-            extensions.append(Extension(MAIN_NODE, (_destination(exactly(MAIN_NODE), _transfer(org.main, context)),)))
+            extensions.append(Extension(MAIN_NODE, (destination(exactly(MAIN_NODE), transfer(org.main, context)),)))
         return Context(context, tuple(extensions))
 
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
-        nodes = _one_of(extensions, prefix=EXTENSION_NODE)
-        return Extension("phones without forwarding", (_destination(nodes, Action("bridge", fs.user_dial(org_id, "$1")), FAILED_AS_IT_ENDED),))
+        nodes = one_of(extensions, prefix=EXTENSION_NODE)
+        dial = fs.ringing_dial(fs.user_dial(org_id, "$1"), org_id)
+        return Extension("phones without forwarding", (destination(nodes, _pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
         if isinstance(node, Ring):
             return self.ring(org_id, context, node)
         if isinstance(node, Forward):
-            return [_looping(node.node, node.in_loop, (_transfer(node.to, context),))]
+            return [looping(node.node, node.in_loop, (transfer(node.to, context),))]
         if isinstance(node, Ivr):
-            return [_looping(node.node, node.in_loop, self.menu(org_id, context, node))]
+            return [looping(node.node, node.in_loop, self.menu(org_id, context, node))]
         if isinstance(node, VoicemailBox):
             box = fs.voicemail_box(org_id, node.extension)
             # As the controller does: the CDR tells the call ended in voicemail (call.missed, voicemail: true).
-            ended_in = _set(Var.VOICEMAIL, node.extension)
-            return [Extension(node.node, (_destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
+            ended_in = set_variable(Var.VOICEMAIL, node.extension)
+            return [Extension(node.node, (destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
-            caller_id = (_set("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
+            caller_id = (set_variable("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
             dial = Action("bridge", fs.gateway_dial(node.trunk, node.number))
-            actions = (*caller_id, _set(Var.TRUNK, node.trunk), _set("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
-            return [Extension(node.node, (_destination(here, *actions),))]
+            actions = (*caller_id, set_variable(Var.TRUNK, node.trunk), set_variable("continue_on_fail", "true"), dial, Action("hangup", DIAL_OUT_FAILED))
+            return [Extension(node.node, (destination(here, *actions),))]
         if isinstance(node, Refuse):
-            return [Extension(node.node, (_destination(here, *_refusal(node.cause, node.sound)),))]
+            return [Extension(node.node, (destination(here, *refusal(node.cause, node.sound)),))]
         return self.schedule(context, node)
 
     def menu(self, org_id: str, context: str, node: Ivr) -> tuple[Action, ...]:
         ivr = Action("ivr", fs.ivr_menu(org_id, node.menu))
-        fallback = _transfer(node.fallback, context)
+        fallback = transfer(node.fallback, context)
         if not node.counts_loops:
             return (Action("answer"), ivr, fallback)
         # A chosen option counts loops afresh; the fallback goes on with the
         # count (and, with no bridge since, a loop closed ends NORMAL_CLEARING).
-        keep = _set(MENU_LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}")
+        keep = set_variable(MENU_LOOP_VARIABLE, f"${{{LOOP_VARIABLE}}}")
         fresh = (Action("unset", LOOP_VARIABLE), Action("unset", "originate_disposition"))
-        return (Action("answer"), keep, *fresh, ivr, _set(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
+        return (Action("answer"), keep, *fresh, ivr, set_variable(LOOP_VARIABLE, f"${{{MENU_LOOP_VARIABLE}}}"), fallback)
 
     def ring(self, org_id: str, context: str, ring: Ring) -> list[Extension]:
         legs = [fs.user_dial(org_id, ext) for ext in ring.extensions]
@@ -315,20 +277,23 @@ class _Spelling:
             dial = "|".join(f"[leg_timeout={ring.ring_seconds}]{leg}" for leg in legs)
         else:
             dial = ("|" if ring.sequential else ",").join(legs)
-        timer = (_set("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
+        dial = fs.ringing_dial(dial, org_id)
+        timer = (set_variable("call_timeout", str(ring.ring_seconds)),) if ring.ring_seconds is not None and not ring.sequential else ()
         outcomes = ((BUSY_CAUSES, ring.on_busy), (NO_ANSWER_CAUSES, ring.on_no_answer), (UNAVAILABLE_CAUSES, ring.on_unavailable))
         if all(node is None for _, node in outcomes):
             # No forwarding: a failed bridge hangs the caller up with its cause (also when an
             # earlier ring of the call set continue_on_fail).
-            return [Extension(ring.node, (_destination(exactly(ring.node), *timer, Action("bridge", dial), FAILED_AS_IT_ENDED),))]
+            ringing = (_pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED)
+            return [Extension(ring.node, (destination(exactly(ring.node), *timer, *ringing),))]
         failed = f"{ring.node}-failed"
-        actions = (*timer, _set("continue_on_fail", "true"), Action("bridge", dial), _transfer(failed, context))
-        extensions = [_looping(ring.node, ring.in_loop, actions)]
+        ringing = (_pickup_offer(org_id), set_variable("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
+        actions = (*timer, *ringing, transfer(failed, context))
+        extensions = [looping(ring.node, ring.in_loop, actions)]
         for causes, node in outcomes:
             if node is not None:
-                by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(_transfer(node, context),))
+                by_cause = Condition(field="${originate_disposition}", expression="^(?:" + "|".join(causes) + ")$", actions=(transfer(node, context),))
                 extensions.append(Extension(f"{failed} {causes[0].lower()}", (Condition(field="destination_number", expression=exactly(failed)), by_cause)))
-        extensions.append(Extension(f"{failed} otherwise", (_destination(exactly(failed), Action("hangup", "${originate_disposition}")),)))
+        extensions.append(Extension(f"{failed} otherwise", (destination(exactly(failed), Action("hangup", "${originate_disposition}")),)))
         return extensions
 
     def schedule(self, context: str, schedule: Schedule) -> list[Extension]:
@@ -337,7 +302,7 @@ class _Spelling:
         extensions = [
             Extension(
                 f"{schedule.node} closed {day.isoformat()}",
-                (here, Condition(time=(("year", str(day.year)), ("mon", str(day.month)), ("mday", str(day.day))), actions=(_transfer(schedule.closed, context),))),
+                (here, Condition(time=(("year", str(day.year)), ("mon", str(day.month)), ("mday", str(day.day))), actions=(transfer(schedule.closed, context),))),
             )
             for day in sorted(hours.closed_dates)
         ]
@@ -345,7 +310,7 @@ class _Spelling:
         last_second = (hours.close.hour * 3600 + hours.close.minute * 60 + hours.close.second) - 1
         until = f"{last_second // 3600:02d}:{last_second // 60 % 60:02d}:{last_second % 60:02d}"
         when = (("wday", ",".join(day.value for day in hours.days)), ("time-of-day", f"{hours.open:%H:%M:%S}-{until}"))
-        opening = Condition(time=when, actions=(_transfer(schedule.open, context),), anti_actions=(_transfer(schedule.closed, context),))
+        opening = Condition(time=when, actions=(transfer(schedule.open, context),), anti_actions=(transfer(schedule.closed, context),))
         extensions.append(Extension(f"{schedule.node} hours", (here, opening)))
         return extensions
 
@@ -357,7 +322,7 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
         for node in org.nodes:
             if isinstance(node, Ivr):
                 menu = site.organizations[org.org_id].ivr_menus[node.menu]
-                entries = tuple((digit, _app_line(_transfer(target, context))) for digit, target in node.options)
+                entries = tuple((digit, app_line(transfer(target, context))) for digit, target in node.options)
                 menus.append(
                     IvrConfMenu(
                         fs.ivr_menu(org.org_id, node.menu),
@@ -374,6 +339,6 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
 def contexts(site: Site, routes: SiteRoutes) -> tuple[tuple[Context, ...], dict[str, tuple[Context, ...]]]:
     """The site-wide contexts, and each organization's contexts by its ID."""
     spelling = _Spelling(site)
-    site_wide = (spelling.public(routes), spelling.main_number_refusal())
+    site_wide = (spelling.public(routes), spelling.main_number_entered(routes))
     per_org = {org.org_id: (spelling.phones(org), spelling.incoming_calls(org)) for org in routes.organizations}
     return site_wide, per_org

@@ -46,6 +46,7 @@ MODULES = (
     "mod_sndfile",
     "mod_native_file",
     "mod_tone_stream",
+    "mod_local_stream",  # hold music
     "mod_cdr_csv",
     "mod_voicemail",
 )
@@ -57,6 +58,8 @@ def modules_for(site: Site) -> tuple[str, ...]:
     return (*MODULES, f"mod_say_{site.language}")
 # Codecs every FreeSWITCH build has in its core, for the phones.
 PHONE_CODECS = ("PCMA", "PCMU")
+# Sample rates of the hold music stream (local_stream.conf: music/<rate> under the sounds directory).
+HOLD_MUSIC_RATES = (8000, 16000)
 # Names of the acl.conf lists.
 ACL = {"trunks": "trunks", "phones": "phones", "esl": "esl"}
 
@@ -69,6 +72,7 @@ SINGLE_FILES = (
     "autoload_configs/console.conf.xml",
     "autoload_configs/event_socket.conf.xml",
     "autoload_configs/ivr.conf.xml",
+    "autoload_configs/local_stream.conf.xml",
     "autoload_configs/logfile.conf.xml",
     "autoload_configs/modules.conf.xml",
     "autoload_configs/sofia.conf.xml",
@@ -122,6 +126,7 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
         "cdr_template_name": cdr.CDR_TEMPLATE_NAME,
         "cdr_template": cdr.cdr_csv_template(),
         "timezone_rule": rule,
+        "music_rates": HOLD_MUSIC_RATES,
     }
     files: dict[str, bytes] = {}
     render = _Renderer(environment, common)
@@ -225,7 +230,14 @@ def _directory(site: Site, org_id: str) -> dict[str, Any]:
                 voicemail_email=voicemail.email if voicemail.enabled else None,
             )
         )
-    return {"group": fs_vocabulary.phones_context(org_id), "context": fs_vocabulary.phones_context(org_id), "org_id": org_id, "users": users}
+    return {
+        "group": fs_vocabulary.phones_context(org_id),
+        "context": fs_vocabulary.phones_context(org_id),
+        "org_id": org_id,
+        "users": users,
+        # Who holds a call sets what the other party hears: the organization's phones carry its music.
+        "hold_music": org.hold_music,
+    }
 
 
 # --- Jinja2 ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from bizpbx.routing.graph import target_node
 from bizpbx.routing.guard import REFUSAL_CAUSE, Refusal, destination_refusal
-from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Plan, Play, Step, Voicemail
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Menu, Pickup, Plan, Play, Step, Voicemail
 from bizpbx.routing.walk import is_waiting, route, route_after_digits, route_menu_choice
 from bizpbx.settings import Site, Target, TargetKind
 
@@ -138,6 +138,8 @@ def target_of(step: Step) -> str:
         return f"voicemail:{step.extension}"
     if isinstance(step, Play):
         return step.sound
+    if isinstance(step, Pickup):
+        return f"the call ringing in organization {step.org_id}"
     return ""
 
 
@@ -187,6 +189,9 @@ def as_text(call: Call, stages: list[Stage]) -> str:
         lines.append("")
         lines.append(f"after {stage.after}:" if stage.after else "plan:")
         lines.append(f"  direction {plan.direction}, organization {plan.org_id or '(not yet known)'}")
+        if plan.recording is not None:
+            notice = ", after the recording notice" if plan.recording.record and plan.recording.notice else ""
+            lines.append(f"  recording: {'on' if plan.recording.record else 'off'}{notice} ({plan.recording.why})")
         lines.extend(f"  {describe(i, step, stage.refusals.get(i))}" for i, step in enumerate(plan.steps))
     return "\n".join(lines)
 
@@ -199,8 +204,15 @@ def as_json(call: Call, stages: list[Stage]) -> dict[str, Any]:
                 "after": stage.after,
                 "direction": stage.plan.direction,
                 "organization": stage.plan.org_id,
+                "recording": _recording(stage.plan),
                 "steps": [step_as_dict(step, stage.refusals.get(i)) for i, step in enumerate(stage.plan.steps)],
             }
             for stage in stages
         ],
     }
+
+
+def _recording(plan: Plan) -> dict[str, Any] | None:
+    if plan.recording is None:
+        return None
+    return {"record": plan.recording.record, "notice": plan.recording.notice and plan.recording.record, "reason": plan.recording.why}

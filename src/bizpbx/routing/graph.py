@@ -38,6 +38,7 @@ from bizpbx.routing.nodes import (
     Node,
     OrganizationRoutes,
     Outbound,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -68,10 +69,14 @@ RUSSIAN_CALLER = (
     r"|7(?![67])(?:\d{6,8}|\d{11,14})"  # E.164 digits without the +
     r")$"
 )
+# How a call from a caller on an organization's blocklist ends.
+BLOCKED_CAUSE = "CALL_REJECTED"
 # How a call ends when an outside number it was sent to is not reached.
 DIAL_OUT_FAILED = "NORMAL_TEMPORARY_FAILURE"
 # What a phone dials to reach an outside number; extensions are 2-6 digits.
 EXTERNAL_NUMBER = r"^\+?\d{7,15}$"
+# What a phone dials to answer the call ringing another phone of its organization.
+PICKUP_CODE = "*8"
 
 
 _last: tuple[Site, SiteRoutes] | None = None
@@ -106,7 +111,9 @@ def _incoming(site: Site, number: str, by_id: dict[str, OrganizationRoutes]) -> 
     if not org.has_telephony:
         return Incoming(number, entry.kind, trunk, org_id, "CALL_REJECTED", None, None)
     callers = RUSSIAN_CALLER if entry.kind is NumberKind.HOTLINE else None
-    return Incoming(number, entry.kind, trunk, org_id, None, callers, dict(by_id[org_id].numbers)[number])
+    routes = by_id[org_id]
+    node = dict(routes.numbers)[number]
+    return Incoming(number, entry.kind, trunk, org_id, None, callers, node, answer_recording(org_id, org, node), routes.blocklist)
 
 
 def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRoutes:
@@ -134,7 +141,32 @@ def _organization(site: Site, org_id: str, org: Organization) -> OrganizationRou
         main=main,
         outbound=outbound,
         voicemail_boxes=tuple(sorted(ext for ext, employee in org.employees.items() if employee.voicemail.enabled)),
+        main_recording=answer_recording(org_id, org, main) if main is not None else None,
+        phone_recordings=tuple((ext, placed_recording(org_id, org, ext)) for ext in sorted(org.employees)),
+        blocklist=tuple(org.blocklist) if org.has_telephony else (),
     )
+
+
+def answer_recording(org_id: str, org: Organization, node: str) -> Recording:
+    """Recording of calls from outside to one of the organization's numbers, whose
+    rule leads to `node`: the employee it rings straight away may override the organization."""
+    policy = org.recording
+    employee = org.employees.get(node.removeprefix(EXTENSION_NODE)) if node.startswith(EXTENSION_NODE) else None
+    if employee is not None and employee.record_calls is not None:
+        onoff = "on" if employee.record_calls else "off"
+        return Recording(employee.record_calls, f"recording {onoff} for employee {node.removeprefix(EXTENSION_NODE)}, whom the number rings", policy.notice)
+    record = policy.calls in ("all", "inbound")
+    return Recording(record, f"organization {org_id} records {policy.calls if policy.calls != 'off' else 'no'} calls", policy.notice)
+
+
+def placed_recording(org_id: str, org: Organization, extension: str) -> Recording:
+    """Recording of the calls an employee's phone places (internal and out)."""
+    policy = org.recording
+    override = org.employees[extension].record_calls
+    if override is not None:
+        return Recording(override, f"recording {'on' if override else 'off'} for employee {extension}, who places the call", policy.notice)
+    record = policy.calls == "all"
+    return Recording(record, f"organization {org_id} records {policy.calls if policy.calls != 'off' else 'no'} calls", policy.notice)
 
 
 def onward(node: Node) -> tuple[str, ...]:
@@ -252,7 +284,11 @@ class _Builder:
         if group is None:
             return Refuse(name, target, "UNALLOCATED_NUMBER", f"no ring group {target.value}")
         fallback = self.reach(group.fallback) if group.fallback is not None else None
-        members = tuple(m for m in group.members if m in self.org.employees)
+        members = tuple(m for m in group.members if m in self.org.employees and not self.org.employees[m].do_not_disturb)
+        if not members and any(m in self.org.employees for m in group.members):
+            # Every member is on do-not-disturb: busy, as their phones would be.
+            why = f"every member of ring group {target.value} is on do-not-disturb"
+            return Forward(name, target, fallback, why=why) if fallback is not None else Refuse(name, target, "USER_BUSY", why)
         if not members:
             if fallback is not None:
                 return Forward(name, target, fallback)
@@ -272,6 +308,12 @@ class _Builder:
 
         def outcome(forward: Target | None) -> str | None:
             return self.reach(forward) if forward is not None else voicemail
+
+        if employee.do_not_disturb:
+            # Not rung: busy, so the busy forwarding (or voicemail) takes the call.
+            busy = outcome(forwarding.busy)
+            why = f"{target.value} is on do-not-disturb"
+            return Forward(name, target, busy, why=why) if busy is not None else Refuse(name, target, "USER_BUSY", f"{why}, no busy forwarding")
 
         return Ring(
             name,

@@ -32,12 +32,14 @@ class Ring:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """An employee's unconditional forward: straight on to another node."""
+    """Straight on to another node: an employee's unconditional forward, or
+    the busy outcome of a phone on do-not-disturb (`why`)."""
 
     node: str
     target: Target
     to: str
     in_loop: bool = False
+    why: str | None = None  # None: the employee forwards every call
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,15 @@ LOOPING = (Ring, Forward, Ivr)  # the nodes a call can come back to without inpu
 
 
 @dataclass(frozen=True, slots=True)
+class Recording:
+    """Whether a call is recorded (from its answer to its end, by the switch) and why."""
+
+    record: bool
+    why: str
+    notice: bool = False  # the caller hears the notice before being connected
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """A number the trunk delivers, and where its calls go."""
 
@@ -106,6 +117,8 @@ class Incoming:
     refuse: str | None  # hang-up cause when the organization takes no calls
     callers: str | None  # pattern a caller's number must match (8-800)
     node: str | None  # in the organization's graph
+    recording: Recording | None = None  # None: the call is not the organization's to record
+    blocklist: tuple[str, ...] = ()  # callers the organization refuses (bizpbx.routing.callers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +136,9 @@ class OrganizationRoutes:
     main: str | None  # node for callers who entered this ID on the main number
     outbound: Outbound | None  # None: internal calls only
     voicemail_boxes: tuple[str, ...]  # extensions whose box can be checked
+    main_recording: Recording | None = None  # for callers who entered this ID on the main number
+    phone_recordings: tuple[tuple[str, Recording], ...] = ()  # (extension, its placed calls' recording), sorted
+    blocklist: tuple[str, ...] = ()  # callers refused on its numbers and after its ID on the main number
 
     @cached_property
     def by_name(self) -> dict[str, Node]:

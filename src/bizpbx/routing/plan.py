@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from bizpbx.routing.nodes import Recording
 from bizpbx.settings import Target
 
 
@@ -52,6 +53,7 @@ class Call:
     destination: str
     org_id: str | None = None
     uuid: str = ""
+    user: str | None = None  # the directory user (12-101) of the phone that placed it
 
     def __post_init__(self) -> None:
         if self.source is Source.PHONE and not self.org_id:
@@ -169,13 +171,24 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True)
+class Pickup:
+    """A phone takes the call ringing another phone of its organization. The
+    switch does it (the dialplan's `intercept` after the controller hands the
+    call back): which call rings is the switch's own state."""
+
+    action: ClassVar[str] = "pickup"
+    org_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     action: ClassVar[str] = "hangup"
     cause: str = "NORMAL_CLEARING"
     reason: str = ""
 
 
-Step = Answer | Collect | Menu | Bridge | Voicemail | Play | Hangup
+Step = Answer | Collect | Menu | Bridge | Voicemail | Play | Pickup | Hangup
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +196,6 @@ class Plan:
     steps: tuple[Step, ...]
     org_id: str | None = None  # the organization the call belongs to, once known
     direction: str = "internal"  # the CDR's bizpbx_direction: internal, inbound, outbound
+    # Decided where the call enters the site (a number, the main number's
+    # organization ID, a phone); None where that decision is not this plan's.
+    recording: Recording | None = None

@@ -14,13 +14,16 @@ from datetime import datetime
 
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.routing.graph import (
+    BLOCKED_CAUSE,
     DIAL_OUT_FAILED,
+    PICKUP_CODE,
     SOUND_INTERNAL_ONLY,
     SOUND_INVALID_NUMBER,
     DialOut,
     Forward,
     Ivr,
     OrganizationRoutes,
+    Recording,
     Refuse,
     Ring,
     Schedule,
@@ -28,8 +31,9 @@ from bizpbx.routing.graph import (
     route_graph,
     target_node,
 )
+from bizpbx.routing.callers import blocking_entry
 from bizpbx.routing.hours import is_open
-from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Plan, Play, Source, Step, Voicemail
+from bizpbx.routing.plan import Answer, Bridge, Call, Collect, Hangup, Leg, Menu, Pickup, Plan, Play, Source, Step, Voicemail
 from bizpbx.settings import NumberKind, Site, Target, TargetKind
 
 # How a loop closed before any ring failed ends (the switch's hangup with no cause given).
@@ -57,9 +61,13 @@ def route_after_digits(call: Call, site: Site, now: datetime, digits: str) -> Pl
     if routes is None or routes.main is None:
         why = "no digits entered" if not digits else f"{digits} is not an organization that takes calls"
         return _refusal(site.main_number.invalid_prompt, "NO_ROUTE_DESTINATION", why, answered=True, direction="inbound")
+    blocked = _blocked(call, routes.blocklist, digits)
+    if blocked is not None:
+        # Refused before the organization's recording starts (the fallback screens there too).
+        return Plan((blocked,), org_id=digits, direction="inbound")
     walk = _Walk(site, now, routes, answered=True)
     walk.visit(routes.main, (), NOTHING_RUNG_YET, f"organization {digits} ({site.organizations[digits].name})")
-    return walk.plan("inbound")
+    return walk.plan("inbound", routes.main_recording)
 
 
 def route_menu_choice(call: Call, site: Site, now: datetime, menu: Menu, digit: str | None) -> Plan:
@@ -110,11 +118,15 @@ def _from_trunk(call: Call, site: Site, now: datetime) -> Plan:
         caller = to_e164(call.caller)
         if caller is None or not is_russian(caller[1:]):
             why = f"an 8-800 number takes callers in Russia only; caller {call.caller or '(none)'} is not, so the call is refused before answer"
-            return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound")
+            return Plan((Hangup("CALL_REJECTED", why),), org_id=org_id, direction="inbound", recording=entry.recording)
+    blocked = _blocked(call, entry.blocklist, org_id)
+    if blocked is not None:
+        # Armed where the number is answered, as the fallback does: never answered, nothing recorded.
+        return Plan((blocked,), org_id=org_id, direction="inbound", recording=entry.recording)
     routes = graph.organization(org_id)
     walk = _Walk(site, now, routes, answered=False)
     walk.visit(entry.node, (), NOTHING_RUNG_YET, f"{entry.kind} number {called} of organization {org_id}")
-    return walk.plan("inbound")
+    return walk.plan("inbound", entry.recording)
 
 
 def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
@@ -123,19 +135,38 @@ def _from_phone(call: Call, site: Site, now: datetime) -> Plan:
     if routes is None:
         return Plan((Hangup("CALL_REJECTED", f"the caller's organization {org_id} is not in the site"),))
     dialed = call.destination
+    if dialed == PICKUP_CODE:
+        why = f"call pickup: the call now ringing a phone of organization {org_id} (never another organization's)"
+        return Plan((Pickup(org_id, why),), org_id=org_id)
     node = dict(routes.dialable).get(dialed)
     walk = _Walk(site, now, routes, answered=False)
+    recording = _placed_recording(call, routes)
     if node is not None:
         walk.visit(node, (), NOTHING_RUNG_YET, f"extension {dialed} of organization {org_id}")
-        return walk.plan("internal")
+        return walk.plan("internal", recording)
     number = to_e164(dialed)
     if number is None:
-        return _refusal(SOUND_INVALID_NUMBER, "UNALLOCATED_NUMBER", f"{dialed} is neither an extension nor a phone number", answered=False, org_id=org_id)
+        why = f"{dialed} is neither an extension nor a phone number"
+        return _refusal(SOUND_INVALID_NUMBER, "UNALLOCATED_NUMBER", why, answered=False, org_id=org_id, recording=recording)
     if routes.outbound is None:
         walk.visit_node(_internal_only(routes, number), (), NOTHING_RUNG_YET, f"external number {number}")
-        return walk.plan("outbound")
+        return walk.plan("outbound", recording)
     walk.dial_out(Target(TargetKind.NUMBER, number), number, routes.outbound.trunk, routes.outbound.caller_id, f"external number {number}", None)
-    return walk.plan("outbound")
+    return walk.plan("outbound", recording)
+
+
+def _placed_recording(call: Call, routes: OrganizationRoutes) -> Recording | None:
+    """The recording of a call placed by the phone registered as `call.user` (None: no employee's phone)."""
+    extension = (call.user or "").removeprefix(f"{routes.org_id}-")
+    return dict(routes.phone_recordings).get(extension) if call.user else None
+
+
+def _blocked(call: Call, blocklist: tuple[str, ...], org_id: str) -> Hangup | None:
+    """The refusal of a caller on the organization's blocklist (before answer, but for the main number)."""
+    entry = blocking_entry(call.caller, blocklist)
+    if entry is None:
+        return None
+    return Hangup(BLOCKED_CAUSE, f"caller {call.caller} is on organization {org_id}'s blocklist ({entry})")
 
 
 def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
@@ -143,9 +174,11 @@ def _internal_only(routes: OrganizationRoutes, number: str) -> Refuse:
     return Refuse(target_node(Target(TargetKind.NUMBER, number)), Target(TargetKind.NUMBER, number), "CALL_REJECTED", why, SOUND_INTERNAL_ONLY)
 
 
-def _refusal(sound: str, cause: str, why: str, *, answered: bool, org_id: str | None = None, direction: str = "internal") -> Plan:
+def _refusal(
+    sound: str, cause: str, why: str, *, answered: bool, org_id: str | None = None, direction: str = "internal", recording: Recording | None = None
+) -> Plan:
     steps: tuple[Step, ...] = (Play(sound, why), Hangup(cause, why))
-    return Plan(steps if answered else (Answer(), *steps), org_id=org_id, direction=direction)
+    return Plan(steps if answered else (Answer(), *steps), org_id=org_id, direction=direction, recording=recording)
 
 
 class _Walk:
@@ -165,9 +198,9 @@ class _Walk:
         self._laid_out: dict[tuple, int] = {}
         self.loops = any(getattr(node, "in_loop", False) for node in routes.nodes)
 
-    def plan(self, direction: str) -> Plan:
+    def plan(self, direction: str, recording: Recording | None = None) -> Plan:
         assert all(step is not None for step in self.steps)
-        return Plan(tuple(self.steps), org_id=self.routes.org_id, direction=direction)  # type: ignore[arg-type]
+        return Plan(tuple(self.steps), org_id=self.routes.org_id, direction=direction, recording=recording)  # type: ignore[arg-type]
 
     def add(self, *steps: Step) -> int:
         first = len(self.steps)
@@ -208,7 +241,7 @@ class _Walk:
     def _lay_out(self, node, rung: tuple[str, ...], cause: str, reason: str, forwarded_from: str | None, after: int) -> int:
         if isinstance(node, Forward):
             ext = node.target.value if node.target.kind is TargetKind.EXTENSION else None
-            why = f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring"
+            why = node.why or (f"{ext} forwards every call" if ext else f"{node.target}: nobody to ring")
             return self.visit(node.to, rung, cause, why, ext or forwarded_from, after)
         if isinstance(node, Ivr):
             return self._menu(node, rung, reason)

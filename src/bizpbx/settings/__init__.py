@@ -14,10 +14,10 @@ reading the site's files (the YAML, its overlays, rate decks) in
 `bizpbx.site_loader`. The modules here, one part each: `fields` (value types,
 secrets, the base model), `targets`, `tariffs` (with the defaults in
 ``default_tariffs.yml``), `rate_decks`, `trunks`, `organizations`, `switch`,
-`controller`, `site`.
+`controller`, `recordings`, `site`.
 """
 
-from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, Webhook
+from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, PostgresLedger, Webhook
 from bizpbx.settings.fields import SITE_DIR, WELL_KNOWN_PASSWORDS, E164, Digits, Extension, Model, Money, Name, Port, SoundPath
 from bizpbx.settings.organizations import (
     WEEKDAYS,
@@ -36,6 +36,7 @@ from bizpbx.settings.organizations import (
     VoicemailSettings,
 )
 from bizpbx.settings.rate_decks import READ_DECKS, RateDeck, RateRow, UnreadableDeck
+from bizpbx.settings.recordings import RecordingPolicy, Recordings, RecordingsHttp
 from bizpbx.settings.site import Site
 from bizpbx.settings.switch import SESSIONS_PER_CALL, Esl, FreeSwitch, MainNumber, SipProfile
 from bizpbx.settings.targets import CallTarget, Target, TargetKind
@@ -80,6 +81,9 @@ __all__ = [
     "Port",
     "RateDeck",
     "RateRow",
+    "RecordingPolicy",
+    "Recordings",
+    "RecordingsHttp",
     "RingGroup",
     "SipProfile",
     "Site",
@@ -91,5 +95,6 @@ __all__ = [
     "Trunk",
     "UnreadableDeck",
     "VoicemailSettings",
+    "PostgresLedger",
     "Webhook",
 ]

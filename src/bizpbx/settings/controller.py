@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PlainSerializer, model_validator
 
-from bizpbx.settings.fields import LoopbackAddress, Model, Name, Port, Secret, SitePath
+from bizpbx.settings.fields import Digits, LoopbackAddress, Model, Name, Port, Secret, SitePath
 
 
 class Listen(Model):
@@ -28,6 +30,7 @@ EVENT_NAMES = (
     "call.answered",
     "call.missed",
     "call.ended",
+    "call.recorded",
 )
 
 
@@ -64,6 +67,27 @@ class Webhook(Model):
         return self
 
 
+def _check_reach(host: ipaddress.IPv4Address, networks: list, where: str, who: str) -> None:
+    """A listener leaves loopback only towards the networks listed for it (the firewall opens its port to them alone)."""
+    if not host.is_loopback and not networks:
+        raise ValueError(f"host {host} is not loopback: list the networks {who} in {NETWORKS_FIELD[where]} (without them it stays on loopback)")
+    if host.is_loopback and networks:
+        raise ValueError(f"{NETWORKS_FIELD[where]} cannot reach host {host} (loopback): leave host out (every address) or set an address of this server")
+
+
+# The field listing the networks a listener may be reached from.
+NETWORKS_FIELD = {"controller.metrics": "controller.metrics.monitoring_networks", "controller.api": "controller.api.crm_networks"}
+
+
+def _every_address_when(networks_field: str):
+    def default_host(data: Any) -> Any:
+        if isinstance(data, dict) and data.get(networks_field) and data.get("host") is None:
+            return {**data, "host": "0.0.0.0"}
+        return data
+
+    return default_host
+
+
 class MetricsListen(Model):
     """Where Prometheus scrapes the controller: loopback unless monitoring networks are listed."""
 
@@ -75,31 +99,46 @@ class MetricsListen(Model):
         default_factory=list, description="networks Prometheus may scrape from (the firewall opens the port to them alone); none: loopback only"
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _every_address_for_monitoring(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("monitoring_networks") and data.get("host") is None:
-            return {**data, "host": "0.0.0.0"}
-        return data
+    _every_address_for_monitoring = model_validator(mode="before")(_every_address_when("monitoring_networks"))
 
     @model_validator(mode="after")
     def _beyond_loopback_only_for_monitoring(self) -> MetricsListen:
-        if not self.host.is_loopback and not self.monitoring_networks:
-            raise ValueError(
-                f"host {self.host} is not loopback: list the networks Prometheus scrapes from in "
-                "controller.metrics.monitoring_networks (without them the metrics stay on loopback)"
-            )
-        if self.host.is_loopback and self.monitoring_networks:
-            raise ValueError(
-                f"controller.metrics.monitoring_networks cannot reach host {self.host} (loopback): "
-                "leave host out (every address) or set an address of this server"
-            )
+        _check_reach(self.host, self.monitoring_networks, "controller.metrics", "Prometheus scrapes from")
         return self
 
     @property
     def local_address(self) -> ipaddress.IPv4Address:
         """Where a program on this host reaches the listener (`bizpbx status`)."""
         return ipaddress.IPv4Address("127.0.0.1") if self.host.is_unspecified else self.host
+
+
+class CrmClient(Model):
+    """A program (the CRM) allowed to place and control calls through the API."""
+
+    token: Secret(32) | None = Field(
+        None, description="sent as Authorization: Bearer TOKEN; 32 characters or more; required where the controller runs (site.secrets.yml)"
+    )
+    organizations: list[Digits] = Field(default_factory=list, description="the organizations it may act for; empty: every one")
+
+
+class CallApi(Model):
+    """The click-to-call API: loopback unless the CRM's networks are listed; off without clients."""
+
+    host: ipaddress.IPv4Address = Field(
+        ipaddress.IPv4Address("127.0.0.1"), description="127.0.0.1; 0.0.0.0 (every address) when crm_networks are given without a host"
+    )
+    port: Port = 8095
+    crm_networks: list[ipaddress.IPv4Network] = Field(
+        default_factory=list, description="networks the CRM calls the API from (the firewall opens the port to them alone); none: loopback only"
+    )
+    clients: dict[Name, CrmClient] = Field(default_factory=dict, description="who may use the API, by name; none: the API is off")
+
+    _every_address_for_the_crm = model_validator(mode="before")(_every_address_when("crm_networks"))
+
+    @model_validator(mode="after")
+    def _beyond_loopback_only_for_the_crm(self) -> CallApi:
+        _check_reach(self.host, self.crm_networks, "controller.api", "the CRM calls from")
+        return self
 
 
 class Backups(Model):
@@ -109,11 +148,46 @@ class Backups(Model):
     keep: int = Field(14, ge=1, le=10_000)  # a daily timer: two weeks
 
 
+def _postgresql_url(value: str) -> str:
+    """A postgresql:// URL naming the user, the host and the database, and no password."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("a URL such as postgresql://bizpbx@db.example.org:5432/bizpbx is expected")
+    if parts.password is not None:
+        raise ValueError("the password does not go in the URL: put it in site.secrets.yml as controller.postgresql.password")
+    if not parts.username or not parts.hostname:
+        raise ValueError("the URL names no user or no host: postgresql://USER@HOST[:PORT]/DATABASE")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number of 0-65535
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535") from None
+    if not parts.path.strip("/"):
+        raise ValueError("the URL names no database: postgresql://USER@HOST[:PORT]/DATABASE")
+    return value
+
+
+class PostgresLedger(Model):
+    """The ledger in PostgreSQL, shared by the controllers of several nodes, instead of the SQLite file."""
+
+    dsn: Annotated[str, AfterValidator(_postgresql_url), Field(description="postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=...], without the password")]
+    password: Secret(12) | None = Field(None, description="the database user's password, from site.secrets.yml (BIZPBX_CONTROLLER__POSTGRESQL__PASSWORD)")
+    node: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")] = Field(
+        default_factory=socket.gethostname, description="this controller's name among the nodes (calls in progress, leases); the host name by default"
+    )
+
+
 class ControllerSettings(Model):
     socket: Listen = Listen(port=8084)
     metrics: MetricsListen = MetricsListen()
-    ledger: SitePath = Path("/var/lib/bizpbx/ledger.sqlite3")
+    api: CallApi = CallApi()
+    ledger: SitePath = Field(Path("/var/lib/bizpbx/ledger.sqlite3"), description="the SQLite ledger file (unused when postgresql is set)")
+    postgresql: PostgresLedger | None = None
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
     backups: Backups = Backups()
     # Delivered call events older than this leave the outbox (dead letters stay).
     delivered_events_days: int = Field(30, ge=1, le=36_500)
+
+    @property
+    def ledger_database(self) -> Path | PostgresLedger:
+        """Where the ledger is: the PostgreSQL database when one is set, else the SQLite file."""
+        return self.postgresql or self.ledger

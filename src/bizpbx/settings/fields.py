@@ -75,7 +75,7 @@ SOUND_EXTENSIONS = (".wav",)
 _SOUND_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){0,7}")
 
 
-def _sound_path(value: str) -> str:
+def check_sound_path(value: str) -> str:
     if not _SOUND_PATH.fullmatch(value) or ".." in value or not value.lower().endswith(SOUND_EXTENSIONS):
         shown = repr(value) if len(value) <= 60 else repr(value[:60]) + "…"
         raise ValueError(
@@ -85,7 +85,7 @@ def _sound_path(value: str) -> str:
     return value
 
 
-SoundPath = Annotated[str, AfterValidator(_sound_path)]
+SoundPath = Annotated[str, AfterValidator(check_sound_path)]
 
 # The languages a site can speak: FreeSWITCH's phrases and say module exist for both, and
 # espeak-ng has a voice for each.

@@ -10,9 +10,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from bizpbx.settings.fields import E164, Digits, Extension, Model, Money, Name, Secret, SoundPath
+from bizpbx.settings.recordings import RecordingPolicy
 from bizpbx.settings.targets import CallTarget, Target, TargetKind
 
 class NumberKind(StrEnum):
@@ -65,6 +66,10 @@ class Employee(Model):
     password: Secret(12) | None = Field(None, description="SIP password; generated and stored when absent")
     forwarding: Forwarding = Forwarding()
     voicemail: VoicemailSettings = VoicemailSettings()
+    record_calls: bool | None = Field(
+        None, description="overrides the organization's recording for the calls this employee places and those its numbers send straight to them"
+    )
+    do_not_disturb: bool = Field(False, description="the phone is not rung: calls to it are treated as busy (its busy forwarding applies)")
 
 
 class RingGroup(Model):
@@ -144,6 +149,17 @@ class OutboundPolicy(Model):
     daily_spend_cap: Money = Field(Decimal("1000"), description="roubles per Moscow calendar day")
 
 
+def _blocked_caller(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, (str, int)) else value
+    if not isinstance(text, str) or not re.fullmatch(r"\+[1-9][0-9]{0,14}\*?", text) or (not text.endswith("*") and len(text) < 8):
+        raise ValueError(f"{value!r} is neither an E.164 number (+74951234567) nor a prefix ending in * (+7495*)")
+    return text
+
+
+# A caller's number refused by an organization: an E.164 number, or a prefix ending in `*`.
+BlockedCaller = Annotated[str, BeforeValidator(_blocked_caller)]
+
+
 class Organization(Model):
     name: str = Field(min_length=1, max_length=200)
     plan: Literal["profi", "vip"] | None = Field(None, description="telephony plan; without one only internal calls")
@@ -155,6 +171,9 @@ class Organization(Model):
     caller_id: E164 | None = Field(None, description="presented on outbound calls; one of its numbers or the main number")
     trunk: Name | None = Field(None, description="trunk for outbound calls; the only trunk when unset")
     outbound: OutboundPolicy = OutboundPolicy()
+    recording: RecordingPolicy = RecordingPolicy()
+    hold_music: SoundPath | None = Field(None, description="sound file its callers hear on hold; freeswitch.hold_music when unset")
+    blocklist: list[BlockedCaller] = Field(default_factory=list, description="callers refused before answer (CALL_REJECTED): E.164 numbers, or prefixes ending in *")
 
     @property
     def has_telephony(self) -> bool:

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bizpbx.settings.controller import ControllerSettings
 from bizpbx.settings.fields import E164, Digits, Language, Name, PromptText, SoundPath, to_e164
 from bizpbx.settings.organizations import Number, Organization
+from bizpbx.settings.recordings import Recordings
 from bizpbx.settings.switch import Esl, FreeSwitch, MainNumber
 from bizpbx.settings.tariffs import Tariffs
 from bizpbx.settings.trunks import Trunk
@@ -41,6 +42,7 @@ class Site(BaseSettings):
     freeswitch: FreeSwitch = FreeSwitch()
     esl: Esl = Esl()
     controller: ControllerSettings = ControllerSettings()
+    recordings: Recordings = Recordings()
 
     @classmethod
     def settings_customise_sources(

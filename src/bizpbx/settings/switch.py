@@ -7,9 +7,9 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bizpbx.settings.fields import E164, LoopbackAddress, Model, Port, Secret, SoundPath
+from bizpbx.settings.fields import E164, LoopbackAddress, Model, Port, Secret, SoundPath, check_sound_path
 
 class MainNumber(Model):
     number: E164 = "+74952121562"
@@ -17,6 +17,23 @@ class MainNumber(Model):
     invalid_prompt: SoundPath = "ivr/ivr-that_was_an_invalid_entry.wav"
     max_attempts: int = Field(3, ge=1, le=10)
     digit_timeout_seconds: int = Field(5, ge=1, le=30)
+
+
+# mod_local_stream's stream of the files in the sounds directory's music/<rate>/ (local_stream.conf).
+DEFAULT_HOLD_MUSIC = "local_stream://moh"
+
+
+def _hold_music(value: str) -> str:
+    """The stream the renderer sets up, or a sound file like any prompt."""
+    if value == DEFAULT_HOLD_MUSIC:
+        return value
+    try:
+        return check_sound_path(value)
+    except ValueError as error:
+        raise ValueError(f"neither {DEFAULT_HOLD_MUSIC} nor a sound file: {error}") from None
+
+
+HoldMusic = Annotated[str, AfterValidator(_hold_music)]
 
 
 class SipProfile(Model):
@@ -50,6 +67,9 @@ class FreeSwitch(Model):
         default_factory=lambda: [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")],
         min_length=1,
         description="where phones may register from",
+    )
+    hold_music: HoldMusic = Field(
+        DEFAULT_HOLD_MUSIC, description="what a caller on hold hears: local_stream://moh (the files in the sounds directory's music/8000 …) or a sound file"
     )
     log_level: Literal["debug", "info", "notice", "warning", "err"] = "info"
 

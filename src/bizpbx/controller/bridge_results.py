@@ -1,0 +1,59 @@
+"""What a bridge's events and result say: which leg a person answered, and
+how the bridge ended when nobody did (the executor's reading of the switch)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bizpbx.controller.call_events import header_text
+from bizpbx.esl.aio import OutboundSession
+from bizpbx.esl.events import Event
+from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES
+from bizpbx.routing import Leg, Outcome
+
+ANSWERED_DIALSTATUS = "ANSWER"
+BRIDGED = "CHANNEL_BRIDGE"
+# The caller was taken by another phone of the organization (call pickup: `intercept`).
+PICKED_OFF = "PICKED_OFF"
+
+
+async def answering_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event]:
+    while True:
+        found = bridged_leg(await events.get(), legs)
+        if found is not None:
+            return found
+
+
+def answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    """The leg whose CHANNEL_BRIDGE is already queued, if any (earlier events are dropped)."""
+    while not events.empty():
+        found = bridged_leg(events.get_nowait(), legs)
+        if found is not None:
+            return found
+    return None
+
+
+def bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
+    if event.name != BRIDGED:
+        return None
+    leg = legs.get(header_text(event, "Bridge-B-Unique-ID") or header_text(event, "Other-Leg-Unique-ID"))
+    return (leg, event) if leg is not None else None
+
+
+def caller_gone(session: OutboundSession) -> bool:
+    return session.closed or session.linger_notice is not None
+
+
+def unanswered_outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> Outcome | None:
+    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or caller_gone(session):
+        return None
+    if deadline_passed:
+        return Outcome.NO_ANSWER
+    disposition = result.get("variable_originate_disposition")
+    if disposition in BUSY_CAUSES:
+        return Outcome.BUSY
+    if disposition in NO_ANSWER_CAUSES:
+        return Outcome.NO_ANSWER
+    if disposition in ("ORIGINATOR_CANCEL", PICKED_OFF):
+        return None  # the caller hung up while it rang, or another phone picked the call up
+    return Outcome.UNAVAILABLE
