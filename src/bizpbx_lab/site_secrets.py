@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 import yaml
 
@@ -17,16 +18,18 @@ LAB_SECRETS = LAB_SITE.with_name("site.secrets.yml")
 PROVISIONED_SECRETS = STATE_DIR / "site.secrets.yml"
 
 
-def ensure_lab_secrets() -> None:
+def ensure_lab_secrets(provisioned: Path | None = None) -> None:
     """Random secrets for the lab site (ESL, every trunk), once, in site.secrets.yml beside it (0600, not in git).
 
     The inventory hands them to the roles as `bizpbx__secrets`, as ansible-vault would in production.
     A lab already provisioned keeps its secrets: they replace the checkout's when these differ.
+    `provisioned` is where the machines' record is kept: the nspawn lab's by default, the VMs' have their own.
     """
-    if PROVISIONED_SECRETS.is_file():
-        if not LAB_SECRETS.exists() or LAB_SECRETS.read_bytes() != PROVISIONED_SECRETS.read_bytes():
-            log(f"the lab's machines were provisioned with {PROVISIONED_SECRETS}: copied to {LAB_SECRETS}")
-            _write_private(LAB_SECRETS, PROVISIONED_SECRETS.read_bytes())
+    provisioned = provisioned or PROVISIONED_SECRETS
+    if provisioned.is_file():
+        if not LAB_SECRETS.exists() or LAB_SECRETS.read_bytes() != provisioned.read_bytes():
+            log(f"the lab's machines were provisioned with {provisioned}: copied to {LAB_SECRETS}")
+            _write_private(LAB_SECRETS, provisioned.read_bytes())
         return
     if LAB_SECRETS.exists():
         return
@@ -39,10 +42,11 @@ def ensure_lab_secrets() -> None:
     _write_private(LAB_SECRETS, (header + yaml.safe_dump(data, sort_keys=True)).encode())
 
 
-def keep_provisioned_secrets() -> None:
+def keep_provisioned_secrets(provisioned: Path | None = None) -> None:
     """Before a converge: the secrets about to reach the machines are the lab's from now on."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(PROVISIONED_SECRETS, LAB_SECRETS.read_bytes())
+    provisioned = provisioned or PROVISIONED_SECRETS
+    provisioned.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_private(provisioned, LAB_SECRETS.read_bytes())
 
 
 def _write_private(path, data: bytes) -> None:

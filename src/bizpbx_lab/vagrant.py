@@ -24,10 +24,14 @@ import yaml
 from bizpbx_lab.local import LabError, log, run
 from bizpbx_lab.plan import REPO_ROOT, PlanError
 from bizpbx_lab.proxy import ensure_proxy, stop_proxy
+from bizpbx_lab.site_secrets import ensure_lab_secrets, keep_provisioned_secrets
 
 INVENTORY = REPO_ROOT / "inventory/vagrant"
 STATE_DIR = Path(os.environ.get("BIZPBX_VAGRANT_STATE", "/var/lib/bizpbx-vagrant"))
 VIRSH = ("virsh", "--quiet", "--connect", "qemu:///system")
+# The secrets the VMs were provisioned with: their own record, never the nspawn lab's (whose
+# machines, on the same addresses, may hold other passwords).
+PROVISIONED_SECRETS = STATE_DIR / "site.secrets.yml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,14 +192,25 @@ def down(nets: VmNetworks) -> None:
             virsh("pool-destroy", nets.pool, check=False)
             virsh("pool-undefine", nets.pool)
     (STATE_DIR / "known_hosts").unlink(missing_ok=True)
+    PROVISIONED_SECRETS.unlink(missing_ok=True)
     log("the Vagrant lab's networks, proxy and pool removed (the box and its key stay)")
 
 
+def secrets() -> None:
+    """Before the VMs are converged (the Vagrantfile's trigger): the checkout's lab secrets, made
+    or taken from the VMs' record, become the VMs' record."""
+    ensure_lab_secrets(PROVISIONED_SECRETS)
+    keep_provisioned_secrets(PROVISIONED_SECRETS)
+
+
 def main(argv: list[str]) -> int:
-    if argv not in (["up"], ["down"]):
-        print("usage: python -m bizpbx_lab.vagrant up|down", file=sys.stderr)
+    if argv not in (["up"], ["down"], ["secrets"]):
+        print("usage: python -m bizpbx_lab.vagrant up|down|secrets", file=sys.stderr)
         return 2
     try:
+        if argv == ["secrets"]:
+            secrets()
+            return 0
         nets = read_networks()
         up(nets) if argv == ["up"] else down(nets)
     except (LabError, PlanError) as exc:

@@ -43,3 +43,18 @@ def test_a_checkout_converging_a_provisioned_lab_takes_the_lab_s_secrets(paths) 
     checkout.write_text("esl: {password: another-checkouts-own}\n")  # another worktree's
     site_secrets.ensure_lab_secrets()
     assert checkout.read_bytes() == lab_secrets
+
+
+def test_the_vms_keep_a_record_of_their_own_and_never_take_the_nspawn_lab_s(paths, tmp_path) -> None:
+    checkout, provisioned = paths
+    site_secrets.ensure_lab_secrets()
+    site_secrets.keep_provisioned_secrets()  # the nspawn lab's machines
+    vm_record = tmp_path / "vagrant" / "site.secrets.yml"
+    checkout.write_text("esl: {password: the-vms-own-secret-of-24-chars}\n")
+    site_secrets.ensure_lab_secrets(vm_record)
+    assert checkout.read_text() == "esl: {password: the-vms-own-secret-of-24-chars}\n", "no VM record yet: the checkout's stay"
+    site_secrets.keep_provisioned_secrets(vm_record)
+    assert vm_record.read_bytes() == checkout.read_bytes() != provisioned.read_bytes()
+    checkout.unlink()
+    site_secrets.ensure_lab_secrets(vm_record)
+    assert checkout.read_bytes() == vm_record.read_bytes()
