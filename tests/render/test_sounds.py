@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from bizpbx.site_loader import load_site
 from bizpbx.sounds import site_sounds
 
@@ -47,6 +48,19 @@ def test_all_there_at_any_rate_or_as_named(lab_site_copy: Path, tmp_path: Path) 
     listed = json.loads(sounds(lab_site_copy, "--json").stdout)
     assert all(entry["found"] for entry in listed["sounds"]) and listed["phrases"]["found"]
 
+
+def test_the_recording_notice_and_hold_music_are_read_from_the_language_s_voice(lab_site_copy: Path, tmp_path: Path) -> None:
+    with_switch_dirs(lab_site_copy, tmp_path)
+    data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
+    assert "recordings.notice" not in {use.where for use in site_sounds(load_site(lab_site_copy))}, "no organization announces recording"
+    data["organizations"]["12"].update(recording={"calls": "all", "notice": True}, hold_music="music/company.wav")
+    lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    uses = {use.where: use for use in site_sounds(load_site(lab_site_copy))}
+    notice, music = uses["recordings.notice"], uses["organizations.12.hold_music"]
+    assert notice.paths[-1] == tmp_path / "sounds/ru/RU/elena/bizpbx/recording-notice.wav"
+    assert notice.text == "Внимание! Разговор записывается."
+    assert (music.paths[-1], music.text) == (tmp_path / "sounds/ru/RU/elena/music/company.wav", None)  # music is provided, never spoken
+    assert "freeswitch.hold_music" not in uses, "local_stream://moh is a stream, not a file"
 
 
 def test_a_site_speaks_russian_by_default_and_english_when_told(lab_site_copy: Path, tmp_path: Path) -> None:
