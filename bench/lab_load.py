@@ -4,8 +4,10 @@ static fallback dialplan (controller stopped), with figures printed.
 Needs the converged lab with FreeSWITCH (`FREESWITCH_PREFIX=... make lab`), as root. The calls go to
 the 8-800 number from Kazan and are answered by SIPp phones registered as its support group
 (34-200, 34-201, 34-202), each call talking `--talk` seconds. Printed per mode: calls placed,
-succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), and calls
-whose events reached the controller only through the CDR sweep (their ledger source is a CDR line).
+succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), calls
+whose events reached the controller only through the CDR sweep (their ledger source is a CDR line),
+and the controller's CPU time per call (systemd's CPUUsageNSec of its unit). bench/local_load.py
+runs the same load on this machine, without the lab.
 
     python bench/lab_load.py --rate 30 --seconds 30 [--talk 2] [--mode both|controller|static]
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance suite uses
 
+from hosts.acceptance import ESL_API  # noqa: E402
 from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
 
 import bizpbx_lab as lab  # noqa: E402
@@ -41,6 +44,26 @@ def ssh(name: str, command: str, check: bool = True) -> str:
     return result.stdout
 
 
+def switch_api(command: str) -> str:
+    """A FreeSWITCH API command on the pbx, over its event socket (as the acceptance suite runs them)."""
+    return ssh("pbx", f"/opt/bizpbx/venv/bin/python -c {shlex.quote(ESL_API)} {shlex.quote(command)}").strip()
+
+
+def raise_switch_limits(rate: float, talk: int) -> dict[str, str]:
+    """The switch's session limits raised for the run, as the issue's measurements had them; returns
+    the site's values, put back afterwards. The site sizes them at two sessions a call, but each
+    8-800 call here rings three phones (four sessions), so at the site's values the switch itself
+    refuses calls ("Throttle Error", a 500 to the caller), routed by the controller or not."""
+    limits = {"sps": str(int(rate * 4 * 2)), "max_sessions": str(int(rate * (talk + 10) * 4))}
+    before = {name: switch_api(f"fsctl {name}").rpartition(" ")[2] for name in limits}  # "+OK sessions-per-second: 120"
+    if not all(value.isdigit() for value in before.values()):
+        raise SystemExit(f"lab_load: the switch's session limits could not be read: {before}")
+    for name, value in limits.items():
+        switch_api(f"fsctl {name} {value}")
+    print(f"switch limits for the run: sessions per second {limits['sps']}, max sessions {limits['max_sessions']} (the site's: {before['sps']}, {before['max_sessions']})")
+    return before
+
+
 def put(name: str, path: str, text: str) -> None:
     ssh(name, f"mkdir -p {WORK} && cat > {shlex.quote(path)} <<'SCENARIO_END'\n{text}\nSCENARIO_END")
 
@@ -53,6 +76,15 @@ def ledger(sql: str, *params: str) -> list[list]:
 def sip_passwords() -> dict[str, str]:
     code = "import yaml, json; d = yaml.safe_load(open('/etc/bizpbx/site.sip-passwords.yml')); print(json.dumps({f'{o}-{e}': v['password'] for o, org in d['organizations'].items() for e, v in org['employees'].items()}))"
     return json.loads(ssh("pbx", f"/opt/bizpbx/venv/bin/python -c {shlex.quote(code)}"))
+
+
+def controller_cpu_seconds() -> float:
+    """The controller process's CPU time so far, user + system (from /proc: the lab's containers
+    keep no CPU accounting for systemd to show); 0 while stopped."""
+    command = "pid=$(systemctl show -P MainPID bizpbx-controller); cat /proc/$pid/stat; getconf CLK_TCK"
+    stat, _, ticks = ssh("pbx", command, check=False).strip().rpartition("\n")
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / int(ticks) if len(fields) > 12 and ticks.isdigit() else 0.0
 
 
 def start_phones() -> None:
@@ -74,6 +106,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     put("carrier", f"{WORK}/load.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000))
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
+    cpu_before = controller_cpu_seconds()
     started = time.monotonic()
     out = ssh(
         "carrier",
@@ -82,6 +115,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         check=False,
     )
     elapsed = time.monotonic() - started
+    cpu = controller_cpu_seconds() - cpu_before
     if mode == "static":
         ssh("pbx", "systemctl start bizpbx-controller")
     counts = {name: int(value) for name, value in COUNTS.findall(out)}
@@ -103,7 +137,9 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         "seconds": round(elapsed, 1),
         "in the ledger": rated[0],
         "distinct": rated[1],
+        "rated once": rated[0] == rated[1],
         "only through the CDR sweep": rated[2] or 0,
+        "controller CPU per call": f"{cpu / max(counts.get('Total Calls created', 0), 1) * 1000:.2f} ms" if mode == "controller" else "-",
     }
 
 
@@ -120,7 +156,12 @@ def main() -> int:
         return 2
     start_phones()
     modes = ("controller", "static") if args.mode == "both" else (args.mode,)
-    results = [run(mode, args.rate, args.seconds, args.talk) for mode in modes]
+    site_limits = raise_switch_limits(args.rate, args.talk)
+    try:
+        results = [run(mode, args.rate, args.seconds, args.talk) for mode in modes]
+    finally:
+        for name, value in site_limits.items():
+            switch_api(f"fsctl {name} {value}")
     for result in results:
         print("  ".join(f"{key}: {value}" for key, value in result.items()))
     if len(results) == 2 and results[1]["calls/s reached"]:

@@ -12,6 +12,15 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
+def answers(port: int) -> bool:
+    """Whether something accepts TCP connections on loopback `port` (a switch's event socket)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 async def until(condition, what: str, bound: float = 60.0) -> None:
     """Wait for `condition()`; the bound only turns a hang into a failure, nothing is timed."""
     loop = asyncio.get_running_loop()

@@ -46,6 +46,16 @@ NO_ANSWER_CAUSES = ("NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE")
 UNAVAILABLE_CAUSES = ("USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT", "UNALLOCATED_NUMBER")
 
 
+def contact_query(user: str, domain: str) -> str:
+    """The API command asking where `user`@`domain` is registered."""
+    return f"sofia_contact {user}@{domain}"
+
+
+def is_registered(contact_reply: str) -> bool:
+    """Whether `contact_query`'s answer names a registration (not error/user_not_registered)."""
+    return not contact_reply.strip().startswith("error/user_not_registered")
+
+
 def user_id(org_id: str, extension: str) -> str:
     return f"{org_id}-{extension}"
 
@@ -78,6 +88,15 @@ def user_dial(org_id: str, extension: str, options: Iterable[str] = ()) -> str:
 def gateway_dial(trunk: str, e164: str, options: Iterable[str] = ()) -> str:
     """The dial string of an outside number through a trunk's gateway (E.164, with its +)."""
     return _with_options(f"sofia/gateway/{trunk}/{e164}", options)
+
+
+def multiset(variables: dict[str, str]) -> str:
+    """The argument of `multiset`: several channel variables set by one application (one round
+    trip on the controller's socket instead of one each). Its words are split on spaces."""
+    for name, value in variables.items():
+        if " " in name + value or "=" in name:
+            raise ValueError(f"multiset cannot carry {name}={value!r}: no spaces, no '=' in a name")
+    return " ".join(f"{name}={value}" for name, value in variables.items())
 
 
 def voicemail_box(org_id: str, extension: str) -> str:

@@ -77,6 +77,8 @@ def _numbers(site: Site) -> Iterator[Problem]:
 def _trunks(site: Site) -> Iterator[Problem]:
     owner_of: dict[str, str] = {}
     for name, trunk in site.trunks.items():
+        if trunk.transport == "tls" and not site.freeswitch.tls.enabled:
+            yield f"trunks.{name}.transport", "tls needs freeswitch.tls.enabled: the trunk profile has no TLS listener or certificate without it"
         for index, number in enumerate(trunk.numbers):
             path = f"trunks.{name}.numbers.{index}"
             if number in owner_of:

@@ -97,6 +97,7 @@ class CapturedSwitch:
         self._talking: dict[str, str | None] | None = None  # the completion headers of an answered bridge
         self._over: Event | None = None  # the completion of an answered bridge once the conversation is over
         self._conversation: asyncio.Task | None = None
+        self._nixed: set[str] = set()  # events the controller unsubscribed from (nixevent)
 
     def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
         identity = {
@@ -132,6 +133,9 @@ class CapturedSwitch:
                 writer.write(encode(Frame(COMMAND_REPLY, channel.headers)))
             elif verb == "myevents":
                 writer.write(encode(_reply("outbound-ivr", "+OK Events")))
+            elif verb == "nixevent":
+                self._nixed.update(line.split(" ")[1:])
+                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK events nixed"})))
             elif verb == "linger":
                 writer.write(encode(_reply("outbound-ivr", "+OK will linger")))
             elif verb == "exit":
@@ -152,7 +156,7 @@ class CapturedSwitch:
             elif headers.get("call-command") == "execute":
                 writer.write(ok)
                 await writer.drain()
-                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", ""))
+                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", ""), headers.get("Event-UUID"))
                 if ended:
                     await self._end(writer)
                     return
@@ -179,28 +183,34 @@ class CapturedSwitch:
             body = "-ERR no_such_command Command not found!\n"
         return encode(Frame(response.content_type, response.headers, body))
 
-    async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str) -> bool:
+    def _send(self, writer: asyncio.StreamWriter, event: Event) -> None:
+        """An event of the call's channel, unless the controller nixed its kind."""
+        if event.name not in self._nixed:
+            writer.write(encode(event))
+
+    async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str, event_uuid: str | None) -> bool:
         """Run one application; True when the call is over afterwards."""
         self.seen.applications.append((application, argument))
-        app_uuid = str(uuid_module.uuid4())
+        app_uuid = event_uuid or str(uuid_module.uuid4())  # the switch names the application by the Event-UUID sent
         template = captured_events("outbound-forward", "CHANNEL_EXECUTE", "set")[0]
         application_headers = {"Application": application, "Application-Data": argument, "Application-UUID": app_uuid}
-        writer.write(encode(self._channel(template, application_headers)))
+        self._send(writer, self._channel(template, application_headers))
         completion_template = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "set")[0]
         extra: dict[str, str | None] = {}
         ended = False
         if application == "answer":
-            writer.write(encode(self._channel(captured_events("outbound-forward", "CHANNEL_ANSWER")[0])))
-        elif application == "set":
-            name, _, value = argument.partition("=")
-            self.seen.variables[name] = value
-            self.variables[f"variable_{name}"] = value
+            self._send(writer, self._channel(captured_events("outbound-forward", "CHANNEL_ANSWER")[0]))
+        elif application in ("set", "multiset"):
+            for assignment in argument.split(" ") if application == "multiset" else [argument]:
+                name, _, value = assignment.partition("=")
+                self.seen.variables[name] = value
+                self.variables[f"variable_{name}"] = value
         elif application == "play_and_get_digits":
             words = argument.split(" ")
             entered = self.script.digits.pop(0) if self.script.digits else ""
             dtmf = captured_events("outbound-ivr", "DTMF")[0]
             for digit in entered:
-                writer.write(encode(self._channel(dtmf, {"DTMF-Digit": digit})))
+                self._send(writer, self._channel(dtmf, {"DTMF-Digit": digit}))
             completion_template = captured_events("outbound-ivr", "CHANNEL_EXECUTE_COMPLETE", "play_and_get_digits")[0]
             extra = {f"variable_{words[7]}": entered or None, "variable_bizlab_org_id": None, "variable_read_result": "success" if entered else "failure"}
         elif application == "bridge":
@@ -218,7 +228,7 @@ class CapturedSwitch:
                 leg_uuids = [part.split(",")[0].split("]")[0] for part in argument.split("origination_uuid=")[1:]]
                 leg = leg_uuids[int(behaviour.partition(":")[2] or 0)]
                 bridged = captured_events("inbound-plain", "CHANNEL_BRIDGE")[0]
-                writer.write(encode(self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg})))
+                self._send(writer, self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg}))
                 self.variables["variable_answer_epoch"] = self.variables.get("variable_answer_epoch", "1795637077")
                 self.variables["variable_bridge_epoch"] = "1795637080"
                 self.variables["variable_billsec"] = str(self.script.talk_seconds)
@@ -226,7 +236,7 @@ class CapturedSwitch:
                 return False
         elif application == "voicemail":
             ended = True
-        writer.write(encode(self._channel(completion_template, {**application_headers, **self.variables, **extra})))
+        self._send(writer, self._channel(completion_template, {**application_headers, **self.variables, **extra}))
         return ended
 
     async def _hang_up_after_talking(self, writer: asyncio.StreamWriter, bridge_completion: Event) -> None:
@@ -237,7 +247,7 @@ class CapturedSwitch:
     async def _end(self, writer: asyncio.StreamWriter) -> None:
         """The call ends: the captured hangup events, then linger and disconnect notices."""
         for event in (captured_events("outbound-ivr", "CHANNEL_HANGUP")[0], captured_events("outbound-ivr", "CHANNEL_HANGUP_COMPLETE")[0]):
-            writer.write(encode(self._channel(event, self.variables)))
+            self._send(writer, self._channel(event, self.variables))
         for notice in (item for item in frames("outbound-ivr") if isinstance(item, Frame) and item.content_type == DISCONNECT_NOTICE):
             writer.write(encode(notice))
         await writer.drain()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import sqlite3
+import time
 
 from burst import call, cdr_line, event_of
 from switch_peer import replaced
@@ -146,3 +149,59 @@ def test_a_large_file_is_read_in_batches_and_line_numbers_survive_a_restart(site
     assert restarted.catch_up(tmp_path) == 1
     sources = {c.uuid: c.source for org in ("12", "34") for c in ledger.calls(org, 0, 2**31)}
     assert sources == {call(i)["uuid"]: f"{master}:{i - 9}" for i in range(10, 16)}
+
+
+def _at(seconds_ago: float) -> dict[str, str]:
+    """The switch's time of an event (Event-Date-Timestamp, microseconds)."""
+    return {"Event-Date-Timestamp": str(int((time.time() - seconds_ago) * 1e6))}
+
+
+def test_hang_ups_held_together_are_stored_by_one_flush_with_their_lag_measured(site, caplog):
+    accounting, ledger, outbox, metrics = accounting_for(site())
+    for i in (1, 2):
+        accounting.hold(replaced(event_of(call(i)), _at(0)))
+    assert ledger.count() == 0 and outbox.last_id() == 0, "held until the flush"
+    assert accounting.flush() == 2 and ledger.count() == 2
+    assert accounting.flush() == 0
+    sample = metrics.registry.get_sample_value
+    assert sample("bizpbx_event_lag_seconds_count") == 2 and sample("bizpbx_event_lag_seconds_bucket", {"le": "2.0"}) == 2
+    assert sample("bizpbx_event_consumer_behind") == 0 and not [r for r in caplog.records if "falls behind" in r.getMessage()]
+
+
+def test_a_consumer_falling_behind_says_so_once_and_again_when_it_keeps_up(site, caplog):
+    caplog.set_level(logging.INFO, logger="bizpbx.controller.accounting")
+    accounting, _, _, metrics = accounting_for(site())
+    for i in (1, 2, 3):
+        accounting.on_event(replaced(event_of(call(i)), _at(30)))
+    sample = metrics.registry.get_sample_value
+    assert sample("bizpbx_event_consumer_behind") == 1
+    warnings = [r for r in caplog.records if "falls behind" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    accounting.on_event(replaced(event_of(call(4)), _at(0)))
+    assert sample("bizpbx_event_consumer_behind") == 0
+    assert len([r for r in caplog.records if "keeps up again" in r.getMessage()]) == 1
+    assert sample("bizpbx_event_lag_seconds_bucket", {"le": "10.0"}) == 1 and sample("bizpbx_event_lag_seconds_count") == 4
+
+
+def test_calls_stored_from_the_cdr_sweep_are_counted_apart(site, tmp_path):
+    accounting, ledger, _, metrics = accounting_for(site())
+    accounting.on_event(event_of(call(1)))
+    (tmp_path / "Master.csv").write_text("".join(cdr_line(call(i)) for i in (1, 2, 3)))
+    assert accounting.catch_up(tmp_path) == 2 and ledger.count() == 3
+    assert metrics.registry.get_sample_value("bizpbx_calls_recovered_from_cdr_total") == 2, "call 1 came by its event"
+
+
+def test_with_a_grace_a_call_just_ended_waits_for_its_hang_up_event_and_the_lines_after_it_too(site, tmp_path):
+    lab = site()
+    accounting, ledger, outbox, metrics = accounting_for(lab)
+    just_ended = cdr_line(call(2)).replace('"1795636500"', f'"{int(time.time())}"')
+    (tmp_path / "Master.csv").write_text(cdr_line(call(1)) + just_ended + cdr_line(call(3)))
+    assert accounting.catch_up(tmp_path, grace_seconds=10) == 1  # call 1; call 2 ended now, call 3 is after it
+    accounting.on_event(event_of(call(2)))  # its hang-up event arrives within the grace
+    assert accounting.catch_up(tmp_path, grace_seconds=3600) == 0  # call 2 is still within this grace
+    assert accounting.catch_up(tmp_path) == 1  # without one, the rest: call 3 (call 2 is stored)
+    with contextlib.closing(sqlite3.connect(lab.controller.ledger)) as db:
+        sources = dict(db.execute("SELECT uuid, source FROM calls"))
+    assert sources[call(2)["uuid"]] == "esl" and all(sources[call(i)["uuid"]].endswith(f"Master.csv:{i}") for i in (1, 3))
+    assert metrics.registry.get_sample_value("bizpbx_calls_recovered_from_cdr_total") == 2
+    assert sum(1 for e in outbox.after(0) if e.name == "call.ended") == 3

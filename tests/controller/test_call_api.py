@@ -2,7 +2,7 @@
 request's fields named when wrong, the plan and the toll-fraud guard refusing
 before anything rings, and the token never in a log line. The switch is not
 running here: a request that passes every check reaches the event socket and
-is answered 503 (no live click-to-call test yet: see the branch report)."""
+is answered 503 (the live test is test_click_to_call_live.py)."""
 
 from __future__ import annotations
 

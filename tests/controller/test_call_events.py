@@ -167,5 +167,5 @@ def test_the_schema_describes_every_event_and_the_readme_examples_match_it():
     assert sorted(ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]) == sorted(EVENT_NAMES)
     readme = (SCHEMA_FILE.parents[1] / "README.md").read_text(encoding="utf-8")
     examples = [json.loads(line_group) for line_group in re.findall(r'^(\{"schema": .*?\})$', readme, flags=re.MULTILINE | re.DOTALL)]
-    assert [e["event"] for e in examples] == ["call.started", "call.answered", "call.ended"]
+    assert [e["event"] for e in examples] == ["call.started", "call.answered", "call.ended", "trunk.down"]
     assert all(problems(e) == [] for e in examples), [problems(e) for e in examples]

@@ -10,7 +10,7 @@ from decimal import Decimal
 from scraped import serving
 from switch_peer import CapturedSwitch, Script, channel_variables
 
-from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
 from bizpbx.esl.aio import OutboundServer
@@ -26,7 +26,7 @@ def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
     handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server, serving(metrics) as scrape:
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server, serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
             seen = await asyncio.wait_for(switch.call(server.port), 60)
             return seen, await scrape()
@@ -40,15 +40,16 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562", number_kind="main", trunk="carrier"), Script(digits=["12"]))
     seen, emitted, metrics = place(lab, switch)
     applications = [name for name, _ in seen.applications]
-    assert applications == ["set", "set", "answer", "play_and_get_digits", "set", "bridge"]
-    collect = seen.applications[3][1].split(" ")
+    # The call's variables in one multiset (one round trip), the organization keyed in a set of its own.
+    assert applications == ["multiset", "answer", "play_and_get_digits", "set", "bridge"]
+    collect = seen.applications[2][1].split(" ")
     # min max tries timeout terminator prompt invalid variable pattern
     assert collect[:5] == ["2", "2", "3", "5000", "#"]
     assert collect[5:7] == [lab.main_number.prompt, lab.main_number.invalid_prompt]
     assert collect[8] == "^(12|34)$"
     assert seen.variables["bizpbx_org_id"] == "12"  # the CDR carries the chosen organization
     assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
-    dial = seen.applications[5][1]
+    dial = seen.applications[4][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
     # While it rings the organization's phones may pick it up (*8); the answer withdraws the offer.
     assert dial.startswith(f"{{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/{switch.uuid}}}[")

@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import time
-import wave
 from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,18 +33,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_net import free_port
+from local_net import answers, free_port
+from local_switch import freeswitch_command, put_on_loopback
 from scraped import Scrape, scrape
 from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
-from bizpbx.render.file_tree import replace_tree
 from bizpbx.ledger import Ledger
-from bizpbx.render import render_site
 from bizpbx.settings import Site
 from bizpbx.site_loader import load_site
-from bizpbx.sounds import voice_dir
 
 PREFIX = os.environ.get("FREESWITCH_PREFIX")
 SIPP = shutil.which("sipp")
@@ -61,25 +58,6 @@ CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
 SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
-
-def write_silence(path: Path) -> None:
-    """Half a second of silence as a prompt: a prompt FreeSWITCH cannot open ends
-    play_and_get_digits at once, without waiting for a single digit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as sound:
-        sound.setnchannels(1)
-        sound.setsampwidth(2)
-        sound.setframerate(8000)
-        sound.writeframes(b"\0\0" * 4000)
-
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
 
 def wait_for(condition, what: str, bound: float = STARTUP_SECONDS) -> None:
     deadline = time.monotonic() + bound
@@ -170,42 +148,14 @@ class Live:
 def live(lab_site_copy: Path, tmp_path: Path, monkeypatch, request):
     """FreeSWITCH and the controller running the demo site, on loopback (a test may
     give, as its indirect parameter, a function that changes the site's data first)."""
-    binary = Path(PREFIX) / "bin" / "freeswitch"
-    assert binary.is_file(), f"{binary} does not exist: FREESWITCH_PREFIX must be the install prefix"
     monkeypatch.delenv("BIZPBX_TRUNKS__CARRIER__PASSWORD")  # an IP-authenticated trunk has none
-    external, internal, esl = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
     data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
-    data["freeswitch"].update(
-        log_dir=str(tmp_path / "log"),
-        storage_dir=str(tmp_path / "storage"),
-        sounds_dir=str(tmp_path / "sounds"),
-        phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),  # where a source build installs them
-        phone_networks=["127.0.0.0/8"],
-        sip_domain="127.0.0.1",
-        internal={"ip": "127.0.0.1", "port": internal},
-        external={"ip": "127.0.0.1", "port": external},
-        rtp_start_port=42000,
-        rtp_end_port=42100,
-    )
-    carrier = data["trunks"]["carrier"]
-    carrier.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
-    carrier.pop("username", None)
-    carrier.pop("realm", None)
-    data["esl"] = {"port": esl}
-    data["controller"] = {"socket": {"port": free_port()}, "metrics": {"port": free_port()}, "ledger": str(tmp_path / "ledger.sqlite3")}
-    data["recordings"] = {"dir": str(tmp_path / "recordings")}
+    external, internal = put_on_loopback(data, tmp_path, Path(PREFIX))
     getattr(request, "param", lambda data: None)(data)
     lab_site_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     site = load_site(lab_site_copy, generate_missing_secrets=True)
-    conf = tmp_path / "conf"
-    replace_tree(conf, render_site(site))
-    command = [str(binary), "-nonat", "-nf", "-nc", "-conf", str(conf), "-mod", str(Path(PREFIX) / "lib" / "freeswitch" / "mod")]
-    for name in ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds"):
-        (tmp_path / name).mkdir(exist_ok=True)
-        command += [f"-{name}", str(tmp_path / name)]
-    for prompt in (site.main_number.prompt, site.main_number.invalid_prompt, site.recordings.notice):
-        write_silence(voice_dir(site) / prompt)
-    (tmp_path / "recordings").mkdir(exist_ok=True)
+    esl = site.esl.port
+    command = freeswitch_command(site, tmp_path, Path(PREFIX))
     switch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=tmp_path)
     running = Live(site, tmp_path, external, internal, None, lab_site_copy)  # type: ignore[arg-type]
     try:
@@ -245,7 +195,8 @@ def test_a_main_number_call_through_freeswitch_is_routed_and_rated_once(live: Li
     assert metrics.value("bizpbx_routing_seconds_bucket", le="1.0") == 1
 
 
-def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
+def answered_by_phone(live: Live, place_call) -> None:
+    """Phone 34-200 registers and answers while `place_call` runs; it must have succeeded."""
     phone_port = free_port(socket.SOCK_DGRAM)
     (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
     # Without -m: the phone takes a NOTIFY and the call, then SIGUSR1 stops it;
@@ -253,11 +204,15 @@ def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_t
     phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
     try:
         live.register("34", "200", phone_port)
-        live.call(HOTLINE)
+        place_call()
     finally:
         phone.send_signal(signal.SIGUSR1)
         out, err = phone.communicate(timeout=60)
     assert phone.returncode == 0, out[-2000:] + err[-2000:]
+
+
+def test_a_hotline_call_answered_by_a_registered_phone_is_paid_by_the_owner_by_the_callers_origin(live: Live):
+    answered_by_phone(live, lambda: live.call(HOTLINE))
     call, events = live.the_one_call("34")
     assert call.direction == "inbound" and call.rule == "hotline-origin"
     assert call.cost == Decimal("3.50")  # a few seconds: one started minute at Kazan's price

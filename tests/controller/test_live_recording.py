@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 from local_net import free_port
-from sipp_scenarios import PHONE_SCENARIO, SDP
-from test_live import HOTLINE, Live, live, one_call, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import HOTLINE, Live, answered_by_phone, live, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import pytestmark as live_test_marks
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.ledger import Ledger
 from bizpbx.ledger.recordings import recording_of
 
-pytestmark = pytest.mark.live
+pytestmark = live_test_marks  # skipped without FreeSWITCH or SIPp, as the live controller test is
 
 
 def records_inbound_with_notice(data: dict) -> None:
@@ -40,20 +40,6 @@ def records_inbound_with_notice_and_urls(data: dict) -> None:
     port = free_port()
     data["controller"]["api"] = {"port": port}  # no clients: the listener serves the recordings alone
     data["recordings"] = {**data.get("recordings", {}), "http": {"public_url": f"http://127.0.0.1:{port}"}, "url_secret": URL_SECRET}
-
-
-def answered_by_phone(live: Live, place_call) -> None:
-    """Phone 34-200 registers and answers while `place_call` runs; it must have succeeded."""
-    phone_port = free_port(socket.SOCK_DGRAM)
-    (live.work / "phone.xml").write_text(PHONE_SCENARIO.replace("{sdp}", SDP))
-    phone = subprocess.Popen(sipp(live.work, "phone", "-p", str(phone_port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
-    try:
-        live.register("34", "200", phone_port)
-        place_call()
-    finally:
-        phone.send_signal(signal.SIGUSR1)
-        out, err = phone.communicate(timeout=60)
-    assert phone.returncode == 0, out[-2000:] + err[-2000:]
 
 
 def announced(live: Live) -> tuple[dict, dict]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bizpbx.controller.metrics import Metrics
+from bizpbx.controller.trunk_state import TrunkState
 from bizpbx.rating import CallRecord, Direction, Rating, Rule
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
@@ -23,6 +24,9 @@ def every_series() -> dict[str, set[str]]:
     metrics.refused_calls.labels(organization="12", rule="international").inc()
     metrics.cdr_problem(None)
     metrics.webhook_seconds.labels(webhook="crm", outcome="delivered").observe(0.1)
+    metrics.watch_trunks(lambda: {"carrier": TrunkState("failing", "FAILED", "registration failed", None)})
+    metrics.trunk_call_failed("carrier", "USER_BUSY")
+    metrics.restart_needed_for(["controller.socket"])
     series: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         if family.name.startswith("bizpbx_"):

@@ -60,7 +60,7 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert status["esl_connected"] is True
     assert status["sizing"] == {"max_calls": 250, "calls_per_second": 60, "max_sessions": 500, "sessions_per_second": 120}
-    assert "event plain CHANNEL_HANGUP_COMPLETE" in commands
+    assert "event plain CHANNEL_HANGUP_COMPLETE CUSTOM sofia::gateway_state" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
     assert bridge.count("user/34-") == 3  # the simultaneous support group: 200, 201, 202

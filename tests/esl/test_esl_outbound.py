@@ -9,10 +9,12 @@ import pytest
 from esl_captures import Capture
 from esl_peers import ReplayPeer, run
 
+from bizpbx.esl import commands
 from bizpbx.esl.aio import OutboundServer, OutboundSession
+from bizpbx.esl.commands import Command
 from bizpbx.esl.errors import ConnectionLost
 from bizpbx.esl.events import Event
-from bizpbx.esl.protocol import decoded_form
+from bizpbx.esl.protocol import COMMAND_REPLY, Frame, FrameParser, decoded_form, encode
 
 IVR_DIGITS = "1 4 1 6000 # tone_stream://%(100,0,800) silence_stream://250 bizlab_org_id \\d+"
 BRIDGES = [
@@ -155,3 +157,66 @@ def test_a_failing_handler_is_logged_and_its_call_let_go(caplog: pytest.LogCaptu
     assert "outbound socket handler failed" in caplog.text and "a bug in the controller" in caplog.text
     # connect and myevents, then the server said exit and let the call go on in the dialplan
     assert peer.received[:3] == [*capture.client_sent[:2], b"exit\n\n"]
+
+
+def test_a_server_told_its_events_nixes_the_others_and_names_its_applications() -> None:
+    """Only the events the handler reads cross the socket; without CHANNEL_EXECUTE (which names an
+    application otherwise) each execute carries an Event-UUID, and its completion is matched by it."""
+    capture = Capture.load("outbound-forward")
+    channel_data = FrameParser().feed(capture.fs_bytes)[0]
+    completion = next(e for e in FrameParser().feed(capture.fs_bytes) if isinstance(e, Event) and e.name == "CHANNEL_EXECUTE_COMPLETE" and e.get("Application") == "answer")
+    seen: dict = {}
+
+    async def answer(session: OutboundSession) -> None:
+        seen["completion"] = await session.execute("answer")
+
+    async def switch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["setup"] = [(await reader.readuntil(b"\n\n")).decode() for _ in range(3)]
+        writer.write(encode(channel_data) + encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK Events Enabled"})) + encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK events nixed"})))
+        command = Command.decode(await reader.readuntil(b"\n\n"))
+        seen["event_uuid"] = command.header("Event-UUID")
+        headers = dict(completion.headers)
+        headers["Application-UUID"] = "someone else's"
+        unmatched = Event.build(completion.content_type, headers)
+        headers["Application-UUID"] = seen["event_uuid"]
+        writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK"})) + encode(unmatched) + encode(Event.build(completion.content_type, headers)))
+        await reader.readuntil(b"\n\n")  # the server's exit once the handler is done
+        writer.close()
+
+    async def scenario() -> None:
+        async with OutboundServer(answer, "127.0.0.1", 0, events=["CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE"]) as server:
+            await switch(*await asyncio.open_connection("127.0.0.1", server.port))
+
+    run(scenario())
+    connect, myevents, nixed = seen["setup"]
+    assert (connect, myevents) == ("connect\n\n", "myevents\n\n")
+    assert set(nixed.split()[1:]) == set(commands.MYEVENTS) - {"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_BRIDGE"} and nixed.startswith("nixevent ")
+    assert seen["event_uuid"] and seen["completion"].application_uuid == seen["event_uuid"]
+    with pytest.raises(ValueError, match="CHANNEL_EXECUTE_COMPLETE"):
+        OutboundServer(answer, events=["CHANNEL_BRIDGE"])
+
+
+def test_a_call_the_switch_has_said_is_over_gets_no_exit_and_its_socket_is_closed(caplog: pytest.LogCaptureFixture) -> None:
+    """The disconnect notice came, the socket is still open: no command may follow, and the server
+    closes its end (it once raised sending `exit` there and left the socket open)."""
+    frames = FrameParser().feed(Capture.load("outbound-hangup").fs_bytes)
+    notice = next(f for f in frames if isinstance(f, Frame) and f.content_type == "text/disconnect-notice")
+    seen: dict = {}
+
+    async def wait_for_the_notice(session: OutboundSession) -> None:
+        while session.disconnect_notice is None:
+            await asyncio.sleep(0.01)
+
+    async def switch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["setup"] = [(await reader.readuntil(b"\n\n")).decode() for _ in range(2)]
+        writer.write(encode(frames[0]) + encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK Events Enabled"})) + encode(notice))
+        seen["after"] = await asyncio.wait_for(reader.read(), 10)  # until the server closes its end
+        writer.close()
+
+    async def scenario() -> None:
+        async with OutboundServer(wait_for_the_notice, "127.0.0.1", 0) as server:
+            await switch(*await asyncio.open_connection("127.0.0.1", server.port))
+
+    run(scenario())
+    assert seen["setup"] == ["connect\n\n", "myevents\n\n"] and seen["after"] == b""
+    assert "never retrieved" not in caplog.text and "cannot send" not in caplog.text

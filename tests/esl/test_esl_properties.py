@@ -165,6 +165,16 @@ def test_event_build_then_decode_gives_back_headers_and_body(content_type, event
     assert (dict(event.headers), event.body) == (event_headers, body)
 
 
+@given(event_headers=headers, name=st.sampled_from(["Unique-ID", "Application-UUID", "Job-UUID", "Event-Subclass"]), value=header_values, body=st.none() | texts)
+def test_the_headers_read_without_decoding_are_what_decoding_gives(event_headers, name, value, body) -> None:
+    """Unique-ID, Application-UUID and the like are read from a plain event's bytes; the answer must be decoding's."""
+    built = Event.build(PLAIN, {**event_headers, name: value}, body)
+    fresh = Event(PLAIN, built.raw)  # not decoded yet
+    peeked = {"Unique-ID": fresh.unique_id, "Application-UUID": fresh.application_uuid, "Job-UUID": fresh.job_uuid, "Event-Subclass": fresh.subclass}[name]
+    decoded = built.headers.get(name)
+    assert peeked == (decoded if isinstance(decoded, str) else None)
+
+
 words = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Cc", "Zl", "Zp")), min_size=1)
 arguments = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), min_size=1)
 command_builders = st.one_of(

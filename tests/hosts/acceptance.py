@@ -13,6 +13,7 @@ import itertools
 import json
 import shlex
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,6 +31,8 @@ from sipp_scenarios import (
 )
 
 import bizpbx_lab as lab
+
+REPO = Path(__file__).resolve().parents[2]
 
 CARRIER, PHONE, PBX = lab.BY_NAME["carrier"].address, lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
 KAMAILIO = f"{CARRIER}:5060"
@@ -209,20 +212,36 @@ def pstn(carrier):
     carrier.run(f"kill $(cat {WORK}/pstn.pid) 2>/dev/null; true")
 
 
+def lab_site_with(directory: Path, anchor: str, replacement: str) -> Path:
+    """The lab's site with `anchor` replaced (its rate deck beside it), written in `directory`."""
+    text = (REPO / "inventory/lab/site.yml").read_text()
+    assert anchor in text, f"the lab site no longer has {anchor!r}"
+    changed = directory / "site.yml"
+    changed.write_text(text.replace(anchor, replacement))
+    (directory / "rates.csv").write_bytes((REPO / "inventory/lab/rates.csv").read_bytes())
+    return changed
 
-def burst(carrier, caller: str, called: str, calls: int, per_second: float, *, background: bool = False) -> str:
-    """`calls` calls from `caller` at `per_second`, each talking six seconds unless the switch ends it.
-    In the background: returns at once; `burst_result` waits for it."""
+
+def burst(carrier, caller: str, called: str, calls: int, per_second: float, *, background: bool = False, timeout: int = 120) -> str:
+    """`calls` calls from `caller` at `per_second`, each talking six seconds unless the switch ends it,
+    all within `timeout` seconds. In the background: returns at once; `burst_result` waits for it."""
     put(carrier, f"{WORK}/burst.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=called, caller=caller, talk_ms=6000))
     args = ("-i", CARRIER, "-p", "5072", "-mi", CARRIER, "-r", str(per_second))
     if background:
-        carrier.run(f"cd {WORK} && (sipp {KAMAILIO} -sf burst.xml -m {calls} {' '.join(args)} -timeout 120s -timeout_error -nostdin -trace_err -error_file burst.err > burst.out 2>&1; echo $? > burst.rc) > /dev/null 2>&1 &")
+        carrier.run(f"rm -f {WORK}/burst.rc")
+        # Nothing of the background job keeps the ssh session's stdin or output open: ssh returns at once.
+        carrier.run(f"(cd {WORK} && sipp {KAMAILIO} -sf burst.xml -m {calls} {' '.join(args)} -timeout {timeout}s -timeout_error -nostdin -trace_err -error_file burst.err > burst.out 2>&1; echo $? > {WORK}/burst.rc) < /dev/null > /dev/null 2>&1 &")
         return ""
-    return sipp(carrier, "burst", KAMAILIO, *args, calls=calls, timeout=120)
+    return sipp(carrier, "burst", KAMAILIO, *args, calls=calls, timeout=timeout)
 
 
-def burst_result(carrier) -> str:
-    deadline = time.monotonic() + 180
+def stop_burst(carrier) -> None:
+    """The background burst places no more calls; those up end as their scenario says (SIPp's SIGUSR1)."""
+    carrier.run("pkill -USR1 -x sipp")  # SIPp alone: a shell around it would die of the signal
+
+
+def burst_result(carrier, timeout: int = 120) -> str:
+    deadline = time.monotonic() + timeout + 60
     while carrier.run(f"test -f {WORK}/burst.rc").rc != 0:
         assert time.monotonic() < deadline, "the burst did not end"
         time.sleep(1)

@@ -9,15 +9,14 @@ Skipped, saying why, when FreeSWITCH was not installed in the lab.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 import bizpbx_lab as lab
 
-from .conftest import REPO, VMS, playbook
-from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, next_caller, switch  # noqa: F401 - fixture
+from .conftest import VMS, playbook
+from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, lab_site_with, next_caller, switch  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("needs_freeswitch")]
 
@@ -100,15 +99,11 @@ def test_a_reboot_of_the_pbx(switch: Pbx, carrier) -> None:
 def test_a_site_change_applied_by_the_playbook_while_calls_are_up(switch: Pbx, carrier, tmp_path) -> None:
     """An employee added and provisioned during a burst: no call lost or counted twice, the new
     employee can then register (the switch has its generated password)."""
-    changed = tmp_path / "site.yml"
-    text = (REPO / "inventory/lab/site.yml").read_text()
     anchor = '      "102":\n        name: Пётр Иванов\n'
-    assert anchor in text
-    changed.write_text(text.replace(anchor, '      "103":\n        name: Новый Сотрудник\n' + anchor))
-    (tmp_path / "rates.csv").write_bytes((REPO / "inventory/lab/rates.csv").read_bytes())
+    changed = lab_site_with(tmp_path, anchor, '      "103":\n        name: Новый Сотрудник\n' + anchor)
     caller = next_caller("7495")
     try:
-        burst(carrier, caller, MAIN, 60, 1, background=True)  # a minute: the converge restarts the controller within it
+        burst(carrier, caller, MAIN, 60, 1, background=True)  # a minute: the converge reloads the controller within it
         run = playbook("--limit", "pbx", "-e", f"bizpbx__site_file={changed}")
         assert run.returncode == 0, run.explain()
         assert_sipp_ok(burst_result(carrier))

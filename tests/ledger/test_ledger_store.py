@@ -124,6 +124,7 @@ def test_two_writer_processes_at_once_store_each_call_once(ledger_location) -> N
     path = ledger_location if isinstance(ledger_location, PostgresLedger) else str(ledger_location)
     uuids = [f"call-{n}" for n in range(3000)]
     counts = _run_at_once(path, [uuids, list(reversed(uuids))])
+    assert all(isinstance(count, int) for count in counts), f"a writer failed: {counts}"
     assert sum(counts) == len(uuids)
     with Ledger(path) as ledger:
         assert ledger.count() == len(uuids)

@@ -108,7 +108,7 @@ def test_secrets_do_not_show_in_reprs_or_dumps(lab_site_copy):
         (lambda d: d["organizations"]["7"].update(bogus=1), ("organizations.7.bogus", "unknown setting")),
         (lambda d: d["trunks"]["carrier"].pop("proxy"), ("trunks.carrier.proxy", "required")),
         (lambda d: d["trunks"]["carrier"].update(transport="sctp"), ("trunks.carrier.transport", "'udp', 'tcp' or 'tls'")),
-        (lambda d: d["trunks"]["carrier"].update(transport="tls"), ("trunks.carrier.transport", "tls trunks are not supported yet")),
+        (lambda d: d["trunks"]["carrier"].update(transport="tls"), ("trunks.carrier.transport", "tls needs freeswitch.tls.enabled")),
         (lambda d: d["freeswitch"].update(sip_domain="pbx.example.com\n<x>"), ("freeswitch.sip_domain", "pattern")),
         (lambda d: d["trunks"]["carrier"].update(source_addresses=[]), ("trunks.carrier.source_addresses", "at least 1")),
         (lambda d: d["trunks"]["carrier"].update(codecs=["PCMA", "MP3"]), ("trunks.carrier.codecs.1", "unknown codec 'MP3'")),

@@ -1,7 +1,8 @@
 """`bizpbx controller SITE`: run the call controller (systemd runs it as a service).
 
 Logs go to stdout as JSON lines. A bad site exits 2 with every problem named;
-SIGTERM stops it cleanly (calls in progress may end first).
+SIGTERM stops it cleanly (calls in progress may end first); SIGHUP reloads
+the site (an invalid one is refused and the running one kept).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     log_to_stdout()
     try:
-        run_until_signalled(site)
+        run_until_signalled(site, args.site)
     except StartupError as error:
         print(f"bizpbx controller: cannot start: {error}", file=sys.stderr)
         return EXIT_CANNOT_START

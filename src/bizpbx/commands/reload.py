@@ -3,7 +3,12 @@ rendered configuration (the freeswitch unit's ExecReload, `systemctl reload
 freeswitch`; calls in progress are not touched).
 
 It connects to the event socket with the site's password and runs `reloadxml`,
-then `reloadacl` (the access lists are not reloaded with the XML). The event
+then `reloadacl` (the access lists are not reloaded with the XML), then brings
+the trunks into the running SIP profiles: `sofia profile NAME killgw GATEWAY`
+for each changed or removed trunk and `sofia profile NAME rescan` (a new or
+changed trunk registers anew; calls on other trunks are not touched). A
+profile whose own settings (address, port) changed is named as "needs
+restart": those apply only when the switch restarts. The event
 socket reads its own configuration (address, port, password) only when
 mod_event_socket loads: when the rendered event_socket.conf.xml is not the one
 the running switch loaded (which `bizpbx render` keeps beside the configuration
@@ -26,11 +31,13 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bizpbx.render import sofia_changes
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_for_event_socket
 from bizpbx.esl import commands
 from bizpbx.esl.aio import InboundClient
@@ -185,6 +192,8 @@ async def reload_switch(
                 print(f"{command} failed: {answer}", file=err)
                 return EXIT_FAILED
             print(f"{command}: {answer}", file=out)
+        if not await _apply_sofia(client, conf_dir, out, err):
+            return EXIT_FAILED
         if not pending:
             _record(conf_dir, rendered, err)  # the switch accepted it: now known to be the loaded one
             return 0
@@ -216,6 +225,35 @@ async def reload_switch(
         await _close(client)
 
     return await _check_reloaded(conf_dir, current, previous, rendered, out, err)
+
+
+async def _apply_sofia(client: InboundClient, conf_dir: Path, out: TextIO, err: TextIO) -> bool:
+    """New and changed trunks (gateways) into the running SIP profiles; say which profiles need a restart."""
+    try:
+        rendered = sofia_changes.fingerprints((conf_dir / sofia_changes.SOFIA_CONF).read_bytes())
+    except FileNotFoundError:
+        return True  # a tree without SIP profiles (only the event socket's): nothing to bring in
+    except (OSError, ET.ParseError) as error:
+        print(f"{conf_dir / sofia_changes.SOFIA_CONF}: cannot be read ({error}); SIP profiles not rescanned", file=err)
+        return False
+    plan = sofia_changes.changes(sofia_changes.read_loaded(conf_dir), rendered)
+    for command in plan.commands:
+        try:
+            answer = (await asyncio.wait_for(client.api(command), COMMAND_SECONDS)).strip()
+        except (TimeoutError, OSError, EslError) as error:
+            print(f"{command}: no answer from the switch ({str(error) or type(error).__name__})", file=err)
+            return False
+        if answer.startswith("-ERR") or "Invalid" in answer:
+            print(f"{command} failed: {answer}", file=err)
+            return False
+        print(f"{command}: {answer.splitlines()[-1] if answer else 'done'}", file=out)
+    for profile in plan.restart_for:
+        print(f"needs restart: the SIP profile {profile}'s settings (address, port) changed; they apply when the switch restarts (systemctl restart freeswitch, at a quiet moment)", file=out)
+    try:
+        sofia_changes.record_loaded(conf_dir, rendered)
+    except OSError as error:
+        print(f"{sofia_changes.loaded_path(conf_dir)}: cannot record what was applied ({error.strerror})", file=err)
+    return True
 
 
 async def _drain(events: AsyncIterator[Event]) -> None:

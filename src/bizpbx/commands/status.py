@@ -63,6 +63,21 @@ def first_sample(families: list[Metric], name: str) -> Sample | None:
     return next((sample for family in families for sample in family.samples if sample.name == name), None)
 
 
+def trunk_states(families: list[Metric]) -> dict[str, dict[str, str | None]]:
+    """Each trunk's state as the controller reports it (bizpbx_trunk_state)."""
+    return {
+        sample.labels["trunk"]: {"state": sample.labels["state"], "registration": sample.labels["registration"] or None, "reason": sample.labels["reason"] or None}
+        for family in families
+        for sample in family.samples
+        if sample.name == "bizpbx_trunk_state"
+    }
+
+
+def describe_trunk(trunk: dict[str, str | None]) -> str:
+    words = trunk["state"] + (f" ({trunk['registration']})" if trunk["registration"] else "")
+    return words + (f": {trunk['reason']}" if trunk["reason"] else "")
+
+
 def run(args: argparse.Namespace) -> int:
     site = load_or_report(args.site)
     if site is None:
@@ -88,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
             esl_refusals=int(metrics.get("bizpbx_esl_refusals_total", 0)),
             rating_errors=int(metrics.get("bizpbx_rating_errors_total", 0)),
         )
+        restart = first_sample(families, "bizpbx_restart_needed")
+        status["needs_restart"] = [name for name in restart.labels["settings"].split(",") if name] if restart and restart.value == 1 else []
+        status["site_reloads"] = int(metrics.get("bizpbx_site_reloads_total", 0))
+        status["site_reload_failures"] = int(metrics.get("bizpbx_site_reload_failures_total", 0))
+        status["trunks"] = trunk_states(families)
         cdr = first_sample(families, "bizpbx_cdr_readable")
         status["cdr_files"] = "not read yet" if cdr is None else "readable" if cdr.value == 1 else cdr.labels["problem"]
     if ledger_exists(site.controller.ledger_database):
@@ -112,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
         for key in ("active_calls", "calls_total", "outbox_depth", "calls_in_ledger", "esl_connected", "esl_reconnects", "esl_refusals", "rating_errors", "cdr_files"):
             if key in status:
                 print(f"{key.replace('_', ' ')}: {status[key]}")
+        for name, trunk in status.get("trunks", {}).items():
+            print(f"trunk {name}: {describe_trunk(trunk)}")
+        if "site_reloads" in status:
+            print(f"site reloads: {status['site_reloads']}, refused: {status['site_reload_failures']}")
+        if status.get("needs_restart"):
+            print(f"needs restart: {', '.join(status['needs_restart'])} changed since the controller started (systemctl restart bizpbx-controller)")
         if "last_cdr" in status:
             last_cdr = status["last_cdr"]
             print("last CDR: " + (f"{last_cdr['file']} read at {last_cdr['read_at']}" if last_cdr else "none read yet"))

@@ -44,8 +44,18 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 # The channel events the controller subscribes to on the inbound socket (the
-# events of a call's course come from the controller's own socket: see call_events).
+# events of a call's course come from the controller's own socket: see call_events),
+# and the switch-side filter that keeps only the callers' legs (a CDR's legs=a):
+# the B-legs' hang-ups, as large and as many, never cross the socket.
 SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
+EVENT_FILTERS = (("Call-Direction", "inbound"),)
+# A hang-up rated later than this after it happened: the consumer is falling behind, and
+# the CDR sweep (every 5 s) may rate calls before their events: said in the log and metrics.
+LAG_WARNING_SECONDS = 2.0
+# While the event socket is connected, a CDR line of a call that ended less than this ago waits
+# for a later sweep: its hang-up event is on its way (the switch writes the CDR first), and a call
+# rated from its CDR while the consumer keeps up would be counted as the socket's miss.
+EVENT_GRACE_SECONDS = 10
 CDR_FILE_PATTERN = "Master.csv*"  # the file mod_cdr_csv writes, and its rotated copies
 CDR_CHUNK_BYTES = 4 * 1024 * 1024  # read and stored a batch at a time, however large the file
 
@@ -75,9 +85,23 @@ class Accounting:
         self._recordings = RecordingKeeper(site, ledger)
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
+        self._held: list[tuple[CallRecord, float | None]] = []  # hang-ups not yet stored, and when they happened
+        self.behind = False  # the last hang-ups were rated over LAG_WARNING_SECONDS late
+
+    def use(self, site: Site, rater: Rater) -> None:
+        """Rate calls that end from now on, and name their people, by a reloaded site."""
+        self._site = site
+        self._rater = rater
+        self._recordings = RecordingKeeper(site, self._ledger)
 
     def on_event(self, event: Event) -> None:
-        """One event from the inbound socket."""
+        """One event from the inbound socket, stored at once."""
+        self.hold(event)
+        self.flush()
+
+    def hold(self, event: Event) -> None:
+        """Take an event from the inbound socket; a hang-up is stored at the next `flush`, with
+        the others that came with it (one transaction for a batch, not one per call)."""
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
@@ -86,7 +110,30 @@ class Accounting:
         except CdrError as error:
             self._not_rated(error, event.unique_id)
             return
-        self.finished([(record, "esl")], at=call_events.event_time(event))
+        self._held.append((record, call_events.event_epoch(event)))
+
+    def flush(self) -> int:
+        """Rate and store the hang-ups held; returns how many calls were new to the ledger."""
+        held, self._held = self._held, []
+        if not held:
+            return 0
+        new = self.finished([(record, "esl") for record, _ in held], hung_up_at={record.uuid: call_events.epoch_time(at) for record, at in held if at})
+        self._note_lag([time.time() - at for _, at in held if at])
+        return new
+
+    def _note_lag(self, lags: list[float]) -> None:
+        """From each hang-up to its rating: observed, and said once when it passes the mark and once when back."""
+        for lag in lags:
+            self._metrics.event_lag.observe(max(lag, 0.0))
+        if not lags:
+            return
+        worst = max(lags)
+        if worst > LAG_WARNING_SECONDS and not self.behind:
+            log.warning("the event consumer falls behind: hang-ups rated %.1f s after they happened; the CDR sweep may rate calls first", worst)
+        elif worst <= LAG_WARNING_SECONDS and self.behind:
+            log.info("the event consumer keeps up again: hang-ups rated %.2f s after they happened", worst)
+        self.behind = worst > LAG_WARNING_SECONDS
+        self._metrics.event_consumer_behind.set(int(self.behind))
 
     def _not_rated(self, error: CdrError, where: str | None) -> None:
         if isinstance(error, NeverRouted):
@@ -96,17 +143,19 @@ class Accounting:
             self._metrics.rating_errors.inc()
             log.error("%s: CDR not rated: %s", where, error)
 
-    def finished(self, records: Iterable[tuple[CallRecord, str]], at: str | None = None, *, recovered: bool = False) -> int:
-        """Rate and store calls (record, source); returns how many were new to the ledger.
+    def finished(self, records: Iterable[tuple[CallRecord, str]], hung_up_at: dict[str, str] | None = None, *, recovered: bool = False) -> int:
+        """Rate and store calls (record, source) in one transaction; returns how many were new to the ledger.
 
-        `recovered`: read from the CDR files (call.missed and call.ended say so).
-        The call's events go out in order, each once (by event key): see call_events;
-        a call the switch recorded is announced (call.recorded) once its call is stored.
+        `hung_up_at`: when each call (by UUID) hung up, as its event said; `recovered`: read from
+        the CDR files (call.missed and call.ended say so). The call's events go out in order,
+        each once (by event key): see call_events; a call the switch recorded is announced
+        (call.recorded) once its call is stored.
         """
         rated, ended = [], []
         for record, source in records:
             rating = self._rater.rate(record)
             rated.append(RatedCall(record, rating, source))
+            at = hung_up_at.get(record.uuid) if hung_up_at else None
             ended += [event.as_row() for event in call_events.finished(self._site, record, rating, at, recovered=recovered)]
             if rating.outcome is RatingOutcome.UNRATED:
                 self._metrics.rating_errors.inc()
@@ -116,7 +165,7 @@ class Accounting:
         # A recording is stored and announced once its call is in the ledger.
         recorded = [event.as_row() for event in map(self._recordings.found, (call.call for call in rated)) if event is not None]
         for call in fresh:
-            self._metrics.call_stored(call.call, call.rating)
+            self._metrics.call_stored(call.call, call.rating, from_cdr=call.source != "esl")
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
         if recorded:
@@ -140,14 +189,18 @@ class Accounting:
             if stored_from != "esl":
                 log.warning("%s: call %s is already stored from %s with other data (%s); that one is kept", call.source, call.call.uuid, stored_from, what)
 
-    def catch_up(self, cdr_dir: Path) -> int:
-        """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger."""
+    def catch_up(self, cdr_dir: Path, *, grace_seconds: float = 0) -> int:
+        """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger.
+
+        `grace_seconds`: a call that ended less than this ago is left, with the lines after it, to a
+        later sweep (its hang-up event may still be on its way)."""
         try:
             if not cdr_dir.is_dir():
                 self._cdr_readable(cdr_dir, f"{cdr_dir} does not exist (FreeSWITCH makes it at its first CDR)", logged=logging.INFO)
                 return 0
             files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime)
-            new = sum(self._catch_up_file(path) for path in files)
+            ended_before = time.time() - grace_seconds if grace_seconds else None
+            new = sum(self._catch_up_file(path, ended_before) for path in files)
         except OSError as error:
             where = error.filename or cdr_dir
             self._cdr_readable(cdr_dir, f"{where}: {error.strerror or error} (the controller reads the switch's CDRs through its group)", logged=logging.ERROR)
@@ -165,7 +218,7 @@ class Accounting:
         self.cdr_problem = problem
         self._metrics.cdr_problem(problem)
 
-    def _catch_up_file(self, path: Path) -> int:
+    def _catch_up_file(self, path: Path, ended_before: float | None) -> int:
         new = 0
         try:
             with path.open("rb") as handle:
@@ -178,7 +231,7 @@ class Accounting:
                 if lease is not None and not lease.hold():
                     return 0  # another node reads it now
                 try:
-                    new = self._read_from_offset(path, handle, status, key, lease)
+                    new = self._read_from_offset(path, handle, status, key, lease, ended_before)
                 finally:
                     if lease is not None:
                         lease.release()
@@ -186,7 +239,7 @@ class Accounting:
             pass  # rotated away between the listing and the read: read under its new name next time
         return new
 
-    def _read_from_offset(self, path: Path, handle, status: os.stat_result, key: str, lease: Lease | None) -> int:
+    def _read_from_offset(self, path: Path, handle, status: os.stat_result, key: str, lease: Lease | None, ended_before: float | None) -> int:
         new = 0
         offset = self._outbox.offset(key)
         if offset > status.st_size:
@@ -197,16 +250,22 @@ class Accounting:
             complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next sweep
             if not complete:
                 break
-            records = []
+            records, taken, too_recent = [], 0, False
             for raw in complete.split(b"\n")[:-1]:
+                record = self._parse(raw, path, line_number + 1)
+                if record is not None and ended_before is not None and record.end_epoch > ended_before:
+                    too_recent = True  # this line and the ones after it: at a later sweep
+                    break
                 line_number += 1
-                record = self._parse(raw, path, line_number)
+                taken += len(raw) + 1
                 if record is not None:
                     records.append((record, f"{path}:{line_number}"))
             new += self.finished(records, recovered=True)
-            offset += len(complete)
+            offset += taken
             self._outbox.set_offset(key, path, offset)
             self._line_counts[key] = (offset, line_number)
+            if too_recent:
+                break
             if lease is not None and not lease.hold():
                 break  # lapsed during a long read: another node goes on from the offset stored
             handle.seek(offset)

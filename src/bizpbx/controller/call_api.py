@@ -5,8 +5,10 @@
     POST   /v1/calls/{uuid}/transfer          {to, attended}: blind transfer of the other party
     GET    /v1/organizations/{id}/calls       the calls the controller is handling
 
-Placing a call originates the employee's phone (the controller's inbound
-event socket, `bgapi originate`) into its organization's phones context with
+Placing a call checks that the employee's phone is registered (409 if not),
+then originates it (the controller's inbound event socket, `bgapi originate`:
+answered 202 once the switch took the job, not when the phone answers) into
+its organization's phones context with
 the client's number as the destination: once the employee answers, the call
 goes the way a number dialled on that phone goes, through the controller, so
 the toll-fraud guard, the plan, rating and call events apply as to any call
@@ -30,6 +32,7 @@ from bizpbx import fs_vocabulary as fs
 from bizpbx.controller.call_requests import Client, authenticate, authorize, call_uuid, place_call, read_json, transfer
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.http_server import HttpError, Request, Response
+from bizpbx.esl import commands
 from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import EslError
 from bizpbx.settings import Site
@@ -84,9 +87,14 @@ class CallApiEndpoint:
         ]
         if request.reference is not None:
             variables.append(f"{fs.Var.REFERENCE}={request.reference}")
-        phone = f"user/{fs.user_id(request.organization, request.extension)}@{self.handler.domain}"
-        command = f"originate {{{','.join(variables)}}}{phone} {request.number} XML {fs.phones_context(request.organization)}"
-        await self._switch(self.inbound.bgapi(command))
+        user = fs.user_id(request.organization, request.extension)
+        if not fs.is_registered(await self._switch(self.inbound.api(fs.contact_query(user, self.handler.domain)))):
+            raise HttpError(409, f"extension {request.extension} of organization {request.organization} has no phone registered")
+        command = f"originate {{{','.join(variables)}}}user/{user}@{self.handler.domain} {request.number} XML {fs.phones_context(request.organization)}"
+        # The job's outcome comes as the call's events (the controller subscribes to no BACKGROUND_JOB).
+        accepted = await self._switch(self.inbound.send(commands.bgapi(command)))
+        if not accepted.ok:
+            raise HttpError(503, f"the switch did not take the call: {accepted.reply_text}")
         log.info("click-to-call by %s: organization %s, extension %s", client.name, request.organization, request.extension, extra={"call_uuid": new})
         answer = {"uuid": new, "organization": request.organization, "extension": request.extension, "number": request.number, "reference": request.reference}
         return 202, {**answer, "status": "ringing"}
@@ -113,8 +121,10 @@ class CallApiEndpoint:
             raise HttpError(409, f"call {uuid} could not be transferred: {reply.strip()}")
         return 200, {"uuid": uuid, "to": request.to, "attended": False, "status": "transferred"}
 
-    @staticmethod
-    async def _switch(command):
+    async def _switch(self, command):
+        if not self.inbound.connected:  # it would wait for the connection: the CRM is told at once
+            command.close()
+            raise HttpError(503, "the switch is not reachable: the controller's event socket is not connected")
         try:
             return await command
         except (EslError, OSError) as error:

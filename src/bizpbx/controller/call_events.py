@@ -86,12 +86,17 @@ def header_text(headers, name: str) -> str:
 
 def event_time(event) -> str:
     """When FreeSWITCH raised the event (UTC, ISO 8601)."""
+    epoch = event_epoch(event)
+    return now() if epoch is None else epoch_time(epoch)
+
+
+def event_epoch(event) -> float | None:
+    """When FreeSWITCH raised the event (Unix time), if it says."""
     micros = event.get("Event-Date-Timestamp")
-    moment = datetime.fromtimestamp(int(micros) / 1e6, timezone.utc) if isinstance(micros, str) and micros.isdigit() else datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds")
+    return int(micros) / 1e6 if isinstance(micros, str) and micros.isdigit() else None
 
 
-def epoch_time(epoch: int) -> str:
+def epoch_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 

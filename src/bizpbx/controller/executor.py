@@ -1,7 +1,8 @@
 """Running a routing plan on one call of FreeSWITCH's outbound socket.
 
 A small interpreter: each step becomes one or two dialplan applications
-(`execute` with event-lock, so they run in order) and the plan moves on by
+(`execute` with event-lock, so they run in order; the variables a call needs
+at once go in one `multiset`, a round trip to the switch each saved) and the plan moves on by
 their result. A bridge runs with continue_on_fail, so a failed leg comes back
 here with its `originate_disposition`; the controller keeps its own ring
 deadline and cancels the legs itself, because the switch's leg timer cannot
@@ -28,7 +29,7 @@ from decimal import Decimal
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
-from bizpbx.controller.bridge_results import answered_leg, answering_leg, caller_gone, unanswered_outcome
+from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
@@ -59,7 +60,9 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-NOT_REGISTERED = "error/user_not_registered"
+# The channel events the handler reads: completions of its applications, and the bridge that tells
+# who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
+CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
 ENTERED_ID_VARIABLE = Var.ENTERED_ID
 MENU_KEY_VARIABLE = Var.MENU_KEY
 
@@ -70,6 +73,8 @@ class CallState:
 
     uuid: str
     org_id: str | None
+    site: Site  # the site when the call began: a reload changes new calls only
+    rater: Rater
     answered: bool = False  # by the switch (a menu, voicemail), or bridged
     sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
@@ -87,34 +92,38 @@ class CallHandler:
         emit: Callable[[call_events.CallEvent], None],
         outbound_calls: OutboundCalls | None = None,
     ) -> None:
-        self._site = site
-        self._rater = rater
-        self._spend_today = spend_today
-        self._metrics = metrics
-        self._emit = emit
-        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+        self._spend_today, self._metrics, self._emit = spend_today, metrics, emit
+        self.use(site, rater)
         self.outbound_calls = outbound_calls or LocalOutboundCalls()  # for the guard's concurrency limit
         self.active: dict[str, CallState] = {}  # the calls being handled, by UUID
         self.draining = False
 
+    def use(self, site: Site, rater: Rater) -> None:
+        """Route calls that begin from now on by `site` (calls in progress keep theirs)."""
+        self._site, self._rater = site, rater
+        self.domain = site.freeswitch.sip_domain or (str(site.freeswitch.internal.ip) if site.freeswitch.internal.ip else None)
+
     async def __call__(self, session: OutboundSession) -> None:
         arrived = time.perf_counter()
         call = call_from_channel(session.channel_data)
-        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None)
+        state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None, self._site, self._rater)
         self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
-            self._emit(self._started(session.channel_data, call, None))
+            self._emit(self._started(session.channel_data, call, state.site, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
         self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
-            plan = route(call, self._site, datetime.now(timezone.utc))
-            self._emit(self._started(session.channel_data, call, plan))
+            plan = route(call, state.site, datetime.now(timezone.utc))
+            self._emit(self._started(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
-            await session.execute("set", "continue_on_fail=true")
-            await session.execute("set", "hangup_after_bridge=true")
+            variables = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
+            if plan.org_id and plan.org_id != state.org_id:
+                variables[Var.ORG_ID] = plan.org_id  # the CDR carries the organization (bizpbx.cdr)
+                state.org_id = plan.org_id
+            await session.execute("multiset", fs.multiset(variables))
             self._metrics.routing_seconds.observe(time.perf_counter() - arrived)  # the first step goes next
             await self._run(session, call, state, plan)
         except EslError as error:
@@ -125,7 +134,7 @@ class CallHandler:
             self.active.pop(call.uuid, None)
             self._metrics.active_calls.set(len(self.active))
 
-    def _started(self, data, call: Call, plan: Plan | None) -> call_events.CallEvent:
+    def _started(self, data, call: Call, site: Site, plan: Plan | None) -> call_events.CallEvent:
         """call.started with what the dialplan knew and, once routed, the plan's direction
         and organization (a phone's call out is known as one only then)."""
 
@@ -144,14 +153,12 @@ class CallHandler:
             direction=direction,
             number=number,
             number_kind=variable("number_kind") if direction == "inbound" else None,
-            employee=call_events.caller_employee(self._site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
+            employee=call_events.caller_employee(site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
             reference=variable("reference"),
         )
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
-        if plan.org_id and plan.org_id != state.org_id:
-            await self._set_org(session, state, plan.org_id)
         await self._record(session, state, plan)
         while not caller_gone(session):
             step = plan.steps[index]
@@ -177,7 +184,7 @@ class CallHandler:
                     self._transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
                 # The hang-up event and the CDR tell the call ended in voicemail (a missed call).
                 await session.execute("set", f"{Var.VOICEMAIL}={step.extension}")
-                self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(step.org_id, box), step.reason))
+                self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(state, step.org_id, box), step.reason))
                 if not state.answered:
                     # As the fallback dialplan does: unanswered, voicemail ran in early media (the
                     # lab's call hung there, a message would be left on a call never billed as answered).
@@ -188,7 +195,7 @@ class CallHandler:
                 return
             elif isinstance(step, Collect):
                 digits = await self._collect(session, step)
-                plan = route_after_digits(call, self._site, datetime.now(timezone.utc), digits)
+                plan = route_after_digits(call, state.site, datetime.now(timezone.utc), digits)
                 if plan.org_id:
                     await self._set_org(session, state, plan.org_id)
                     self._emit(call_events.organization_entered(state.uuid, plan.org_id))
@@ -198,7 +205,7 @@ class CallHandler:
                 state.sequence += 1
                 self._emit(call_events.ivr(state.uuid, state.sequence, step.org_id, step.name))
                 key = await self._menu(session, step)
-                plan = route_menu_choice(call, self._site, datetime.now(timezone.utc), step, key)
+                plan = route_menu_choice(call, state.site, datetime.now(timezone.utc), step, key)
                 index = 0
             else:
                 outcome = await self._bridge(session, call, state, step)
@@ -211,8 +218,8 @@ class CallHandler:
         call the dialplan armed already: the switch records it once)."""
         if plan.recording is None or not plan.recording.record:
             return
-        notice = self._site.recordings.notice if plan.recording.notice else None
-        for application, data in fs.recording_steps(str(self._site.recordings.dir), notice, answered=state.answered):
+        notice = state.site.recordings.notice if plan.recording.notice else None
+        for application, data in fs.recording_steps(str(state.site.recordings.dir), notice, answered=state.answered):
             await session.execute(application, data)
 
     async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
@@ -220,12 +227,12 @@ class CallHandler:
         await session.execute("set", f"{Var.ORG_ID}={org_id}")
         state.org_id = org_id
 
-    def _party(self, org_id: str | None, target: str) -> dict:
-        return call_events.party(self._site, org_id, target)
+    def _party(self, state: CallState, org_id: str | None, target: str) -> dict:
+        return call_events.party(state.site, org_id, target)
 
     def _transferred(self, state: CallState, source: str, target: str, reason: str) -> None:
         state.sequence += 1
-        event = call_events.transferred(state.uuid, state.sequence, state.org_id, self._party(state.org_id, source), self._party(state.org_id, target), reason)
+        event = call_events.transferred(state.uuid, state.sequence, state.org_id, self._party(state, state.org_id, source), self._party(state, state.org_id, target), reason)
         self._emit(event)
 
     async def _collect(self, session: OutboundSession, step: Collect) -> str:
@@ -268,15 +275,14 @@ class CallHandler:
         """Ring the step's legs; None when the call is over (answered, or the caller left)."""
         external = [leg for leg in step.legs if leg.external]
         if external:
-            refusal = self.guard_refusal(external[0].org_id, external[0].number or "", state.uuid)
+            refusal = self.guard_refusal(external[0].org_id, external[0].number or "", state)
             if refusal is not None:
                 await self._refuse(session, state, refusal)
                 return None
             await self._mark_outbound(session, call, state, external[0])
         elif step.check_registration and self.domain and len(step.legs) == 1:
             leg = step.legs[0]
-            contact = await session.api(f"sofia_contact {fs.user_id(leg.org_id, leg.extension)}@{self.domain}")
-            if contact.strip().startswith(NOT_REGISTERED):
+            if not fs.is_registered(await session.api(fs.contact_query(fs.user_id(leg.org_id, leg.extension), self.domain))):
                 log.info("%s is not registered", leg, extra={"call_uuid": call.uuid})
                 return Outcome.UNAVAILABLE
         if step.forwarded_from:
@@ -307,29 +313,34 @@ class CallHandler:
             await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
         if answer is None and (answer := answered_leg(session.events, legs)) is not None:
             await self._person_answered(session, state, *answer)  # answered as its deadline passed
-        return unanswered_outcome(result, deadline_passed, session)
+        outcome = unanswered_outcome(result, deadline_passed, session)
+        if external and outcome is not None:
+            self._metrics.trunk_call_failed(external[0].trunk, "NO_ANSWER" if deadline_passed else str(result.get("variable_originate_disposition") or "UNKNOWN"))
+        return outcome
 
     async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
         state.answered = True
         who = f"number:{leg.number}" if leg.external else f"extension:{leg.extension}"
-        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(leg.org_id, who)))
+        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(state, leg.org_id, who)))
         await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
 
-    def guard_refusal(self, org_id: str, number: str, call_uuid: str | None = None) -> Refusal | None:
+    def guard_refusal(self, org_id: str, number: str, call: CallState | None = None) -> Refusal | None:
         """The toll-fraud guard's answer for a call out of `org_id` to `number` now (None: allowed).
 
-        With `call_uuid` an allowed call is kept as in progress (released when it ends); without, only asked."""
-        org = self._site.organizations[org_id]
-        since, until = day_bounds(datetime.now(timezone.utc), self._site.zone)
-        spent, price = self._spend_today(org_id, since, until), self._rater.price_per_minute(org_id, number)
+        Within `call` (by the site it began with) an allowed call is kept as in progress, released
+        when it ends; without, only asked, by the site in force."""
+        site, rater = (call.site, call.rater) if call else (self._site, self._rater)
+        org = site.organizations[org_id]
+        since, until = day_bounds(datetime.now(timezone.utc), site.zone)
+        spent, price = self._spend_today(org_id, since, until), rater.price_per_minute(org_id, number)
 
         def decide(calls: int) -> Refusal | None:
             return check_outbound(org.outbound, org_id, number, calls_in_progress=calls, spent_today=spent, price=price)
 
-        if call_uuid is None:
+        if call is None:
             return decide(self.outbound_calls.in_progress(org_id))
         # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
-        return self.outbound_calls.claim(org_id, call_uuid, decide)
+        return self.outbound_calls.claim(org_id, call.uuid, decide)
 
     async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
         self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
@@ -346,8 +357,7 @@ class CallHandler:
             state.outbound_org = leg.org_id  # claimed by the guard: released when the call ends
         if call.source is Source.PHONE:
             # The CDR of a call a phone places out rates it by the trunk's deck.
-            for name, value in (("direction", "outbound"), ("called", leg.number), ("trunk", leg.trunk)):
-                await session.execute("set", f"{Var[name.upper()]}={value}")
+            await session.execute("multiset", fs.multiset({Var.DIRECTION: "outbound", Var.CALLED: leg.number, Var.TRUNK: leg.trunk}))
 
     def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None) -> str:
         options = [f"origination_uuid={leg_uuid}"]

@@ -97,6 +97,11 @@ class Outbox:
         rows = self._db.execute("SELECT id, call_uuid, name, body FROM call_events WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
         return [StoredEvent(*row) for row in rows]
 
+    def last_name(self, subject: str) -> str | None:
+        """The name of the last event stored about `subject` (a call UUID, or a trunk's subject)."""
+        row = self._db.execute("SELECT name FROM call_events WHERE call_uuid = ? ORDER BY id DESC LIMIT 1", (subject,)).fetchone()
+        return row[0] if row else None
+
     def last_id(self) -> int:
         return self._db.execute("SELECT coalesce(max(id), 0) FROM call_events").fetchone()[0]
 

@@ -4,7 +4,11 @@
 - an inbound event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
 - one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
-- the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`).
+- the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`);
+- the trunks' registration states, followed on the event socket (`Trunks`).
+
+On SIGHUP the site is read again and taken for calls that begin from then
+on (`SiteReload`).
 
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
@@ -35,15 +39,19 @@ import time
 from pathlib import Path
 
 from bizpbx.backoff import backoff_delays
-from bizpbx.controller.accounting import SUBSCRIBED_EVENTS, Accounting
+from bizpbx.controller.accounting import EVENT_FILTERS, EVENT_GRACE_SECONDS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_api import CallApiEndpoint
 from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
-from bizpbx.controller.executor import CallHandler
+from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.recordings import clean_up
 from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.site_reload import SiteReload
+from bizpbx.controller.stranded_calls import StrandedCalls
+from bizpbx.controller.trunk_state import GATEWAY_STATE_FILTER, GATEWAY_STATE_SUBCLASS, TrunkEvent
+from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery, lease_seconds
 from bizpbx.esl.aio import InboundClient, OutboundServer
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
@@ -89,40 +97,92 @@ class Controller:
             self._cluster_db = open_database(cluster) if cluster else None
         except (OSError, *DATABASE_ERRORS) as error:
             raise StartupError(f"ledger {describe(where)}: {error}") from None
-        node = cluster.node if cluster else ""
+        self._node = cluster.node if cluster else ""
         db = self._cluster_db
-        self.active_calls = ActiveCalls(db, node) if db else None
+        self.active_calls = ActiveCalls(db, self._node) if db else None
         rater = Rater(site)
         self.accounting = Accounting(
-            rater, self.ledger, self.outbox, self.metrics, site, file_lease=(lambda name: Lease(db, name, node, CDR_LEASE_SECONDS)) if db else None
+            rater, self.ledger, self.outbox, self.metrics, site, file_lease=(lambda name: Lease(db, name, self._node, CDR_LEASE_SECONDS)) if db else None
         )
-        self.deliveries = [
-            Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", node, lease_seconds(hook)) if db else None)
-            for name, hook in site.controller.webhooks.items()
-        ]
+        self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
+        self.trunks = Trunks(site.trunks, self.outbox, self.emit)
+        self.stranded = StrandedCalls(time.time(), lambda: self.handler.active.keys())
+        self.metrics.watch_trunks(self.trunks.watch.states)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self.active_calls)
-        self.inbound = InboundClient(
-            str(site.esl.host), site.esl.port, site.esl.password.get_secret_value(), events=SUBSCRIBED_EVENTS, on_event=self._on_event, retry_refusals=True
+        self.inbound = self.event_socket(site)
+        self.http = HttpServer(self.http_endpoints(site))
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.reloads = SiteReload(self)
+        self._flush_due = False
+        self._emitted: list[tuple[str, str, str, dict]] = []  # events of calls in progress and trunks, not yet in the outbox
+
+    def delivery(self, name: str, hook) -> Delivery:
+        """The delivery loop of webhook `name` (under a lease with controllers on several nodes)."""
+        db = self._cluster_db
+        return Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", self._node, lease_seconds(hook)) if db else None)
+
+    def event_socket(self, site: Site) -> InboundClient:
+        """The inbound socket: the callers' hang-ups (EVENT_FILTERS) and the gateways' reports."""
+        return InboundClient(
+            str(site.esl.host),
+            site.esl.port,
+            site.esl.password.get_secret_value(),
+            events=SUBSCRIBED_EVENTS,
+            custom=[GATEWAY_STATE_SUBCLASS],
+            # A switch-side filter drops the events without its header: the reports pass by one of their own.
+            filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER],
+            on_event=self._on_event,
+            retry_refusals=True,
         )
 
-    def emit(self, event: CallEvent) -> None:
-        self.outbox.add([event.as_row()])
-        self._wake_deliveries()
+    def http_endpoints(self, site: Site) -> list:
+        """What the HTTP listener serves for `site`: the click-to-call API when the site names
+        clients for it, the recordings when recordings.http is set."""
+        endpoints: list = [CallApiEndpoint(site, self.handler, self.inbound)] if site.controller.api.clients else []
+        if site.recordings.http is not None:
+            endpoints.append(RecordingsEndpoint(site))
+        return endpoints
+
+    def emit(self, event: CallEvent | TrunkEvent) -> None:
+        self._emitted.append(event.as_row())
+        self._flush_soon()
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:
             delivery.wake.set()
 
     def _on_event(self, event: Event) -> None:
-        self.accounting.on_event(event)
-        self._wake_deliveries()
+        if not self.trunks.on_event(event):
+            self.accounting.hold(event)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        # What the calls emitted and the hang-ups read in one turn of the loop are stored together
+        # once it is over (a transaction for them all, not one each).
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Into the outbox: the calls' events emitted so far, then the hang-ups held (rated and
+        stored): a call's call.ended comes after its call.started."""
+        self._flush_due = False
+        emitted, self._emitted = self._emitted, []
+        if emitted:
+            self.outbox.add(emitted)
+        if self.accounting.flush() or emitted:
+            self._wake_deliveries()
+
+    def start(self, name: str, work) -> None:
+        """Run `work` (a coroutine) as the task `name`; stopped with the controller."""
+        self.tasks[name] = asyncio.create_task(work, name=name)
 
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
         socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
-        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS)
+        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS, events=CHANNEL_EVENTS)
         await _listen("controller.socket", str(socket.host), socket.port, outbound.start)
         try:
             metrics_server = await _listen(
@@ -132,29 +192,32 @@ class Controller:
             await outbound.close()
             raise
         http_server = await self._start_http(outbound, metrics_server)
-        tasks = [asyncio.create_task(d.run(), name=f"webhook {d.name}") for d in self.deliveries]
-        tasks += [asyncio.create_task(self._keep_connected(self.inbound), name="event socket"), asyncio.create_task(self._sweep(self.inbound), name="CDR sweep")]
-        tasks.append(asyncio.create_task(self._recordings_retention(), name="recordings retention"))
+        for delivery in self.deliveries:
+            self.start(f"webhook {delivery.name}", delivery.run())
+        self.start_event_socket()
+        self.start("CDR sweep", self._sweep())
+        self.start("recordings retention", self._recordings_retention())
         if self.active_calls is not None:
-            tasks.append(asyncio.create_task(self._heartbeat(self.active_calls), name="heartbeat"))
+            self.start("heartbeat", self._heartbeat(self.active_calls))
         self.metrics.up.set(1)
         log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
         if http_server is not None:
             http_server.close()
-        await self._shut_down(outbound, metrics_server, self.inbound, tasks)
+        await self._shut_down(outbound, metrics_server)
+
+    def start_event_socket(self) -> None:
+        self.start("event socket", self._keep_connected(self.inbound))
+        self.start("trunks", self.trunks.follow(self.inbound))
+        self.start("stranded calls", self.stranded.follow(self.inbound))
 
     async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
-        """The HTTP listener: the click-to-call API when the site names clients for it, the
-        recordings when recordings.http is set; none without either."""
+        """The HTTP listener, when the site has something for it to serve (taken at start: see SiteReload)."""
         api = self.site.controller.api
-        endpoints = [CallApiEndpoint(self.site, self.handler, self.inbound)] if api.clients else []
-        if self.site.recordings.http is not None:
-            endpoints.append(RecordingsEndpoint(self.site))
-        if not endpoints:
+        if not self.http.endpoints:
             return None
         try:
-            return await _listen("controller.api", str(api.host), api.port, lambda: HttpServer(endpoints).serve(str(api.host), api.port))
+            return await _listen("controller.api", str(api.host), api.port, lambda: self.http.serve(str(api.host), api.port))
         except StartupError:
             await outbound.close()
             metrics_server.close()
@@ -173,11 +236,14 @@ class Controller:
                 log.warning("event socket %s:%s: %s; again in %.1f s", inbound.host, inbound.port, error, delay)
             await asyncio.sleep(delay)
 
-    async def _sweep(self, inbound: InboundClient) -> None:
+    async def _sweep(self) -> None:
         """Every few seconds, and so soon after a reconnection, read what the CDR files added."""
-        seen = 0
+        seen, counted = 0, self.inbound
         while True:
             await asyncio.sleep(CDR_SWEEP_SECONDS)
+            inbound = self.inbound
+            if inbound is not counted:  # a reload connected anew with other event socket settings
+                seen, counted = 0, inbound
             if inbound.connections > max(seen, 1):
                 self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
             seen = max(seen, inbound.connections)
@@ -205,13 +271,16 @@ class Controller:
             await asyncio.sleep(RETENTION_SECONDS)
 
     def sweep_once(self) -> int:
-        new = self.accounting.catch_up(self.cdr_dir)
+        self._flush()  # hang-ups already received are rated from their events, not their CDRs
+        # Calls just ended are left to their hang-up events while those flow (not when stopping).
+        grace = EVENT_GRACE_SECONDS if self.inbound.connected and not self.handler.draining else 0
+        new = self.accounting.catch_up(self.cdr_dir, grace_seconds=grace)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
             self._wake_deliveries()
         return new
 
-    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server, inbound: InboundClient, tasks: list[asyncio.Task]) -> None:
+    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> None:
         outbound.stop_listening()
         self.handler.draining = True
         log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
@@ -222,13 +291,13 @@ class Controller:
         if self.handler.active:
             log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self.handler.active))
         await outbound.close()
-        await inbound.close()
+        await self.inbound.close()
         self.sweep_once()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), FLUSH_SECONDS)
-        for task in tasks:
+        for task in self.tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         metrics_server.close()
         await metrics_server.wait_closed()
         if self._cluster_db is not None:
@@ -244,13 +313,17 @@ class Controller:
             await asyncio.sleep(0.1)
 
 
-def run_until_signalled(site: Site) -> None:
+def run_until_signalled(site: Site, site_path: Path) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the site from `site_path`."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Controller(site).run(stop)
+        controller = Controller(site)
+        loop.add_signal_handler(signal.SIGHUP, controller.reloads.request, site_path)
+        await controller.run(stop)
 
     asyncio.run(main())
 

@@ -149,6 +149,44 @@ def myevents(event_format: str | None = None, *, uuid: str | None = None) -> Com
     return Command(" ".join(words))
 
 
+# The channel events `myevents` subscribes to (mod_event_socket's list in FreeSWITCH 1.10):
+# a handler that needs fewer has the others nixed, so the switch never writes them.
+MYEVENTS = (
+    "CHANNEL_ANSWER",
+    "CHANNEL_APPLICATION",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_CREATE",
+    "CHANNEL_DATA",
+    "CHANNEL_DESTROY",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_UUID",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_PARK",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_STATE",
+    "CHANNEL_CALLSTATE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_UNPARK",
+    "DETECTED_SPEECH",
+    "DTMF",
+    "NOTALK",
+    "TALK",
+)
+
+
+def nixevent(names: Iterable[str]) -> Command:
+    """Unsubscribe from some events, keeping the others (``myevents``' own included)."""
+    words = _words("event name", names)
+    if not words:
+        raise CommandError("name at least one event to unsubscribe from")
+    return Command(f"nixevent {' '.join(words)}")
+
+
 def linger(seconds: int | None = None) -> Command:
     """Keep the outbound socket open this long after hangup, for the last events."""
     return Command(_with_argument("linger", None if seconds is None else str(int(seconds))))

@@ -97,6 +97,7 @@ class Connection:
         self._jobs: dict[str, Any] = {}  # Job-UUID -> token
         self._executes: dict[str, Any] = {}  # Application-UUID -> token
         self._queued_executes: deque[_QueuedExecute] = deque()  # running, Application-UUID not yet seen
+        self._connect_sent = False
 
     def send(self, command: Command, token: Any = None) -> bytes:
         allowed = self._allowed_verbs()
@@ -104,6 +105,8 @@ class Connection:
             raise CommandError(f"cannot send {command.verb!r} on an {self.role.value} connection that is {self.state.value}")
         if command.verb == "auth":
             self.state = State.AUTHENTICATING
+        elif command.verb == "connect":
+            self._connect_sent = True
         self._awaiting_reply.append((command, token))
         return command.encode()
 
@@ -139,7 +142,10 @@ class Connection:
         if self.state is State.CLOSED:
             return frozenset()
         if self.state is State.GREETING:
-            return frozenset({"connect"}) if self.role is Role.OUTBOUND else frozenset()
+            if self.role is Role.INBOUND:
+                return frozenset()
+            # FreeSWITCH reads the commands that follow connect in turn: they may go with it, in one write.
+            return None if self._connect_sent else frozenset({"connect"})
         if self.state is State.AUTH_REQUESTED:
             return frozenset({"auth"})
         return None

@@ -20,6 +20,7 @@ from bizpbx.esl.headers import (
     decode_header_block,
     encode_header_block,
     keep_first_values,
+    percent_decode,
     split_array,
 )
 
@@ -101,8 +102,39 @@ class Event:
         return self._get_text("Application-UUID")
 
     def _get_text(self, name: str) -> str | None:
+        # What matches replies and completions to their commands is read from the bytes: most
+        # events of a call are never looked at further, and decoding one costs a hundred times more.
+        if "_decoded_cache" not in self.__dict__ and self.content_type == PLAIN:
+            found = _peek_plain(self.raw, name)
+            if found is not _UNSURE:
+                return found
         value = self.headers.get(name)
         return value if isinstance(value, str) else None
+
+
+_UNSURE = object()
+
+
+def _peek_plain(raw: bytes, name: str) -> str | None | object:
+    """A plain event's header as decoding would give it, read without decoding the others;
+    _UNSURE when only decoding can tell (absent, a list, malformed: decoding then says so)."""
+    end = raw.find(b"\n\n")
+    if end < 0:
+        return _UNSURE
+    key = name.encode() + b":"
+    if raw.startswith(key):
+        start = len(key)
+    else:
+        found = raw.find(b"\n" + key, 0, end)
+        if found < 0:
+            return _UNSURE
+        start = found + 1 + len(key)
+    line_end = raw.find(b"\n", start)
+    value = raw[start:line_end].lstrip(b" ")
+    if b"%" in value:
+        value = percent_decode(value)
+    text = value.decode("utf-8", "replace")
+    return _UNSURE if text.startswith("ARRAY::") else text
 
 
 def _decode_plain(raw: bytes, offset: int) -> tuple[Headers, str | None]:

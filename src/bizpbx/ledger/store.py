@@ -119,7 +119,9 @@ class Ledger:
         """Store a batch, and the call events that go with it (as `insert_events`
         takes them), in one transaction; return how many calls were new."""
         now = int(time.time())
-        rows = [_row(rated, now) for rated in calls]
+        # In the order of their UUIDs: writers on several nodes storing the same calls then take
+        # their rows' locks in one order (PostgreSQL would end one of them as a deadlock).
+        rows = [_row(rated, now) for rated in sorted(calls, key=lambda rated: rated.call.uuid)]
         if not rows and not events:
             return 0
         with immediate_transaction(self._db):

@@ -127,6 +127,7 @@ def render_site(site: Site, templates: Path | None = None) -> dict[str, bytes]:
         "cdr_template": cdr.cdr_csv_template(),
         "timezone_rule": rule,
         "music_rates": HOLD_MUSIC_RATES,
+        "tls_trunks": any(trunk.transport == "tls" for trunk in site.trunks.values()),
     }
     files: dict[str, bytes] = {}
     render = _Renderer(environment, common)

@@ -14,7 +14,7 @@ reading the site's files (the YAML, its overlays, rate decks) in
 `bizpbx.site_loader`. The modules here, one part each: `fields` (value types,
 secrets, the base model), `targets`, `tariffs` (with the defaults in
 ``default_tariffs.yml``), `rate_decks`, `trunks`, `organizations`, `switch`,
-`controller`, `recordings`, `site`.
+`tls` (SIP over TLS and SRTP), `controller`, `recordings`, `site`.
 """
 
 from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, PostgresLedger, Webhook

@@ -20,7 +20,7 @@ class Listen(Model):
     port: Port
 
 
-# Every event a webhook can be sent (bizpbx.controller.call_events makes them).
+# Every event a webhook can be sent (bizpbx.controller.call_events and trunk_state make them).
 EVENT_NAMES = (
     "call.started",
     "call.organization_entered",
@@ -31,6 +31,8 @@ EVENT_NAMES = (
     "call.missed",
     "call.ended",
     "call.recorded",
+    "trunk.down",
+    "trunk.up",
 )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from bizpbx.settings.fields import E164, LoopbackAddress, Model, Port, Secret, SoundPath, check_sound_path
+from bizpbx.settings.tls import Tls
 
 class MainNumber(Model):
     number: E164 = "+74952121562"
@@ -42,6 +43,10 @@ class SipProfile(Model):
     external_ip: ipaddress.IPv4Address | None = Field(None, description="public address behind NAT")
 
 
+class PhonesProfile(SipProfile):
+    udp: bool = Field(True, description="plain SIP (UDP and TCP) for the phones on port; false: TLS only (needs tls.enabled)")
+
+
 # A call through the switch is two sessions (the caller's leg and the leg it is bridged to), and
 # FreeSWITCH's max-sessions and sessions-per-second count sessions.
 SESSIONS_PER_CALL = 2
@@ -61,8 +66,9 @@ class FreeSwitch(Model):
     calls_per_second: int = Field(30, ge=1, le=5000, description="new calls a second; the switch's sessions-per-second is twice this (both legs count)")
     rtp_start_port: Port = 16384
     rtp_end_port: Port = 32768
-    internal: SipProfile = SipProfile(port=5060)
+    internal: PhonesProfile = PhonesProfile(port=5060)
     external: SipProfile = SipProfile(port=5080)
+    tls: Tls = Tls()
     phone_networks: list[ipaddress.IPv4Network] = Field(
         default_factory=lambda: [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")],
         min_length=1,
@@ -87,6 +93,12 @@ class FreeSwitch(Model):
             raise ValueError(f"rtp_start_port {self.rtp_start_port} must be below rtp_end_port {self.rtp_end_port}")
         if self.internal.port == self.external.port:
             raise ValueError(f"internal and external SIP profiles both use port {self.internal.port}")
+        if not self.internal.udp and not self.tls.enabled:
+            raise ValueError("internal.udp is false, but tls.enabled is not: the phones would have no way to register")
+        if self.tls.enabled:
+            clash = {self.internal.port, self.external.port} & {self.tls.port, self.tls.trunk_port}
+            if clash:
+                raise ValueError(f"tls uses port {min(clash)}, which a plain SIP profile (internal.port, external.port) uses")
         return self
 
 

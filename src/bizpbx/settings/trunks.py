@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from bizpbx.settings.fields import E164, Model, Port, Secret
 from bizpbx.settings.rate_decks import RateDeckFile
@@ -24,8 +24,8 @@ class Trunk(Model):
     """The customer's own SIP trunk."""
 
     proxy: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$", description="provider's SIP host name or address")
-    port: Port = 5060
-    transport: Literal["udp", "tcp", "tls"] = Field("udp", description="tls is refused until the renderer sets up certificates")
+    port: Port = Field(5060, description="the provider's SIP port; 5061 by default when transport is tls")
+    transport: Literal["udp", "tcp", "tls"] = Field("udp", description="tls needs freeswitch.tls.enabled (the trunk profile's TLS listener)")
     auth: Literal["registration", "ip"] = Field("registration", description="register with username/password, or be trusted by source address")
     username: str | None = None
     password: Secret(8) | None = None
@@ -38,14 +38,13 @@ class Trunk(Model):
     numbers: list[E164] = Field(default_factory=list, description="numbers this trunk delivers to the site")
     rate_deck: RateDeckFile | None = Field(None, description="CSV of outbound prices per prefix")
 
-    @field_validator("transport")
+    @model_validator(mode="before")
     @classmethod
-    def _transport_the_renderer_supports(cls, transport: str) -> str:
-        # A TLS gateway needs a TLS listener with certificates on the external
-        # profile; rendering one without them would fail at the switch, not here.
-        if transport == "tls":
-            raise ValueError("tls trunks are not supported yet (the external profile has no certificates); use udp or tcp")
-        return transport
+    def _tls_port_by_default(cls, data: Any) -> Any:
+        # SIP over TLS has its own well-known port (RFC 3261 section 19.1.2).
+        if isinstance(data, dict) and data.get("transport") == "tls" and "port" not in data:
+            return {**data, "port": 5061}
+        return data
 
     @model_validator(mode="after")
     def _registration_needs_credentials(self) -> Trunk:

@@ -1,8 +1,10 @@
 """An asyncio server for FreeSWITCH's ``socket`` application (outbound ESL, ``async full``).
 
 For each call FreeSWITCH connects; the server says ``connect`` (the reply is
-the channel's data), subscribes to the channel's own events (``myevents``),
-optionally asks FreeSWITCH to ``linger``, then runs ``handler(session)``.
+the channel's data), subscribes to the channel's own events (``myevents``,
+narrowed by ``nixevent`` to the ``events`` the handler reads), optionally asks
+FreeSWITCH to ``linger`` (all in one write: one round trip), then runs
+``handler(session)``.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import uuid as uuid_module
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Self
 
 from bizpbx.esl import commands
 from bizpbx.esl.aio.session import Session
-from bizpbx.esl.connection import Role
+from bizpbx.esl.connection import Role, State
 from bizpbx.esl.errors import ConnectionLost, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.headers import Headers
@@ -30,13 +33,16 @@ class OutboundSession:
     """One call handed to the controller.
 
     ``channel_data`` holds the channel's variables as the ``connect`` reply
-    gave them; ``events`` receives every event of the channel, in order.
+    gave them; ``events`` receives every event of the channel subscribed to, in order.
+    ``name_applications``: each ``execute`` carries an Event-UUID of its own, so its
+    completion is matched without the CHANNEL_EXECUTE event that names it otherwise.
     """
 
-    def __init__(self, session: Session, channel_data: Headers, events: asyncio.Queue[Event]) -> None:
+    def __init__(self, session: Session, channel_data: Headers, events: asyncio.Queue[Event], *, name_applications: bool = False) -> None:
         self._session = session
         self.channel_data = channel_data
         self.events = events
+        self._name_applications = name_applications
 
     def __repr__(self) -> str:
         return f"OutboundSession(uuid={self.uuid!r}, closed={self.closed})"
@@ -67,6 +73,8 @@ class OutboundSession:
         The command is written before the first ``await``, so applications
         started together (``asyncio.gather``) are queued in the order given.
         """
+        if event_uuid is None and self._name_applications:
+            event_uuid = str(uuid_module.uuid4())
         return await self._session.complete(commands.execute(application, argument, event_uuid=event_uuid))
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> Frame:
@@ -88,7 +96,11 @@ Handler = Callable[[OutboundSession], Awaitable[None]]
 
 
 class OutboundServer:
-    """Listens for FreeSWITCH's ``socket`` application; ``port=0`` picks a free port (see :attr:`port`)."""
+    """Listens for FreeSWITCH's ``socket`` application; ``port=0`` picks a free port (see :attr:`port`).
+
+    ``events``: the channel events the handler reads (CHANNEL_EXECUTE_COMPLETE among them, which
+    completes ``execute``); the other events ``myevents`` subscribes to are nixed. None: all of them.
+    """
 
     def __init__(
         self,
@@ -98,11 +110,19 @@ class OutboundServer:
         *,
         event_format: str | None = None,
         linger: int | None = None,
+        events: Iterable[str] | None = None,
     ) -> None:
         self._handler = handler
         self.host = host
         self._port = port
         self._setup = [commands.myevents(event_format)]
+        self._name_applications = False
+        if events is not None:
+            wanted = set(events)
+            if "CHANNEL_EXECUTE_COMPLETE" not in wanted:
+                raise ValueError("events: CHANNEL_EXECUTE_COMPLETE is needed, it completes every execute")
+            self._setup.append(commands.nixevent(name for name in commands.MYEVENTS if name not in wanted))
+            self._name_applications = "CHANNEL_EXECUTE" not in wanted
         if linger is not None:
             self._setup.append(commands.linger(linger))
         self._server: asyncio.Server | None = None
@@ -147,17 +167,17 @@ class OutboundServer:
         session = Session(reader, writer, Role.OUTBOUND, events.put_nowait)
         self._sessions.add(session)
         try:
-            channel_data = await session.send_ok(commands.connect())
-            for command in self._setup:
-                await session.send_ok(command)
-            await self._handler(OutboundSession(session, channel_data.headers, events))
+            channel_data, *_ = await session.send_all_ok([commands.connect(), *self._setup])
+            await self._handler(OutboundSession(session, channel_data.headers, events, name_applications=self._name_applications))
         except (EslError, ProtocolError, OSError) as error:
             log.warning("outbound socket from %s: %s", writer.get_extra_info("peername"), error)
         except Exception:
             log.exception("outbound socket handler failed")
         finally:
             self._sessions.discard(session)
-            if not session.closed.is_set():  # let the call go on in the dialplan
+            # Let the call go on in the dialplan, unless the switch has already said it is over (its
+            # disconnect notice came, the socket not yet closed: no command may follow).
+            if not session.closed.is_set() and session.state is not State.CLOSED:
                 with contextlib.suppress(ConnectionLost, TimeoutError):
                     await asyncio.wait_for(session.send(commands.exit()), EXIT_TIMEOUT)
             await session.aclose()

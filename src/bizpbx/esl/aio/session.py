@@ -63,6 +63,20 @@ class Session:
         _raise_unless_ok(command, reply)
         return reply
 
+    async def send_all_ok(self, commands: list[Command]) -> list[Frame]:
+        """Send several commands in one write (one round trip, not one each) and return their
+        replies; the first ``-ERR`` raises :class:`CommandFailed`."""
+        if self.closed.is_set():
+            raise ConnectionLost("cannot send: the connection is closed")
+        loop = asyncio.get_running_loop()
+        calls = [_Call(loop.create_future(), loop.create_future()) for _ in commands]
+        self._writer.write(b"".join(self._connection.send(command, call) for command, call in zip(commands, calls)))
+        # gather: a connection lost fails every reply, and the first is raised, not one logged per command.
+        replies = await asyncio.gather(*(call.reply for call in calls))
+        for command, reply in zip(commands, replies):
+            _raise_unless_ok(command, reply)
+        return replies
+
     async def complete(self, command: Command) -> Event:
         """Send a bgapi or execute command and return the event that completes it."""
         call = self.start(command)
@@ -129,12 +143,17 @@ class Session:
                 self._greeting.set_exception(error)
             else:
                 self._greeting.cancel()  # an outbound connection has no greeting to wait for
+        # Each future that nobody may await (a cancelled caller's reply, the completion of a
+        # command that has none) is marked retrieved, so asyncio does not log it; whoever awaits
+        # one still gets the error.
         for call in self._connection.connection_lost():
             if not call.reply.done():
                 call.reply.set_exception(error)
+                call.reply.exception()
                 call.completion.cancel()  # nobody awaits it before the reply came
             elif not call.completion.done():
                 call.completion.set_exception(error)
+                call.completion.exception()
 
 
 def _resolve(future: asyncio.Future, value: object) -> None:
