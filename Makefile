@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lab lab-down bench bench-esl bench-lab fuzz lint clean
+.PHONY: venv test lab lab-down vagrant-box vagrant-up vagrant-test vagrant-down bench bench-esl bench-lab fuzz lint clean
 
 $(BIN)/bizpbx: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,21 @@ lab: venv
 
 lab-down: venv
 	$(BIN)/python -m bizpbx_lab --lab $(LAB) down
+
+# The same lab as KVM VMs with Vagrant (libvirt), root: the Debian 12 box built here from
+# Debian's packages, then this machine's side (isolated networks, the VMs' own tinyproxy) and
+# vagrant up, which converges the three VMs with playbooks/site.yml. vagrant-test runs the
+# testinfra suite against them (not part of make test); vagrant-down removes the VMs and networks.
+vagrant-box:
+	vagrant/build-box.sh
+
+vagrant-up: venv
+	$(BIN)/python -m bizpbx_lab.vagrant up
+	PATH="$(CURDIR)/$(BIN):$$PATH" vagrant up --provider=libvirt --no-parallel
+
+vagrant-test: venv
+	BIZPBX_LAB_VMS=vagrant $(BIN)/pytest tests/hosts
+
+vagrant-down: venv
+	vagrant destroy -f
+	$(BIN)/python -m bizpbx_lab.vagrant down

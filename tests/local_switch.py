@@ -6,7 +6,8 @@ loopback port and every directory is under the work directory (the trunk is
 IP-authenticated, so nothing registers towards a carrier);
 `freeswitch_command` renders the site there and gives the command line that
 runs the switch in the foreground. A source build installs no sounds, so the
-main number's prompts and the recording notice are given to the switch as silence.
+main number's prompts and the recording notice are given to the switch as silence,
+in the voice directory of the site's language.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from local_net import free_port
 from bizpbx.render import render_site
 from bizpbx.render.file_tree import replace_tree
 from bizpbx.settings import Site
+from bizpbx.sounds import voice_dir
 
-SOUND_VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
 RUNTIME_DIRECTORIES = ("log", "db", "run", "storage", "cache", "temp", "recordings", "sounds")
 
 
@@ -76,5 +77,5 @@ def freeswitch_command(site: Site, work: Path, prefix: Path) -> list[str]:
         (work / name).mkdir(exist_ok=True)
         command += [f"-{name}", str(work / name)]
     for prompt in (site.main_number.prompt, site.main_number.invalid_prompt, site.recordings.notice):
-        write_silence(work / "sounds" / SOUND_VOICE / prompt)
+        write_silence(voice_dir(site) / prompt)
     return command

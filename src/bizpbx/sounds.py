@@ -5,8 +5,10 @@ returns at once with no digits, so a main number whose prompt is missing hangs u
 caller (FREESWITCH-FACTS.md). So the files are checked where the switch runs, before
 calls reach them: `bizpbx sounds SITE` (the role runs it after rendering).
 
-A relative name is read under the `sound_prefix` the renderer sets (render/templates/vars.xml.j2),
-first in the directory of the call's sample rate (`ivr/8000/x.wav`), then as named.
+A relative name is read under the `sound_prefix` the renderer sets (templates/vars.xml.j2): the
+voice directory of the site's language (`voice_dir`), first in the directory of the call's sample
+rate (`ivr/8000/x.wav`), then as named. A missing sound with a text (the site's `prompts`, or
+bizpbx's own in bizpbx.prompt_texts) is spoken into place at provision time.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bizpbx.prompt_texts import PROMPT_TEXTS
 from bizpbx.routing.guard import SOUND_LIMIT, SOUND_REFUSED
 from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
 from bizpbx.settings import Site
 
-VOICE = "en/us/callie"  # the sound_prefix under sounds_dir (render/templates/vars.xml.j2)
-PHRASE_LANGUAGE = "en"  # the phrases voicemail speaks with (render/templates/freeswitch.xml.j2)
+# Each language's voice directory under sounds_dir, as FreeSWITCH's sound packages lay them out
+# (freeswitch-sounds-ru-RU-elena, freeswitch-sounds-en-us-callie) and its phrases expect.
+VOICES = {"ru": "ru/RU/elena", "en": "en/us/callie"}
 SAMPLE_RATES = (8000, 16000, 32000, 48000)
 BUILT_IN = {
     "the toll-fraud guard's refusal": SOUND_REFUSED,
@@ -35,6 +39,7 @@ class SoundUse:
     where: str  # the setting's path, or what the built-in sound is for
     sound: str  # as the site names it
     paths: tuple[Path, ...]  # where the switch looks, in order
+    text: str | None  # spoken into place when missing (None: a file must be provided)
 
     @property
     def found(self) -> Path | None:
@@ -42,7 +47,7 @@ class SoundUse:
 
 
 def voice_dir(site: Site) -> Path:
-    return site.freeswitch.sounds_dir / VOICE
+    return site.freeswitch.sounds_dir / VOICES[site.language]
 
 
 def sound_paths(site: Site, sound: str) -> tuple[Path, ...]:
@@ -51,7 +56,11 @@ def sound_paths(site: Site, sound: str) -> tuple[Path, ...]:
 
 
 def phrases_file(site: Site) -> Path:
-    return site.freeswitch.phrases_dir / PHRASE_LANGUAGE / f"{PHRASE_LANGUAGE}.xml"
+    return site.freeswitch.phrases_dir / site.language / f"{site.language}.xml"
+
+
+def prompt_text(site: Site, sound: str) -> str | None:
+    return site.prompts.get(sound) or PROMPT_TEXTS[site.language].get(sound)
 
 
 def site_sounds(site: Site) -> list[SoundUse]:
@@ -63,6 +72,8 @@ def site_sounds(site: Site) -> list[SoundUse]:
             named.append((f"organizations.{org_id}.ivr_menus.{name}.invalid_sound", menu.invalid_sound))
     named.append(("freeswitch.hold_music", site.freeswitch.hold_music))
     named += [(f"organizations.{org_id}.hold_music", org.hold_music) for org_id, org in site.organizations.items() if org.hold_music]
+    if any(org.recording.notice for org in site.organizations.values()):
+        named.append(("recordings.notice", site.recordings.notice))
     named += [(f"built in: {purpose}", sound) for purpose, sound in BUILT_IN.items()]
     files = [(where, sound) for where, sound in named if "://" not in sound]  # local_stream:// and tone_stream:// are no files
-    return [SoundUse(where, sound, sound_paths(site, sound)) for where, sound in files]
+    return [SoundUse(where, sound, sound_paths(site, sound), prompt_text(site, sound)) for where, sound in files]

@@ -57,9 +57,11 @@ __all__ = [
     "Host",
     "LabError",
     "boot",
+    "check_source_archives",
     "converge",
     "down",
     "ensure_lab_secrets",
+    "prefix_to_mount",
     "machine_pid",
     "ssh_args",
     "status",
@@ -102,6 +104,28 @@ def ensure_host_tools() -> None:
             raise LabError(f"`{' '.join(cmd)}` failed")
 
 
+# The archives FREESWITCH_SOURCE must hold, one of each (the freeswitch role's freeswitch__source_archives).
+SOURCE_PARTS = ("freeswitch", "sofia-sip", "spandsp")
+
+
+def check_source_archives(directory: Path) -> None:
+    """FREESWITCH_SOURCE names a directory with exactly one archive of each part, or the lab says what is wrong."""
+    if not directory.is_dir():
+        raise LabError(f"FREESWITCH_SOURCE={directory} is not a directory")
+    for part in SOURCE_PARTS:
+        found = sorted(directory.glob(f"{part}-*.tar.*"))
+        if len(found) != 1:
+            names = ", ".join(path.name for path in found) or "none"
+            raise LabError(f"FREESWITCH_SOURCE={directory} must hold one {part}-*.tar.* archive (found: {names})")
+
+
+def prefix_to_mount() -> str | None:
+    """The build of this machine pbx gets bind-mounted (FREESWITCH_PREFIX), unless pbx builds its own (FREESWITCH_SOURCE)."""
+    if os.environ.get("FREESWITCH_SOURCE"):
+        return None
+    return os.environ.get("FREESWITCH_PREFIX") or None
+
+
 def up() -> None:
     reason = why_impossible()
     if reason:
@@ -109,7 +133,10 @@ def up() -> None:
     ensure_host_tools()
     ensure_ssh_key()
     cache = ensure_rootfs_cache()
-    prefix = os.environ.get("FREESWITCH_PREFIX") or None
+    source = os.environ.get("FREESWITCH_SOURCE") or None
+    if source:
+        check_source_archives(Path(source))
+    prefix = prefix_to_mount()
     if prefix and not Path(prefix, "bin/freeswitch").is_file():
         raise LabError(f"FREESWITCH_PREFIX={prefix} has no bin/freeswitch")
     for host in HOSTS:

@@ -16,7 +16,10 @@ from pathlib import Path
 from bizpbx_lab.local import CACHE_DIR, STATE_DIR, LabError, cmdline, log, run
 from bizpbx_lab.plan import Host
 
-SUITE = "bookworm"
+# The Debian release of the lab's hosts: bookworm, or trixie (BIZPBX_LAB_SUITE=trixie) to try a
+# release on Debian 13, where the preflight role refuses the FreeSWITCH methods that cannot work.
+SUITES = ("bookworm", "trixie")
+SUITE = os.environ.get("BIZPBX_LAB_SUITE", "bookworm")
 MIRROR = os.environ.get("BIZPBX_LAB_MIRROR", "http://deb.debian.org/debian")
 
 # Only what Ansible needs to manage a host; everything else is the roles' job.
@@ -55,6 +58,8 @@ def rootfs_cache() -> Path:
 
 def ensure_rootfs_cache() -> Path:
     """debootstrap once; a finished tree is renamed into place, so a cache is never half-made."""
+    if SUITE not in SUITES:
+        raise LabError(f"BIZPBX_LAB_SUITE={SUITE}: the lab's hosts run one of {', '.join(SUITES)}")
     cache = rootfs_cache()
     if cache.is_dir():
         return cache

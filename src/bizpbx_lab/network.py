@@ -5,18 +5,11 @@ Every address and name comes from the plan (`bizpbx_lab.plan`)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import time
 from pathlib import Path
 
-from bizpbx_lab.local import STATE_DIR, LabError, cmdline, run
+from bizpbx_lab import proxy
+from bizpbx_lab.local import STATE_DIR, run
 from bizpbx_lab.plan import AddressPlan
-
-PROXY_DIR = STATE_DIR / "proxy"  # owned by the tinyproxy user, which writes its pid file and log there
-PROXY_CONF = STATE_DIR / "tinyproxy.conf"
-PROXY_PID = PROXY_DIR / "tinyproxy.pid"
 
 
 def netns_exists(name: str) -> bool:
@@ -56,48 +49,18 @@ def ensure_network(plan: AddressPlan) -> None:
 
 
 def proxy_pid() -> int | None:
-    try:
-        pid = int(PROXY_PID.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if Path(cmdline(pid).split(" ")[0]).name == "tinyproxy" else None
+    return proxy.proxy_pid(STATE_DIR)
 
 
 def ensure_proxy(plan: AddressPlan) -> None:
-    """A tinyproxy of our own, listening on the lab side of this machine only, allowing only the lab hosts."""
-    if proxy_pid() is not None:
-        return
-    PROXY_CONF.write_text(
-        "# bizpbx lab: the only way the lab hosts reach Debian's packages.\n"
-        "User tinyproxy\nGroup tinyproxy\n"
-        f"Port {plan.network.proxy_port}\nListen {plan.network.gateway}\n"
-        "Timeout 600\n"
-        f"PidFile \"{PROXY_PID}\"\n"
-        f"LogFile \"{PROXY_DIR / 'tinyproxy.log'}\"\n"
-        "LogLevel Notice\nMaxClients 50\n"
-        + "".join(f"Allow {h.address}\n" for h in plan.hosts)
-        + "ConnectPort 443\n"
-    )
-    STATE_DIR.chmod(0o711)
-    PROXY_DIR.mkdir(exist_ok=True)
-    shutil.chown(PROXY_DIR, "tinyproxy", "tinyproxy")
-    PROXY_DIR.chmod(0o750)
-    PROXY_PID.unlink(missing_ok=True)
-    run("tinyproxy", "-c", str(PROXY_CONF))
-    for _ in range(50):
-        if proxy_pid() is not None:
-            return
-        time.sleep(0.1)
-    raise LabError(f"tinyproxy did not start (see {PROXY_DIR / 'tinyproxy.log'})")
-
+    """The lab's tinyproxy, on the lab side of this machine only, allowing only the lab hosts."""
+    allowed = tuple(host.address for host in plan.hosts)
+    proxy.ensure_proxy(STATE_DIR, plan.network.gateway, plan.network.proxy_port, allowed, "bizpbx lab: the only way the lab hosts reach Debian's packages.")
 
 
 def remove_network(plan: AddressPlan) -> None:
     """Stop the proxy, remove this machine's veth and every namespace of the lab."""
-    pid = proxy_pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-    PROXY_PID.unlink(missing_ok=True)
+    proxy.stop_proxy(STATE_DIR)
     net = plan.network
     if link_exists(net.uplink):
         run("ip", "link", "del", net.uplink)

@@ -23,7 +23,7 @@ ROLE_SECRETS = INVENTORY / "lab.secrets.yml"
 PROVISIONED_ROLE_SECRETS = STATE_DIR / "lab.secrets.yml"
 
 
-def ensure_lab_secrets() -> None:
+def ensure_lab_secrets(provisioned: Path | None = None) -> None:
     """Random secrets for the lab site, once, in site.secrets.yml beside it (0600, not in git).
 
     The ESL's and every trunk's password; on a cluster site also the ledger's database password and
@@ -32,12 +32,13 @@ def ensure_lab_secrets() -> None:
     The inventory hands them to the roles as `bizpbx__secrets`, as ansible-vault would in production.
     A lab already provisioned keeps its secrets: they replace the checkout's when these differ. A
     secret the site has come to need since (a new API client) is added; none is ever replaced.
+    `provisioned` is where the machines' record is kept: the nspawn lab's by default, the VMs' have their own.
     """
-    if PROVISIONED_SECRETS.is_file():
-        for checkout, provisioned in _kept():
-            if provisioned.is_file() and (not checkout.exists() or checkout.read_bytes() != provisioned.read_bytes()):
-                log(f"the lab's machines were provisioned with {provisioned}: copied to {checkout}")
-                _write_private(checkout, provisioned.read_bytes())
+    if (provisioned or PROVISIONED_SECRETS).is_file():
+        for checkout, kept in _kept(provisioned):
+            if kept.is_file() and (not checkout.exists() or checkout.read_bytes() != kept.read_bytes()):
+                log(f"the lab's machines were provisioned with {kept}: copied to {checkout}")
+                _write_private(checkout, kept.read_bytes())
     site = yaml.safe_load(LAB_SITE.read_text()) or {}
     kept = yaml.safe_load(LAB_SECRETS.read_text()) if LAB_SECRETS.exists() else None
     wanted = _fill(_needed(site), kept or {})
@@ -92,8 +93,8 @@ def _employee_secrets(site: dict[str, Any]) -> dict[str, Any]:
     return organizations
 
 
-def _kept() -> list[tuple[Path, Path]]:
-    return [(LAB_SECRETS, PROVISIONED_SECRETS), (ROLE_SECRETS, PROVISIONED_ROLE_SECRETS)]
+def _kept(provisioned: Path | None = None) -> list[tuple[Path, Path]]:
+    return [(LAB_SECRETS, provisioned or PROVISIONED_SECRETS), (ROLE_SECRETS, PROVISIONED_ROLE_SECRETS)]
 
 
 def remove_lab_secrets() -> None:
@@ -102,12 +103,12 @@ def remove_lab_secrets() -> None:
         provisioned.unlink(missing_ok=True)
 
 
-def keep_provisioned_secrets() -> None:
+def keep_provisioned_secrets(provisioned: Path | None = None) -> None:
     """Before a converge: the secrets about to reach the machines are the lab's from now on."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for checkout, provisioned in _kept():
+    for checkout, kept in _kept(provisioned):
+        kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if checkout.exists():
-            _write_private(provisioned, checkout.read_bytes())
+            _write_private(kept, checkout.read_bytes())
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -8,6 +8,11 @@ tests skip, saying so, on any other lab.
 Set BIZPBX_LAB_KEEP=1 to leave it running (then `make lab-down` removes it).
 The lab tests skip, saying why, only when this machine cannot run the lab (not root, no
 network namespaces) or when another test session holds the lab.
+
+With BIZPBX_LAB_VMS=vagrant (`make vagrant-test`) the same tests run against the Vagrant VMs
+instead, which `make vagrant-up` booted: the session converges them, never starts or removes
+them, and leaves the nspawn lab alone. The VMs are reached through inventory/vagrant, given
+after inventory/lab.
 """
 
 from __future__ import annotations
@@ -27,16 +32,18 @@ from bizpbx_lab.local import LAB_NAME
 from bizpbx_lab.plan import INVENTORY as LAB_INVENTORY
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = LAB_INVENTORY / "hosts.yml"
+VMS = os.environ.get("BIZPBX_LAB_VMS") == "vagrant"
+INVENTORIES = [LAB_INVENTORY / "hosts.yml", *([REPO / "inventory/vagrant/hosts.yml"] if VMS else [])]
 PLAYBOOK = REPO / "playbooks/site.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-LOCK = Path("/run/bizpbx-lab.lock" if LAB_NAME == "lab" else f"/run/bizpbx-lab-{LAB_NAME}.lock")
+LOCK = Path("/run/bizpbx-vagrant.lock" if VMS else "/run/bizpbx-lab.lock" if LAB_NAME == "lab" else f"/run/bizpbx-lab-{LAB_NAME}.lock")
 # The three-host lab's modules; test_lint and test_cluster run whichever lab is up.
-THREE_HOST_MODULES = ["acceptance.py", "test_calls.py", "test_carrier_phone.py", "test_converge.py", "test_lifecycle.py", "test_pbx.py"]
+THREE_HOST_MODULES = ["acceptance.py", "test_calls.py", "test_carrier_phone.py", "test_converge.py", "test_day2.py", "test_features.py", "test_lifecycle.py", "test_pbx.py"]
 collect_ignore = THREE_HOST_MODULES if LAB_NAME != "lab" else []
 
-# testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter.
+# testinfra's ansible backend runs `ansible-inventory`: the one beside this interpreter, on these inventories.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ["ANSIBLE_INVENTORY"] = ",".join(map(str, INVENTORIES))
 
 # Every run of the session installs the same commit of the controller, even if commits land meanwhile.
 SOURCE_VERSION = subprocess.run(
@@ -67,7 +74,8 @@ class Run:
 
 
 def playbook(*args: str, playbook_path: Path = PLAYBOOK) -> Run:
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(INVENTORY), str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
+    inventories = [arg for inventory in INVENTORIES for arg in ("-i", str(inventory))]
+    cmd = [str(ANSIBLE_PLAYBOOK), *inventories, str(playbook_path), "-e", f"bizpbx__source_version={SOURCE_VERSION}", *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     # stdin from /dev/null: ansible-playbook refuses a non-blocking stdin (`Ansible requires blocking IO on stdin`).
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
@@ -80,16 +88,30 @@ class Lab:
     freeswitch_installed: bool
 
 
-@pytest.fixture(scope="session")
-def lab_env() -> Lab:
-    reason = lab.why_impossible()
-    if reason:
-        pytest.skip(f"no lab on this machine: {reason}")
+def freeswitch_asked() -> bool:
+    return any(os.environ.get(name) for name in ("FREESWITCH_SOURCE", "FREESWITCH_PREFIX", "SIGNALWIRE_TOKEN"))
+
+
+def hold_lock():
     lock = open(LOCK, "w")  # noqa: SIM115 - held for the whole session
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         pytest.skip(f"the lab is in use by another test session (lock {LOCK})")
+    return lock
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> Lab:
+    if VMS:
+        lock = hold_lock()
+        yield Lab(first_converge=playbook(), freeswitch_installed=freeswitch_asked())
+        lock.close()
+        return
+    reason = lab.why_impossible()
+    if reason:
+        pytest.skip(f"no lab on this machine: {reason}")
+    lock = hold_lock()
     try:
         lab.up()
     except lab.LabError as exc:
@@ -97,10 +119,7 @@ def lab_env() -> Lab:
             pytest.skip(f"systemd-nspawn cannot boot a machine here: {exc}")
         raise
     try:
-        yield Lab(
-            first_converge=playbook(),
-            freeswitch_installed=bool(os.environ.get("FREESWITCH_PREFIX") or os.environ.get("SIGNALWIRE_TOKEN")),
-        )
+        yield Lab(first_converge=playbook(), freeswitch_installed=freeswitch_asked())
     finally:
         if os.environ.get("BIZPBX_LAB_KEEP") != "1":
             lab.down()
@@ -117,7 +136,7 @@ def converged(lab_env: Lab) -> Lab:
 def testinfra_host(name: str):
     import testinfra
 
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    return testinfra.get_host(f"ansible://{name}")  # the inventories of ANSIBLE_INVENTORY
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +154,11 @@ def phone(converged: Lab):
     return testinfra_host("phone")
 
 
-@pytest.fixture
+# Session-scoped so that it skips before the module-scoped fixtures that need the switch (switch,
+# sounds) are set up: pytest sets up wider scopes first, and those errored on a lab without it.
+@pytest.fixture(scope="session")
 def needs_freeswitch(converged: Lab) -> None:
     if not converged.freeswitch_installed:
-        pytest.skip("FreeSWITCH was not installed in the lab (set FREESWITCH_PREFIX to a build, or SIGNALWIRE_TOKEN)")
+        pytest.skip(
+            "FreeSWITCH was not installed in the lab: set FREESWITCH_SOURCE (source archives), FREESWITCH_PREFIX (a build) or SIGNALWIRE_TOKEN"
+        )

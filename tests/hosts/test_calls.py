@@ -133,7 +133,9 @@ def test_failed_registrations_get_the_address_banned_then_unbanned(switch, phone
     """fail2ban reads the switch's auth failures and drops the address (a second address of the
     phone host, so the phones' own address stays usable)."""
     attacker = SPARE_ADDRESS
-    phone.run(f"ip addr add {attacker}/{lab.PLAN.network.subnet.prefixlen} dev eth0 2>/dev/null; true")
+    # The card with the phone's lab address: eth0 in the nspawn lab, eth1 in a VM (eth0 is Vagrant's).
+    card = phone.check_output(f"ip -o -4 addr show to {lab.BY_NAME['phone'].address}").split()[1]
+    phone.run(f"ip addr add {attacker}/{lab.PLAN.network.subnet.prefixlen} dev {card} 2>/dev/null; true")
     try:
         wrong = REGISTRATION_SCENARIO.format(domain=PBX, user="12-101", password="not-the-password", contact_port=5099, expires=60)
         put(phone, f"{WORK}/wrong.xml", wrong.replace('<recv response="200"/>', '<recv response="403"/>'))
@@ -151,7 +153,7 @@ def test_failed_registrations_get_the_address_banned_then_unbanned(switch, phone
         assert "401" in sipp(phone, "wrong", f"{PBX}:5060", "-i", attacker, "-p", "5098", timeout=10)  # answered again
     finally:
         switch.host.run(f"fail2ban-client set freeswitch-bizpbx unbanip {attacker}")
-        phone.run(f"ip addr del {attacker}/24 dev eth0")
+        phone.run(f"ip addr del {attacker}/{lab.PLAN.network.subnet.prefixlen} dev {card}")
 
 
 def is_business_hours() -> bool:

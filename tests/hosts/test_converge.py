@@ -52,6 +52,10 @@ def test_check_mode_on_a_converged_lab_reports_no_change(converged: Lab) -> None
         ({"bizpbx__secrets": {}}, "bizpbx__secrets"),
         ({"bizpbx__site_file": "/nonexistent/site.yml"}, "bizpbx__site_file"),
         ({"firewall__ssh_port": "ssh"}, "firewall__ssh_port"),
+        (
+            {"freeswitch__install_method": "source", "freeswitch__source_archives": {"freeswitch": "/nonexistent/freeswitch.tar.gz"}},
+            "freeswitch__source_archives.freeswitch: /nonexistent/freeswitch.tar.gz does not exist on the control node",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_change_naming_the_variable(converged: Lab, extra_vars: dict, named: str) -> None:

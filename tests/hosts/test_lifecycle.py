@@ -9,14 +9,13 @@ Skipped, saying why, when FreeSWITCH was not installed in the lab.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 import bizpbx_lab as lab
 
-from .conftest import playbook
+from .conftest import VMS, playbook
 from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, lab_site_with, next_caller, switch  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("needs_freeswitch")]
@@ -40,7 +39,9 @@ def test_the_controller_killed_during_a_burst(switch: Pbx, carrier, phone) -> No
     try:
         burst(carrier, caller, HOTLINE, BURST_CALLS, 2, background=True)
         time.sleep(3)
-        switch.host.check_output("systemctl kill --signal=KILL bizpbx-controller")
+        # The main process alone: the controller has no other, and systemd in the nspawn machine
+        # failed to signal the unit's cgroup (EIO) after killing the controller, failing the command.
+        switch.host.check_output("systemctl kill --kill-whom=main --signal=KILL bizpbx-controller")
         out = burst_result(carrier)
     finally:
         answering.stop()
@@ -81,11 +82,13 @@ def test_the_controller_stopped_for_a_while(switch: Pbx, carrier) -> None:
 
 
 def test_a_reboot_of_the_pbx(switch: Pbx, carrier) -> None:
+    if VMS:
+        pytest.skip("rebooting pbx is scripted for the nspawn lab only (its systemd-nspawn); on the VMs it would be vagrant reload")
     before = next_caller("7843")
     assert_sipp_ok(call_in(carrier, before, MAIN, keys="12#"))
     pbx = lab.BY_NAME["pbx"]
     lab.stop(pbx)
-    lab.boot(pbx, os.environ.get("FREESWITCH_PREFIX"))
+    lab.boot(pbx, lab.prefix_to_mount())
     lab.wait_for_ssh(pbx)
     switch.wait_routing()
     after = next_caller("7843")

@@ -198,7 +198,7 @@ def test_metrics_serve_prometheus_on_the_pbx_and_no_other_host_reaches_them(pbx,
     scraped = pbx.check_output("python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=5).read().decode())\"")
     assert "bizpbx_up 1.0" in scraped.splitlines() and "process_cpu_seconds_total" in scraped
     assert "metrics from the monitoring networks" not in pbx.check_output("nft list table inet bizpbx")
-    reached = phone.run("python3 -c \"import socket; socket.create_connection(('10.231.0.10', 9464), timeout=3)\"")
+    reached = phone.run(f"python3 -c \"import socket; socket.create_connection(('{PBX}', 9464), timeout=3)\"")
     assert reached.rc != 0, "phone reached the metrics port"
 
 

@@ -76,3 +76,19 @@ def test_a_cluster_lab_keeps_its_roles_secrets_too(paths, tmp_path, monkeypatch)
     assert roles.read_bytes() == made
     site_secrets.remove_lab_secrets()
     assert not any(p.exists() for p in (checkout, provisioned, roles, kept))
+
+
+def test_the_vms_keep_a_record_of_their_own_and_never_take_the_nspawn_lab_s(paths, tmp_path) -> None:
+    checkout, provisioned = paths
+    site_secrets.ensure_lab_secrets()
+    site_secrets.keep_provisioned_secrets()  # the nspawn lab's machines
+    vm_record = tmp_path / "vagrant" / "site.secrets.yml"
+    checkout.write_text("esl: {password: the-vms-own-secret-of-24-chars}\n")
+    site_secrets.ensure_lab_secrets(vm_record)
+    # No VM record yet: the checkout's stay (what the site needs besides is added to them).
+    assert yaml.safe_load(checkout.read_text())["esl"]["password"] == "the-vms-own-secret-of-24-chars"
+    site_secrets.keep_provisioned_secrets(vm_record)
+    assert vm_record.read_bytes() == checkout.read_bytes() != provisioned.read_bytes()
+    checkout.unlink()
+    site_secrets.ensure_lab_secrets(vm_record)
+    assert checkout.read_bytes() == vm_record.read_bytes()

@@ -279,7 +279,9 @@ def test_loads_with_both_profiles_and_the_gateway(switch: Switch):
     assert rows.get("external::carrier", [None])[0] == "gateway", status
     assert switch.esl.api("reloadxml").startswith("+OK"), "reloadxml refused"
     assert switch.esl.api("user_exists id 12-101 127.0.0.1").strip() == "true"
-    assert '<language name="en"' in switch.esl.api("xml_locate languages language name en"), "no phrases for voicemail"
+    assert '<language name="ru"' in switch.esl.api("xml_locate languages language name ru"), "no Russian phrases for voicemail"
+    assert switch.esl.api("module_exists mod_say_ru").strip() == "true", "the site speaks Russian: mod_say_ru must be loaded"
+    assert switch.esl.api("global_getvar default_language").strip() == "ru"
 
 
 def test_phones_register_with_their_password_from_the_phone_networks_only(switch: Switch):

@@ -37,7 +37,7 @@ def test_every_include_resolves_and_every_file_is_reached(rendered: Path, lab_si
                     reached.add(match)
                     pending.append(match)
     assert reached == set(xml_files(rendered)), "files FreeSWITCH would never read"
-    assert outside == [f"{lab_site.freeswitch.phrases_dir}/en/en.xml"]
+    assert outside == [f"{lab_site.freeswitch.phrases_dir}/ru/ru.xml"]  # the lab site speaks Russian
 
 
 def test_the_preprocessor_would_drop_no_line_of_ours(rendered: Path):
@@ -51,7 +51,7 @@ def test_the_preprocessor_would_drop_no_line_of_ours(rendered: Path):
 
 def test_modules_are_the_chosen_ones(rendered: Path):
     modules = [m.get("module") for m in parse(rendered / "autoload_configs/modules.conf.xml").iter("load")]
-    for needed in ("mod_sofia", "mod_event_socket", "mod_dptools", "mod_commands", "mod_dialplan_xml", "mod_cdr_csv", "mod_voicemail", "mod_logfile", "mod_console", "mod_hash", "mod_say_en"):
+    for needed in ("mod_sofia", "mod_event_socket", "mod_dptools", "mod_commands", "mod_dialplan_xml", "mod_cdr_csv", "mod_voicemail", "mod_logfile", "mod_console", "mod_hash", "mod_say_ru"):
         assert needed in modules
     assert len(modules) == len(set(modules))
 

@@ -8,7 +8,9 @@ running switch loaded, and keeps until mod_event_socket reloads) is kept beside
 DIR, root only, for `bizpbx reload` (bizpbx.render.loaded_event_socket).
 
 Exit status: 0 written or already up to date; 1 with --check when files would
-change; 2 for an invalid site or a failed render (DIR is then left as it was).
+change; 2 for an invalid site or a failed render (DIR is then left as it was);
+3 with --check, run on the switch, when a sound the site uses is not there and
+has no text to be spoken from (each named with its setting and path).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from bizpbx.render.file_tree import TreeError, changes, leftovers, recover, repl
 from bizpbx.render.loaded_event_socket import EVENT_SOCKET_CONF, keep_loaded
 from bizpbx.render import RenderError, mask_proxy_secrets, mask_secrets, render_proxy, render_site
 from bizpbx.site_loader import missing_secrets
+from bizpbx.sounds import site_sounds
 
 EXIT_WOULD_CHANGE = 1
+EXIT_SOUND_MISSING = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if site is None:
         return EXIT_INVALID
     target: Path = args.out
+    if args.check:
+        # Spoken into place at provision time when it has a text; without one, nothing can provide it.
+        unprovided = [use for use in site_sounds(site) if use.found is None and use.text is None]
+        for use in unprovided:
+            print(f"{use.where}: {use.sound}: not on the switch (neither {use.paths[0]} nor {use.paths[-1]}) and no text in `prompts` to speak it", file=sys.stderr)
+        if unprovided:
+            return EXIT_SOUND_MISSING
     pending = missing_secrets(site)
     if pending:
         print(f"{len(pending)} SIP password(s)/PIN(s) are still to be generated: the first render stores them and writes {target}")

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from bizpbx.commands._site import EXIT_INVALID, add_site_argument, load_or_report
-from bizpbx.sounds import phrases_file, site_sounds
+from bizpbx.sounds import phrases_file, site_sounds, voice_dir
 
 EXIT_MISSING = 1
 
@@ -32,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     missing = [use for use in uses if use.found is None]
     if args.json:
         print(json.dumps({
-            "sounds": [{"where": u.where, "sound": u.sound, "path": str(u.paths[0]), "found": str(u.found) if u.found else None} for u in uses],
+            "language": site.language,
+            "voice_dir": str(voice_dir(site)),
+            "sounds": [
+                {"where": u.where, "sound": u.sound, "path": str(u.paths[0]), "paths": [str(p) for p in u.paths], "found": str(u.found) if u.found else None, "text": u.text}
+                for u in uses
+            ],
             "phrases": {"path": str(phrases), "found": phrases.is_file()},
         }, ensure_ascii=False, indent=2))
     else:

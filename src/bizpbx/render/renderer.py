@@ -29,6 +29,7 @@ from bizpbx.render.file_tree import MASK
 from bizpbx.posix_tz import TimeZoneError, posix_rule
 from bizpbx.settings import Site
 from bizpbx.routing.graph import route_graph
+from bizpbx.sounds import phrases_file, voice_dir
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -48,10 +49,13 @@ MODULES = (
     "mod_local_stream",  # hold music
     "mod_cdr_csv",
     "mod_voicemail",
-    # mod_say_ru is in the 1.10 tree but not in its default build: a switch
-    # without it would log an error at every start.
-    "mod_say_en",
 )
+
+
+def modules_for(site: Site) -> tuple[str, ...]:
+    """The modules the switch loads: MODULES and the say module of the site's language (numbers,
+    dates and money spoken in it; the freeswitch role's source build has both mod_say_ru and mod_say_en)."""
+    return (*MODULES, f"mod_say_{site.language}")
 # Codecs every FreeSWITCH build has in its core, for the phones.
 PHONE_CODECS = ("PCMA", "PCMU")
 # Sample rates of the hold music stream (local_stream.conf: music/<rate> under the sounds directory).
@@ -114,9 +118,11 @@ def render_site(site: Site, templates: Path | None = None, node: str | None = No
         "voicemail_profile": fs_vocabulary.VOICEMAIL_PROFILE,
         "node": cluster_node,
         "proxy": site.cluster.proxy if site.cluster else None,
+        "voice_dir": voice_dir(site),
+        "phrases_file": phrases_file(site),
     }
     single = {
-        "modules": MODULES,
+        "modules": modules_for(site),
         "acl_lists": _acl_lists(site),
         "phone_codecs": ",".join(PHONE_CODECS),
         "trunk_codecs": ",".join(dict.fromkeys(codec for _, trunk in sorted(site.trunks.items()) for codec in trunk.codecs)),

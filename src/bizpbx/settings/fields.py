@@ -13,7 +13,7 @@ import re
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr, model_validator
@@ -86,6 +86,13 @@ def check_sound_path(value: str) -> str:
 
 
 SoundPath = Annotated[str, AfterValidator(check_sound_path)]
+
+# The languages a site can speak: FreeSWITCH's phrases and say module exist for both, and
+# espeak-ng has a voice for each.
+Language = Literal["ru", "en"]
+
+# A text spoken into a prompt (espeak-ng reads it as an argument, never through a shell).
+PromptText = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$", description="one line of text")]
 
 
 def resolve_site_path(value: Path) -> Path:

@@ -34,7 +34,7 @@ class Recordings(Model):
     dir: Path = Field(Path("/var/lib/bizpbx-recordings"), description="where the switch writes the recordings (one WAV per call)")
     retention_days: int = Field(90, ge=1, le=36_500, description="a recording older than this is deleted")
     max_disk_mb: int = Field(10_240, ge=1, description="the recordings' total size; beyond it the oldest are deleted first")
-    notice: SoundPath = Field("bizpbx/recording-notice.wav", description="the notice, relative to the sounds directory")
+    notice: SoundPath = Field("bizpbx/recording-notice.wav", description="the notice, relative to the voice directory of the site's language, like every prompt")
     http: RecordingsHttp | None = Field(None, description="none: call.recorded carries the file's path, no URL")
     url_secret: Secret(32) | None = Field(None, description="HMAC-SHA256 key signing the URLs; required with http")
 

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bizpbx.settings.cluster import Cluster
 from bizpbx.settings.controller import ControllerSettings
-from bizpbx.settings.fields import E164, Digits, Name, to_e164
+from bizpbx.settings.fields import E164, Digits, Language, Name, PromptText, SoundPath, to_e164
 from bizpbx.settings.organizations import Number, Organization
 from bizpbx.settings.recordings import Recordings
 from bizpbx.settings.switch import Esl, FreeSwitch, MainNumber
@@ -30,6 +30,11 @@ class Site(BaseSettings):
 
     name: Name = "bizpbx"
     timezone: str = Field("Europe/Moscow", description="business hours and billing months")
+    language: Language = Field("ru", description="what the switch speaks: its voice, phrases and say module, and the spoken prompts")
+    prompts: dict[SoundPath, PromptText] = Field(
+        default_factory=dict,
+        description="texts spoken in the site's language into the prompts the switch lacks, by sound name; bizpbx has texts for its default sounds",
+    )
     main_number: MainNumber = MainNumber()
     trunks: dict[Name, Trunk] = Field(min_length=1)
     numbers: dict[E164, Number] = Field(default_factory=dict)
