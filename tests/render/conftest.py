@@ -37,6 +37,7 @@ def cluster_site_file(lab_site_copy: Path) -> Path:
     data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
     data["cluster"] = {"proxy": {"address": PROXY}, "nodes": {name: {"address": address} for name, address in NODES.items()}}
     data["freeswitch"].pop("tls")  # the lab's phones over TLS: a cluster's proxy takes UDP and TCP only
+    data["freeswitch"].pop("internal")  # each node listens on its own address
     data.setdefault("controller", {})["postgresql"] = {"dsn": "postgresql://bizpbx@10.233.0.40/bizpbx", "password": "database-password"}
     for org_id, org in data["organizations"].items():
         for ext, employee in org["employees"].items():

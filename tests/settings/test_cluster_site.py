@@ -15,6 +15,7 @@ POSTGRESQL = {"dsn": "postgresql://bizpbx@10.233.0.40/bizpbx", "password": "a-da
 def clustered(data, *, postgresql=True, passwords=True):
     data["cluster"] = {"proxy": dict(PROXY), "nodes": {name: dict(node) for name, node in NODES.items()}}
     data["freeswitch"].pop("tls")  # the lab's phones over TLS: a cluster's proxy takes UDP and TCP only
+    data["freeswitch"].pop("internal")  # each node listens on its own address
     if postgresql:
         data.setdefault("controller", {})["postgresql"] = dict(POSTGRESQL)
     if passwords:
