@@ -8,15 +8,13 @@ Needs FREESWITCH_PREFIX and SIPp, as test_live.py.
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
-import urllib.error
-import urllib.request
 from contextlib import closing
 
 import pytest
+from crm_api import crm_request
 from local_net import free_port
 from sipp_scenarios import answering_phone
 from test_live import Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
@@ -36,17 +34,7 @@ def with_the_api(data: dict) -> None:
 
 def api(live: Live, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     listen = live.site.controller.api
-    request = urllib.request.Request(
-        f"http://{listen.host}:{listen.port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return crm_request(f"http://{listen.host}:{listen.port}", TOKEN, method, path, body)
 
 
 def answering(live: Live, name: str, port: int, *, registered: bool = False) -> subprocess.Popen:

@@ -11,12 +11,11 @@ import json
 import re
 import shlex
 import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 
 import pytest
 import yaml
+from crm_api import crm_request
 from softphone import Account, accounts_line, configuration
 
 from bizpbx_lab.site_secrets import LAB_SECRETS
@@ -68,17 +67,7 @@ def crm_token() -> str:
 
 
 def api(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        API + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {crm_token()}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return crm_request(API, crm_token(), method, path, body)
 
 
 def test_click_to_call_rings_the_employees_phone_then_the_client_and_the_crm_sees_both(switch, carrier, phone, pstn) -> None:  # noqa: F811 - pstn
