@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 import time
 from contextlib import closing
 
@@ -25,7 +26,7 @@ import pytest
 from local_net import free_port
 from sipp_scenarios import UNANSWERED_PHONE_SCENARIO
 from test_click_to_call_live import CLIENT_NUMBER, answering, api, events_of, with_the_api
-from test_live import Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
+from test_live import HOTLINE, Live, live, sipp, wait_for  # noqa: F401 - live is the fixture
 from test_live import pytestmark as live_test_marks
 
 from bizpbx.controller import transfers
@@ -234,3 +235,26 @@ def test_a_consulted_phone_that_does_not_answer_gives_the_employee_back_to_the_c
     ended = events_of(live, employee_leg)["call.ended"]
     assert ended["answered_by"]["number"] == CLIENT_NUMBER and ended["talk_seconds"] >= 4 + transfers.CONSULT_RING_SECONDS, ended
     assert client_leg not in {row.uuid for row in ledger_rows(live)}
+
+
+@pytest.mark.parametrize("live", [with_the_api], indirect=True)
+def test_a_call_from_outside_is_not_transferred_and_goes_on(live: Live):
+    """The call's own leg is the caller's: refused with 409, the phone that answered keeps the call."""
+    port = free_port(socket.SOCK_DGRAM)
+    answerers = {"phone200": answering(live, "phone200", port, registered=True)}
+    live.register("34", "200", port)
+    caller = threading.Thread(target=live.call, args=(HOTLINE,), kwargs={"talk_ms": 8000})
+    caller.start()
+    try:
+        wait_for(lambda: api(live, "GET", "/v1/organizations/34/calls")[1]["calls"], "the hotline call listed", bound=30)
+        [call] = api(live, "GET", "/v1/organizations/34/calls")[1]["calls"]
+        wait_for(lambda: "call.answered" in events_of(live, call["uuid"]), "34-200 to answer", bound=30)
+        status, answer = api(live, "POST", f"/v1/calls/{call['uuid']}/transfer", {"to": "201"})
+        assert status == 409 and "came from outside" in answer["error"], answer
+    finally:
+        caller.join(timeout=60)
+        stopped(answerers)
+    assert invites_received(live, "phone200") == 1
+    ended = events_of(live, call["uuid"])["call.ended"]
+    assert ended["answered_by"]["extension"] == "200" and ended["talk_seconds"] >= 6, ended
+    assert [(e.name, e.call_uuid) for e in all_events(live) if e.name == "call.transferred"] == []

@@ -15,7 +15,8 @@ the toll-fraud guard, the plan, rating and call events apply as to any call
 out (checked here first too, to refuse at once). The CRM's reference rides
 on the channel (`bizpbx_reference`) into `call.started`.
 
-A blind transfer moves the other party of the call (the client) to an
+A blind transfer moves the other party of an employee's call (the client of
+a click-to-call or of a call out; a call from outside is refused, 409) to an
 extension of the organization through its phones context, so the controller
 routes it as a call to that extension (200). An attended transfer has the
 employee consult an employee of the organization whose phone is registered
@@ -128,6 +129,9 @@ class CallApiEndpoint:
         request = transfer(data)
         org_id = await self._organization_of(client, uuid)
         consult_target(self.site, org_id, request)
+        if await transfers.value(self._api, uuid, fs.Var.DIRECTION) == "inbound":
+            # The call's own leg is the client's here, and a second routing of it would start it anew.
+            raise HttpError(409, f"call {uuid} came from outside: the API transfers the client of an employee's call (click-to-call, a call out), not a call from outside")
         if request.attended:
             return await self._consult(uuid, org_id, request)
         tell = await self._teller(uuid, request)
