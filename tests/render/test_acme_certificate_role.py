@@ -15,10 +15,10 @@ from role_playbook import NEEDS_ANSIBLE, REPO, run_play, shown_site
 DOMAIN = "pbx.bizpbx.test"
 ROLE = REPO / "roles" / "freeswitch"
 # Facts first: the "Reload systemd" handler reloads only where systemd runs (not in this sandbox).
-TASKS = [
-    {"ansible.builtin.setup": {"gather_subset": ["!all", "!min", "service_mgr"]}},
-    {"ansible.builtin.include_role": {"name": "freeswitch", "tasks_from": "tls.yml"}},
-]
+FACTS = {"ansible.builtin.setup": {"gather_subset": ["!all", "!min", "service_mgr"]}}
+TASKS = [FACTS, *({"ansible.builtin.include_role": {"name": "freeswitch", "tasks_from": tasks}} for tasks in ("tls.yml", "acme_hooks.yml"))]
+# A site that leaves ACME (here: TLS turned off, so the role makes no certificate) runs only these.
+LEFT_ACME_TASKS = [FACTS, {"ansible.builtin.include_role": {"name": "freeswitch", "tasks_from": "acme_hooks.yml"}}]
 
 
 def acme_site(site_file: Path, cert_dir: Path) -> dict:
@@ -29,8 +29,8 @@ def acme_site(site_file: Path, cert_dir: Path) -> dict:
     return shown_site(site_file)
 
 
-def converge(tmp_path: Path, sandbox: Sandbox, variables: dict) -> str:
-    result = run_play(tmp_path, ROLE, TASKS, variables, through=sandbox.argv())
+def converge(tmp_path: Path, sandbox: Sandbox, variables: dict, tasks: list = TASKS) -> str:
+    result = run_play(tmp_path, ROLE, tasks, variables, through=sandbox.argv())
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -109,3 +109,13 @@ def test_the_role_obtains_installs_and_renews_a_certificate_from_pebble(lab_site
         renewed = renew_as_the_timer_does(sandbox, drop_in)
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr
         assert assert_issued_by_pebble(cert_dir, root, tmp_path) != serial, "the deploy hook installed the renewed certificate"
+
+        # The site leaves ACME: certbot keeps the certificate and renews it, but no longer installs it for the switch.
+        installed = {name: (cert_dir / name).read_bytes() for name in before}
+        without_tls = {**variables["preflight__site"], "freeswitch": {**variables["preflight__site"]["freeswitch"]}}
+        without_tls["freeswitch"]["tls"] = {**without_tls["freeswitch"]["tls"], "enabled": False}
+        converge(tmp_path, sandbox, {**variables, "preflight__site": without_tls}, LEFT_ACME_TASKS)
+        assert "renew_hook" not in renewal_settings(sandbox) and renewal_settings(sandbox)["server"] == DIRECTORY_URL
+        renewed = renew_as_the_timer_does(sandbox, drop_in)
+        assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+        assert {name: (cert_dir / name).read_bytes() for name in installed} == installed, "a renewal installed a certificate the site left"
