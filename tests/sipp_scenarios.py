@@ -193,6 +193,9 @@ def answering_phone(ringing_ms: int = 0) -> str:
 # The same offer with RFC 2833 telephone events (payload type 101, as in sip-tester's DTMF pcaps).
 SDP_2833 = SDP.replace("RTP/AVP 8 0\n", "RTP/AVP 8 0 101\n") + "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n"
 
+# A caller's or phone's voice: G.711 A-law from sip-tester's pcap (about 8 s).
+SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
+
 # One digit as RFC 2833 events in the call's media, from Debian's sip-tester pcaps.
 KEY_2833 = """<nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{name}.pcap"/></action></nop>
   <pause milliseconds="700"/>

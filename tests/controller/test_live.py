@@ -36,7 +36,7 @@ import yaml
 from local_net import answers, free_port
 from local_switch import freeswitch_command, put_on_loopback
 from scraped import Scrape, scrape
-from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, REGISTRATION_SCENARIO, SDP, answering_phone
+from sipp_scenarios import CALLER_SCENARIO, KEY_INFO, REGISTRATION_SCENARIO, SDP, SPEAKS, answering_phone
 
 from bizpbx.commands.status import read_metrics
 from bizpbx.controller.outbox import Outbox
@@ -57,7 +57,6 @@ STARTUP_SECONDS = 60
 CALLER = "78432123456"  # Kazan: 3.50 a minute on 8-800 (RULES.md)
 MAIN_NUMBER = "74952121562"
 HOTLINE = "78005553535"  # organization 34's; rings the support group 200, 201, 202
-SPEAKS = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
 
 def wait_for(condition, what: str, bound: float = STARTUP_SECONDS) -> None:
     deadline = time.monotonic() + bound

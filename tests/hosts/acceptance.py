@@ -137,14 +137,15 @@ def switch(pbx, carrier, phone) -> Pbx:
     return switch
 
 
-def call_in(carrier, caller: str, called: str, *, keys: str = "", rfc2833: bool = False) -> str:
-    """A call from the provider's side: dials, keys digits (SIP INFO or RFC 2833), talks, hangs up."""
+def call_in(carrier, caller: str, called: str, *, keys: str = "", rfc2833: bool = False, then: str = "", talk_ms: int = 6000) -> str:
+    """A call from the provider's side: dials, keys digits (SIP INFO or RFC 2833), does `then` (SIPp
+    scenario actions), talks `talk_ms`, hangs up."""
     fields = {"called": called, "caller": caller}
     if rfc2833:
         keyed = "".join(KEY_2833.format(name=DIGIT_NAMES.get(d, d)) for d in keys)
     else:
         keyed = "".join(KEY_INFO.format(cseq=2 + n, digit=d, **fields) for n, d in enumerate(keys))
-    put(carrier, f"{WORK}/caller.xml", CALLER_SCENARIO.format(keys=keyed, sdp=SDP_2833 if rfc2833 else SDP, talk_ms=6000, **fields))
+    put(carrier, f"{WORK}/caller.xml", CALLER_SCENARIO.format(keys=keyed + then, sdp=SDP_2833 if rfc2833 else SDP, talk_ms=talk_ms, **fields))
     return sipp(carrier, "caller", KAMAILIO, "-i", CARRIER, "-p", "5070", "-mi", CARRIER)
 
 

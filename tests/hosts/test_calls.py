@@ -7,6 +7,7 @@ Skipped, saying why, when FreeSWITCH was not installed in the lab.
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sipp_scenarios import BUSY_PHONE_SCENARIO, REGISTRATION_SCENARIO, UNANSWERED_PHONE_SCENARIO
+from sipp_scenarios import BUSY_PHONE_SCENARIO, REGISTRATION_SCENARIO, SPEAKS, UNANSWERED_PHONE_SCENARIO
 
 import bizpbx_lab as lab
 
@@ -63,6 +64,30 @@ def test_the_main_number_takes_the_organization_id_however_the_digits_come(switc
     assert (transfer["organization"], transfer["to"]["target"], transfer["reason"]) == ("12", "voicemail:100", "100: unavailable")
     assert "call.answered" not in [e["event"] for e in events] and "call.missed" in [e["event"] for e in events]
     assert events[0]["number_kind"] == "main"
+
+
+# The caller waits out the box's greeting and its tone, then speaks (sip-tester's G.711 pcap, 8 s).
+AFTER_THE_GREETING = '  <pause milliseconds="12000"/>\n' + SPEAKS
+
+
+def test_a_caller_leaves_a_message_in_voicemail_which_speaks_the_sites_language(switch, pbx, carrier) -> None:
+    """12's owner (100) has no phone registered: the main number's caller reaches the box, hears its
+    greeting (voicemail's own Russian sounds: without them the box hangs up at once) and leaves a message."""
+    since = int(pbx.check_output("date +%s"))
+    caller = next_caller("7495")
+    assert_sipp_ok(call_in(carrier, caller, MAIN, keys="12#", then=AFTER_THE_GREETING, talk_ms=2000))
+    call, events = switch.the_call(caller)
+    assert [e["box"]["extension"] for e in events if e["event"] == "call.voicemail"] == ["100"], events
+    storage = "/var/lib/freeswitch/storage/voicemail"
+    messages = pbx.check_output(f"find {storage} -name 'msg_*.wav' -newermt @{since}").split()
+    assert len(messages) == 1, f"one message in the box, found {messages}"
+    seconds = float(pbx.check_output(f"/opt/bizpbx/venv/bin/python -c {shlex.quote(WAV_SECONDS)} {messages[0]}"))
+    assert seconds >= 3, f"the message holds {seconds:.1f} s of the caller's 8 s"
+    log = pbx.check_output("journalctl -u freeswitch --since @%d --no-pager" % since)
+    assert "/voicemail/" not in "".join(line for line in log.splitlines() if "Can't open" in line or "File not found" in line), log[-3000:]
+
+
+WAV_SECONDS = "import sys, wave; w = wave.open(sys.argv[1]); print(w.getnframes() / w.getframerate())"
 
 
 def test_an_outbound_call_goes_through_the_trunk_and_is_priced_from_the_deck(switch, phone, pstn) -> None:
