@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from local_switch import put_on_loopback
 from rendered_tree import edit_site
 
 from bizpbx.render.file_tree import replace_tree
@@ -42,12 +43,6 @@ pytestmark = [
 
 STARTUP_SECONDS = 60
 LAB_SITE = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "site.yml"
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Framing:
@@ -102,28 +97,12 @@ class EventSocket(Framing):
 
 
 def _live_site(site_file: Path, work: Path) -> dict[str, int]:
-    ports = {"internal": free_port(socket.SOCK_DGRAM), "external": free_port(socket.SOCK_DGRAM), "esl": free_port(), "controller": free_port()}
+    ports: dict[str, int] = {}
 
     def on_loopback(data):
-        data["freeswitch"].update(
-            log_dir=str(work / "log"),
-            storage_dir=str(work / "storage"),
-            sounds_dir=str(work / "sounds"),
-            phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),
-            phone_networks=["127.0.0.1/32"],
-            internal={"ip": "127.0.0.1", "port": ports["internal"]},
-            external={"ip": "127.0.0.1", "port": ports["external"]},
-            rtp_start_port=41000,
-            rtp_end_port=41100,
-        )
-        data["freeswitch"].pop("tls")  # the lab's phones over TLS need the certificate its role makes
-        # An IP-authenticated trunk: no registration towards a carrier that is not there.
-        trunk = data["trunks"]["carrier"]
-        trunk.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
-        for field in ("username", "realm"):
-            trunk.pop(field, None)
-        data["esl"] = {"port": ports["esl"]}
-        data["controller"] = {"socket": {"port": ports["controller"]}, "ledger": str(work / "ledger.sqlite3")}
+        ports["external"], ports["internal"] = put_on_loopback(data, work, Path(PREFIX))
+        data["freeswitch"]["phone_networks"] = ["127.0.0.1/32"]  # 127.0.0.3 is outside them
+        ports["esl"], ports["controller"] = data["esl"]["port"], data["controller"]["socket"]["port"]
 
     edit_site(site_file, on_loopback)
     return ports

@@ -18,7 +18,6 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from local_switch import put_on_loopback
 from rendered_tree import edit_site
 
 from bizpbx.commands.status import read_metrics
@@ -49,37 +49,14 @@ RECONNECT_SECONDS = 60  # the controller's backoff reaches 8 s by its fifth refu
 LAB_SITE = Path(__file__).resolve().parents[2] / "inventory" / "lab" / "site.yml"
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def on_loopback(work: Path) -> dict[str, int]:
     """The demo site in `work`, every port on loopback, its configuration rendered into work/conf."""
-    ports = {"esl": free_port(), "metrics": free_port()}
+    ports: dict[str, int] = {}
 
     def edit(data: dict) -> None:
-        data["freeswitch"].update(
-            conf_dir=str(work / "conf"),
-            log_dir=str(work / "log"),
-            storage_dir=str(work / "storage"),
-            sounds_dir=str(work / "sounds"),
-            phrases_dir=str(Path(PREFIX) / "etc" / "freeswitch" / "lang"),
-            phone_networks=["127.0.0.1/32"],
-            internal={"ip": "127.0.0.1", "port": free_port(socket.SOCK_DGRAM)},
-            external={"ip": "127.0.0.1", "port": free_port(socket.SOCK_DGRAM)},
-            rtp_start_port=43000,
-            rtp_end_port=43100,
-        )
-        data["freeswitch"].pop("tls")  # the lab's phones over TLS need the certificate its role makes
-        # An IP-authenticated trunk: no registration towards a carrier that is not there, no trunk password.
-        trunk = data["trunks"]["carrier"]
-        trunk.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
-        for name in ("username", "realm"):
-            trunk.pop(name, None)
-        data["esl"] = {"port": ports["esl"]}
-        data["controller"] = {"socket": {"port": free_port()}, "metrics": {"port": ports["metrics"]}, "ledger": str(work / "ledger.sqlite3")}
+        put_on_loopback(data, work, Path(PREFIX))
+        data["freeswitch"]["conf_dir"] = str(work / "conf")
+        ports["esl"], ports["metrics"] = data["esl"]["port"], data["controller"]["metrics"]["port"]
 
     edit_site(work / "site.yml", edit)
     return ports
