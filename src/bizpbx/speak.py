@@ -20,7 +20,10 @@ class SpeakError(RuntimeError):
 
 
 def speak(text: str, language: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # Readable by the switch's user whatever the umask of the run that creates them.
+    for directory in reversed([parent for parent in target.parents if not parent.exists()]):
+        directory.mkdir()
+        directory.chmod(0o755)
     spoken, converted = (_temporary(target, suffix) for suffix in (".espeak.wav", ".wav"))
     try:
         _run(target, ["espeak-ng", "-v", ESPEAK_VOICES[language], "-w", str(spoken), "--", text])

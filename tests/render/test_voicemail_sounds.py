@@ -104,3 +104,10 @@ def test_a_missing_synthesizer_is_named_and_leaves_nothing(tmp_path: Path, monke
     with pytest.raises(SpeakError, match="espeak-ng is not installed"):
         speak("До свидания.", "ru", target)
     assert list(target.parent.iterdir()) == []
+
+
+def test_speak_that_cannot_run_says_why_exits_3_and_writes_nothing(site_file: Path, tmp_path: Path) -> None:
+    result = sounds(site_file, "--speak", env={**os.environ, "PATH": str(tmp_path / "empty")})
+    assert result.returncode == 3
+    assert "cannot speak " in result.stderr and "espeak-ng is not installed (Debian package espeak-ng)" in result.stderr
+    assert not any(path.is_file() for path in (tmp_path / "sounds").rglob("*"))

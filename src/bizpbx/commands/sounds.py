@@ -6,7 +6,8 @@ say module play. Exit 0 when every file and the phrases voicemail speaks with ar
 naming each missing one with the setting (or phrases file) that uses it and the paths looked at,
 when not. With --speak, every missing file that has a text is first spoken into place in the
 site's language (8 kHz WAV, written whole or not at all), one line `spoke PATH` each; a file
-already there, recorded or supplied by the admin, is never overwritten.
+already there, recorded or supplied by the admin, is never overwritten; exit 3 when one cannot
+be spoken (named, with espeak-ng's or sox's error).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bizpbx.speak import SpeakError, speak
 from bizpbx.voicemail_vocabulary import PhrasesError
 
 EXIT_MISSING = 1
+EXIT_SPEAK_FAILED = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             speak_missing(site, uses)
         except SpeakError as error:
             print(f"cannot speak {error}", file=sys.stderr)
-            return EXIT_MISSING
+            return EXIT_SPEAK_FAILED
     missing = [use for use in uses if use.found is None]
     if args.json:
         print(json.dumps({
