@@ -8,7 +8,8 @@ calls reach them: `bizpbx sounds SITE` (the role runs it after rendering).
 A relative name is read under the `sound_prefix` the renderer sets (templates/vars.xml.j2): the
 voice directory of the site's language (`voice_dir`), first in the directory of the call's sample
 rate (`ivr/8000/x.wav`), then as named. A missing sound with a text (the site's `prompts`, or
-bizpbx's own in bizpbx.prompt_texts) is spoken into place at provision time.
+bizpbx's own in bizpbx.prompt_texts) is spoken into place at provision time. With voicemail,
+the files its phrase macros play are checked and spoken the same way (bizpbx.voicemail_vocabulary).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bizpbx.prompt_texts import PROMPT_TEXTS
 from bizpbx.routing.guard import SOUND_LIMIT, SOUND_REFUSED
 from bizpbx.routing.graph import SOUND_INTERNAL_ONLY, SOUND_INVALID_NUMBER, SOUND_NOT_AVAILABLE
 from bizpbx.settings import Site
+from bizpbx.voicemail_vocabulary import vocabulary_texts, voicemail_vocabulary
 
 # Each language's voice directory under sounds_dir, as FreeSWITCH's sound packages lay them out
 # (freeswitch-sounds-ru-RU-elena, freeswitch-sounds-en-us-callie) and its phrases expect.
@@ -77,3 +79,18 @@ def site_sounds(site: Site) -> list[SoundUse]:
     named += [(f"built in: {purpose}", sound) for purpose, sound in BUILT_IN.items()]
     files = [(where, sound) for where, sound in named if "://" not in sound]  # local_stream:// and tone_stream:// are no files
     return [SoundUse(where, sound, sound_paths(site, sound), prompt_text(site, sound)) for where, sound in files]
+
+
+def has_voicemail(site: Site) -> bool:
+    return any(employee.voicemail.enabled for org in site.organizations.values() for employee in org.employees.values())
+
+
+def voicemail_sounds(site: Site) -> list[SoundUse]:
+    """Every file voicemail can play, read from the phrases file the site renders against (none
+    when no employee has voicemail). Raises PhrasesError when that file cannot be read."""
+    if not has_voicemail(site):
+        return []
+    phrases = phrases_file(site)
+    where = f"voicemail (phrases {phrases})"
+    texts = vocabulary_texts(site.language, voicemail_vocabulary(phrases))
+    return [SoundUse(where, sound, sound_paths(site, sound), site.prompts.get(sound) or text) for sound, text in texts.items()]

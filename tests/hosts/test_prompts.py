@@ -66,3 +66,20 @@ def test_the_main_numbers_prompt_is_its_russian_text_at_8_khz(pbx, sounds) -> No
     samples_again, samples_stored, difference, loudness = again.stdout.split()
     assert samples_again == samples_stored, "the main number's prompt is not as long as its Russian text spoken"
     assert float(difference) < float(loudness) / 50, f"the main number's prompt is not its Russian text spoken: {again.stdout}"
+
+
+def test_voicemail_s_own_files_are_on_the_switch_in_russian_at_8_khz(pbx, sounds) -> None:
+    """The lab's switch hung up 0.5 s into voicemail without voicemail/vm-person.wav: every file
+    its phrase macros and mod_say_ru play must be there (spoken when no sound package gave it)."""
+    where = f"voicemail (phrases {sounds['phrases']['path']})"
+    voicemail = {use["sound"]: use for use in sounds["sounds"] if use["where"] == where}
+    assert len(voicemail) > 100, f"the lab's site has voicemail: its files should be listed ({len(voicemail)})"
+    missing = [sound for sound, use in voicemail.items() if not use["found"] or not pbx.file(use["found"]).is_file]
+    assert not missing, missing
+    for sound in ("voicemail/vm-person.wav", "voicemail/vm-goodbye.wav", "digits/1n.wav", "time/mon-10.wav"):
+        found = voicemail[sound]["found"]
+        assert "/ru/RU/elena/" in found, found
+        assert pbx.check_output(f"soxi -r {shlex.quote(found)}") == "8000", found
+    assert voicemail["voicemail/vm-goodbye.wav"]["text"] == "До свидания."
+    again = pbx.run(f"{BIZPBX} sounds {SITE} --speak")
+    assert again.rc == 0 and "spoke" not in again.stdout, "a converged switch has nothing left to speak"
