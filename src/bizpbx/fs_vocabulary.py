@@ -104,6 +104,11 @@ def multiset(variables: dict[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in variables.items())
 
 
+# What a box's default greeting spells ("… is not available"): the extension the caller knows, not
+# the directory user the box belongs to (12-100, whose hyphen no voice pack says well).
+VOICEMAIL_GREETING_ID = "voicemail_alternate_greet_id"
+
+
 def voicemail_box(org_id: str, extension: str) -> str:
     """The `voicemail` application's argument to leave a message in an employee's box."""
     return f"{VOICEMAIL_PROFILE} ${{domain}} {user_id(org_id, extension)}"

@@ -258,6 +258,12 @@ def test_every_user_the_dialplan_rings_is_in_the_directory(rendered: Path):
 
 def test_voicemail_boxes_are_the_directory_users(rendered: Path):
     incoming = contexts(rendered)["org-12-incoming"]
-    assert actions(matching(incoming, "vm-100").find("condition")) == [("set", "bizpbx_voicemail=100"), ("answer", ""), ("voicemail", "default ${domain} 12-100"), ("hangup", "")]
+    assert actions(matching(incoming, "vm-100").find("condition")) == [
+        ("set", "bizpbx_voicemail=100"),
+        ("set", "voicemail_alternate_greet_id=100"),  # the greeting says 100, not the box's user 12-100
+        ("answer", ""),
+        ("voicemail", "default ${domain} 12-100"),
+        ("hangup", ""),
+    ]
     check = actions(matching(contexts(rendered)["org-12"], "*97").find("condition"))
     assert check[-1] == ("voicemail", "check default ${domain} ${bizpbx_user_id}")

@@ -50,7 +50,7 @@ MESSAGE_TIMES = [
 SWEEP: dict[str, list[str]] = {
     "MESSAGES": [str(n) for n in range(1000)],  # mod_say_ru's message counts («одно сообщение»)
     "items": [str(n) for n in range(1000)],  # message numbers and counts, a greeting's number
-    "name_spelled": [*KEYS, "100", "2001", "79161234567", "+74951234567", "88005553535"],  # keys, mailboxes, callers
+    "name_spelled": [*KEYS, "100", "2001", "12-100", "79161234567", "+74951234567", "88005553535"],  # keys, boxes (their users too), callers
     "name_phonetic": KEYS,
     "current_date_time": [str(epoch) for epoch in MESSAGE_TIMES],
     "short_date_time": [str(epoch) for epoch in MESSAGE_TIMES],

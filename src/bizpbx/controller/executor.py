@@ -190,7 +190,7 @@ class CallHandler:
                 if step.forwarded_from:
                     self.transferred(state, f"extension:{step.forwarded_from}", box, step.reason)
                 # The hang-up event and the CDR tell the call ended in voicemail (a missed call).
-                await session.execute("set", f"{Var.VOICEMAIL}={step.extension}")
+                await session.execute("multiset", fs.multiset({Var.VOICEMAIL: step.extension, fs.VOICEMAIL_GREETING_ID: step.extension}))
                 self._emit(call_events.voicemail(state.uuid, call_events.now(), state.org_id, self._party(state, step.org_id, box), step.reason))
                 if not state.answered:
                     # As the fallback dialplan does: unanswered, voicemail ran in early media (the

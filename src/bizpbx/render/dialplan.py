@@ -251,7 +251,8 @@ class _Spelling:
             box = fs.voicemail_box(org_id, node.extension)
             # As the controller does: the CDR tells the call ended in voicemail (call.missed, voicemail: true).
             ended_in = set_variable(Var.VOICEMAIL, node.extension)
-            return [Extension(node.node, (destination(here, ended_in, Action("answer"), Action("voicemail", box), Action("hangup")),))]
+            greeting = set_variable(fs.VOICEMAIL_GREETING_ID, node.extension)
+            return [Extension(node.node, (destination(here, ended_in, greeting, Action("answer"), Action("voicemail", box), Action("hangup")),))]
         if isinstance(node, DialOut):
             caller_id = (set_variable("effective_caller_id_number", node.caller_id),) if node.caller_id else ()
             dial = Action("bridge", fs.gateway_dial(node.trunk, node.number))
