@@ -7,12 +7,17 @@ that handshake: "Socket Error!" at mod_event_socket.c:2707, then
 the caller waits until giving up. A call the controller was running when it
 died comes back to the same park once its application ends.
 
-Whenever the event socket (re)connects, the controller lists the switch's
-channels and sends each such call through its dialplan extension again
-(`uuid_transfer`): the socket application there reaches this controller, or
-the fallback when it is not listening. A call is taken for stranded only if
-it is in `socket`, began before this controller started and is not one this
-controller handles: a call that reached this controller is never moved.
+The same park awaits a call whose `connect` a running controller was too busy
+to send before the switch gave up on it (seen under overload: 24 calls at once).
+
+Whenever the event socket (re)connects, and every SWEEP_SECONDS while it is
+up, the controller lists the switch's channels and sends each such call
+through its dialplan extension again (`uuid_transfer`): the socket
+application there reaches this controller, or the fallback when it is not
+listening. A call is taken for stranded only if it is in `socket`, is not one
+this controller handles, and began before this controller started or
+STRANDED_AFTER_SECONDS ago (longer than the switch waits for `connect`): a
+call that reached this controller, or may still, is never moved.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 CHANNELS_COMMAND = "show channels as json"
 CONNECTION_POLL_SECONDS = 0.5
 ASK_SECONDS = 10.0
+SWEEP_SECONDS = 30.0
+STRANDED_AFTER_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,8 @@ class StrandedCall:
         return f"uuid_transfer {self.uuid} {self.destination} XML {self.context}"
 
 
-def stranded_calls(channels_json: str, started_at: float, handled: Collection[str]) -> list[StrandedCall]:
-    """The calls in `show channels as json` parked in `socket` since before `started_at` and not `handled`.
+def stranded_calls(channels_json: str, began_before: float, handled: Collection[str]) -> list[StrandedCall]:
+    """The calls in `show channels as json` in `socket` that began before `began_before` and are not `handled`.
 
     Raises ValueError, naming what is wrong, for an answer that is not the switch's channel list."""
     try:
@@ -56,7 +64,7 @@ def stranded_calls(channels_json: str, started_at: float, handled: Collection[st
     found = []
     for number, row in enumerate(listing.get("rows") or []):
         try:
-            if row["application"] != "socket" or row["uuid"] in handled or float(row["created_epoch"]) >= started_at:
+            if row["application"] != "socket" or row["uuid"] in handled or float(row["created_epoch"]) >= began_before:
                 continue
             found.append(StrandedCall(row["uuid"], row["dest"], row["context"]))
         except (KeyError, TypeError, ValueError) as error:
@@ -73,7 +81,8 @@ class StrandedCalls:
     async def take_back(self, inbound: InboundClient) -> None:
         try:
             listing = await asyncio.wait_for(inbound.api(CHANNELS_COMMAND), ASK_SECONDS)
-            calls = stranded_calls(listing, self._started_at, self._handled())
+            began_before = max(self._started_at, time.time() - STRANDED_AFTER_SECONDS)
+            calls = stranded_calls(listing, began_before, self._handled())
         except (TimeoutError, OSError, EslError, ValueError) as error:
             log.warning("stranded calls not looked for: %s", str(error) or type(error).__name__)
             return
@@ -86,10 +95,10 @@ class StrandedCalls:
                 log.warning("a call left parked could not be routed again: %s", reply.strip(), extra={"call_uuid": call.uuid})
 
     async def follow(self, inbound: InboundClient) -> None:
-        """Look whenever the event socket has (re)connected."""
-        looked = 0
+        """Look whenever the event socket has (re)connected, and every SWEEP_SECONDS while it is up."""
+        looked, last = 0, time.monotonic()
         while True:
-            if inbound.connected and inbound.connections != looked:
-                looked = inbound.connections
+            if inbound.connected and (inbound.connections != looked or time.monotonic() - last >= SWEEP_SECONDS):
+                looked, last = inbound.connections, time.monotonic()
                 await self.take_back(inbound)
             await asyncio.sleep(CONNECTION_POLL_SECONDS)
