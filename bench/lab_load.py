@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance suite uses
 
 from hosts.acceptance import ESL_API  # noqa: E402
-from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
+from sipp_scenarios import CALLER_SCENARIO, REGISTRATION_SCENARIO, SDP, answering_phone  # noqa: E402
 
 import bizpbx_lab as lab  # noqa: E402
 
@@ -92,7 +92,7 @@ def start_phones() -> None:
     phone, pbx = lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
     ssh("phone", "pkill -x sipp", check=False)
     for user, port in PHONES.items():
-        put("phone", f"{WORK}/answer.xml", PHONE_SCENARIO.replace("{sdp}", SDP))
+        put("phone", f"{WORK}/answer.xml", answering_phone())
         ssh("phone", f"cd {WORK} && (sipp -sf answer.xml -i {phone} -p {port} -nostdin -max_socket 5000 > answer-{user}.out 2>&1 &)")
         register = REGISTRATION_SCENARIO.format(domain=pbx, user=user, password=passwords[user], contact_port=port, expires=3600)
         put("phone", f"{WORK}/register.xml", register)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios and the local swit
 
 from local_net import answers, free_port  # noqa: E402
 from local_switch import freeswitch_command, put_on_loopback  # noqa: E402
-from sipp_scenarios import CALLER_SCENARIO, PHONE_SCENARIO, REGISTRATION_SCENARIO, SDP  # noqa: E402
+from sipp_scenarios import CALLER_SCENARIO, REGISTRATION_SCENARIO, SDP, answering_phone  # noqa: E402
 
 from bizpbx.commands.status import read_metrics  # noqa: E402
 from bizpbx.site_loader import load_site  # noqa: E402
@@ -125,7 +125,7 @@ class LocalSwitch:
     def start_phones(self) -> None:
         for extension in PHONES:
             port = free_port(socket.SOCK_DGRAM)
-            self.processes.append(subprocess.Popen(self.sipp(f"phone-{extension}", PHONE_SCENARIO.replace("{sdp}", SDP), "-p", str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.processes.append(subprocess.Popen(self.sipp(f"phone-{extension}", answering_phone(), "-p", str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             password = self.site.organizations["34"].employees[extension].password.get_secret_value()
             scenario = REGISTRATION_SCENARIO.format(domain="127.0.0.1", user=f"34-{extension}", password=password, contact_port=port, expires=3600)
             command = self.sipp("register", scenario, f"127.0.0.1:{self.internal}", "-m", "1", "-p", str(free_port(socket.SOCK_DGRAM)), "-timeout", "20s", "-timeout_error")
