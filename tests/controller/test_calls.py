@@ -183,3 +183,16 @@ def test_a_menu_without_a_valid_key_takes_its_fallback(site):
     switch = CapturedSwitch("79161112233", "74951234567", channel_variables("inbound", "+74951234567", org_id="12"), Script(digits=[""]))
     seen, _, _ = place(lab, switch)
     assert seen.applications[-1][1].endswith("user/12-100@${domain}")  # main's fallback: extension 100
+
+
+def test_a_recording_the_dialplan_armed_is_not_armed_again(site):
+    """Organization 34 records its calls from outside: the dialplan arms it before the socket
+    (bizpbx_recording set); a call reaching the controller without it is armed there."""
+    lab = site()
+    hotline = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
+    armed = {**hotline, "variable_bizpbx_recording": "/var/lib/bizpbx/recordings/${uuid}.wav"}
+    seen_armed, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", armed, Script(bridges=["answer"])))
+    seen_bare, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", hotline, Script(bridges=["answer"])))
+    assert [name for name, _ in seen_armed.applications] == ["multiset", "bridge"]
+    bare = [(name, argument.partition("=")[0]) for name, argument in seen_bare.applications]
+    assert bare[:3] == [("multiset", "continue_on_fail"), ("set", "bizpbx_recording"), ("set", "execute_on_answer_bizpbx_record")] and bare[3][0] == "bridge"

@@ -166,7 +166,10 @@ class CallHandler:
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
-        await self._record(session, state, plan)
+        if not header_text(session.channel_data, f"variable_{Var.RECORDING}"):
+            # Armed by the dialplan before the socket already, the same steps again would only cost
+            # the switch two applications (and their events, every variable of the call in each).
+            await self._record(session, state, plan)
         while not caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
