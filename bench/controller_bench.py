@@ -38,6 +38,7 @@ CAPTURE = REPO.parent / "shared" / "esl-captures" / "load-plain-all.fs.bin.gz"
 # The demo site keeps its secrets outside the file; these stand in for them here.
 os.environ.setdefault("BIZPBX_ESL__PASSWORD", "bench-esl-secret-1")
 os.environ.setdefault("BIZPBX_TRUNKS__CARRIER__PASSWORD", "bench-carrier-secret")
+os.environ.setdefault("BIZPBX_CONTROLLER__API__CLIENTS__CRM__TOKEN", "bench-crm-token-of-32-characters-at-least")
 
 from bizpbx.controller.accounting import Accounting  # noqa: E402
 from bizpbx.controller.metrics import Metrics  # noqa: E402
