@@ -145,7 +145,7 @@ SIP/2.0 180 Ringing
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Length: 0
 ]]></send>
-{ringing}  <send retrans="500"><![CDATA[
+  <send retrans="500"><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
@@ -184,10 +184,9 @@ Content-Length: 0
 """
 
 
-def answering_phone(ringing_ms: int = 0) -> str:
-    """PHONE_SCENARIO with its SDP: a phone that answers (after ringing `ringing_ms`) and sends no audio."""
-    ringing = f'  <pause milliseconds="{ringing_ms}"/>\n' if ringing_ms else ""
-    return PHONE_SCENARIO.replace("{sdp}", SDP).replace("{ringing}", ringing)
+def answering_phone() -> str:
+    """PHONE_SCENARIO with its SDP: a phone that answers and sends no audio."""
+    return PHONE_SCENARIO.replace("{sdp}", SDP)
 
 
 # The same offer with RFC 2833 telephone events (payload type 101, as in sip-tester's DTMF pcaps).

@@ -1,8 +1,7 @@
 """Click-to-call on a real FreeSWITCH 1.10 (issue 15): the CRM asks the controller's API, the
 employee's registered phone (SIPp) rings and answers, then the client behind the trunk (a SIPp
 answering on the carrier's address) is called and answers; the CRM's reference and both ends
-are in the call's events; the API hangs the call up. The client's phone rings a while before it
-answers, and that ringing is not billed: the call is rated from the client's answer.
+are in the call's events; the API hangs the call up.
 
 Needs FREESWITCH_PREFIX and SIPp, as test_live.py.
 """
@@ -12,7 +11,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from contextlib import closing
 
 import pytest
@@ -23,14 +21,11 @@ from test_live import Live, live, sipp, wait_for  # noqa: F401 - live is the fix
 from test_live import pytestmark as live_test_marks
 
 from bizpbx.controller.outbox import Outbox
-from bizpbx.ledger import Ledger
-from bizpbx.rating.cdr_input import parse_cdr_file
 
 pytestmark = live_test_marks
 
 TOKEN = "crm-token-0123456789-abcdefghijklmnop"
 CLIENT_NUMBER = "+79161234567"
-CLIENT_RINGS_MS = 6000
 
 
 def with_the_api(data: dict) -> None:
@@ -42,10 +37,10 @@ def api(live: Live, method: str, path: str, body: dict | None = None) -> tuple[i
     return crm_request(f"http://{listen.host}:{listen.port}", TOKEN, method, path, body)
 
 
-def answering(live: Live, name: str, port: int, *, registered: bool = False, ringing_ms: int = 0) -> subprocess.Popen:
-    """A SIPp that answers one call on `port` (after ringing `ringing_ms`) and waits for its BYE; `registered`:
-    it also takes the NOTIFY a registration brings (which would end a SIPp limited to one call), until SIGUSR1."""
-    (live.work / f"{name}.xml").write_text(answering_phone(ringing_ms))
+def answering(live: Live, name: str, port: int, *, registered: bool = False) -> subprocess.Popen:
+    """A SIPp that answers one call on `port` and waits for its BYE; `registered`: it also takes
+    the NOTIFY a registration brings (which would end a SIPp limited to one call), until SIGUSR1."""
+    (live.work / f"{name}.xml").write_text(answering_phone())
     limit = () if registered else ("-m", "1")
     return subprocess.Popen(sipp(live.work, name, "-p", str(port), *limit), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
 
@@ -62,14 +57,13 @@ def test_click_to_call_rings_the_employee_then_the_client_and_the_crm_sees_both(
     assert status == 409 and "no phone registered" in answer["error"], "nothing rings for an extension with no phone"
 
     phone = answering(live, "phone", phone_port)
-    client = answering(live, "client", live.site.trunks["carrier"].port, ringing_ms=CLIENT_RINGS_MS)
+    client = answering(live, "client", live.site.trunks["carrier"].port)
     try:
         live.register("12", "101", phone_port)
         status, answer = api(live, "POST", "/v1/calls", {"organization": "12", "extension": "101", "number": CLIENT_NUMBER, "reference": "deal-42"})
         assert status == 202 and answer["status"] == "ringing", answer
         call_uuid = answer["uuid"]
         wait_for(lambda: "call.answered" in events_of(live, call_uuid), "the client to answer", bound=60)
-        time.sleep(5)  # they talk past the deck's free seconds
         listed = api(live, "GET", "/v1/organizations/12/calls")
         assert listed[0] == 200 and call_uuid in [call["uuid"] for call in listed[1]["calls"]], listed
         assert api(live, "DELETE", f"/v1/calls/{call_uuid}")[0] == 200
@@ -89,16 +83,3 @@ def test_click_to_call_rings_the_employee_then_the_client_and_the_crm_sees_both(
     assert ended["answered"] is True
     invite_to_client = (live.work / "client_messages.log").read_text(errors="replace")
     assert f"INVITE sip:{CLIENT_NUMBER}" in invite_to_client or f"INVITE sip:{CLIENT_NUMBER[1:]}" in invite_to_client
-
-    # The employee's leg (the call in the ledger) was answered by the employee, then the client's
-    # phone rang: the bridge, the client's answer, came that much later, and billing starts there.
-    with Ledger(live.site.controller.ledger) as ledger:
-        [row] = [row for row in ledger.calls("12", 0, 2**31) if row.uuid == call_uuid]
-    def cdr_records() -> list:
-        return [r for _, r in parse_cdr_file(live.site.freeswitch.log_dir / "cdr-csv" / "Master.csv") if getattr(r, "uuid", None) == call_uuid]
-
-    wait_for(cdr_records, "the call's CDR line")
-    [record] = cdr_records()
-    assert record.bridge_epoch - record.answer_epoch >= CLIENT_RINGS_MS // 1000 - 1, record
-    assert (row.outcome, row.billsec) == ("billed", record.billsec) and record.billable_seconds == record.end_epoch - record.bridge_epoch, (row, record)
-    assert record.billable_seconds <= record.billsec - (CLIENT_RINGS_MS // 1000 - 1), record

@@ -89,21 +89,6 @@ def test_a_transferred_clients_leg_is_billed_from_the_transfer_only(lab_site: Si
     assert rater.rate(billed_from(ANSWERED + 178)).rule is Rule.FREE_SECONDS
 
 
-def test_a_call_out_is_billed_from_the_outside_partys_answer(lab_site: Site) -> None:
-    # Click-to-call: the employee answers at ANSWERED, then the client's phone rings 30 s, then they
-    # talk 50 s (Moscow: 60/60 increments). The ringing is not billed: one started minute, not two.
-    leg = outbound("+74951112233", 80)
-
-    def answered_outside(second: int | None) -> CallRecord:
-        return CallRecord(**{**{f: getattr(leg, f) for f in leg.__slots__}, "end_epoch": ANSWERED + 80, "bridge_epoch": second})
-
-    rater = Rater(lab_site)
-    assert rater.rate(answered_outside(ANSWERED + 30)).billed_seconds == 60
-    assert rater.rate(answered_outside(ANSWERED)).billed_seconds == 120  # a phone's call out: both answers at once
-    assert rater.rate(answered_outside(0)).rule is Rule.UNANSWERED  # the client never answered
-    assert rater.rate(answered_outside(None)).billed_seconds == 120  # a CDR from before the column: billsec
-
-
 def test_free_seconds_of_the_deck(lab_site: Site) -> None:
     # The demo deck gives Moscow 3 free seconds.
     rater = Rater(lab_site)

@@ -31,10 +31,7 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def call_line(uuid: str, to: str, billsec: int, **changes: str) -> str:
-    """A call out answered (by the switch and the called party) on NOV_10, up `billsec` seconds."""
-    answered = int(NOV_10)
-    times = {"start_epoch": str(answered - 5), "answer_epoch": NOV_10, "bridge_epoch": NOV_10, "end_epoch": str(answered + billsec), "duration": str(billsec + 5)}
-    return csv_line(uuid=uuid, called_number=to, callee=to, billsec=str(billsec), **{**times, **changes})
+    return csv_line(uuid=uuid, called_number=to, callee=to, answer_epoch=NOV_10, billsec=str(billsec), **changes)
 
 
 def write(path: Path, lines: list[str]) -> Path:

@@ -69,18 +69,10 @@ class CallRecord:
 
     @property
     def billable_seconds(self) -> int:
-        """billsec, from when the call became billable: a transferred client's leg from the transfer
-        (its first leg billed it before); a call out from the outside party's answer, which is
-        later than the leg's own where the employee answers first (click-to-call: the employee's
-        phone, then the client's, rings), and none if the outside party never answered."""
-        start = self.billed_from
-        if start is None and self.direction is Direction.OUTBOUND and self.bridge_epoch is not None:
-            if not self.bridge_epoch:
-                return 0
-            start = self.bridge_epoch
-        if start is None or not self.end_epoch:
+        """billsec, less what the call's first leg billed before a transfer."""
+        if self.billed_from is None or not self.end_epoch:
             return self.billsec
-        return max(0, min(self.billsec, self.end_epoch - start))
+        return max(0, min(self.billsec, self.end_epoch - self.billed_from))
 
     @property
     def answered_by_person(self) -> bool:
