@@ -44,7 +44,7 @@ def request(api_site, method: str, path: str, body=None, token: str | None = TOK
     head = f"{method} {path} HTTP/1.1\r\nHost: pbx\r\nContent-Length: {len(payload)}\r\n"
     if token is not None:
         head += f"Authorization: Bearer {token}\r\n"
-    status, headers, answer = exchange([CallApiEndpoint(api_site, handler, inbound)], head.encode() + b"\r\n" + payload)
+    status, headers, answer = exchange([CallApiEndpoint(api_site, handler, inbound, stored=lambda uuid: False)], head.encode() + b"\r\n" + payload)
     assert headers["content-type"] == "application/json"
     return status, json.loads(answer)
 

@@ -255,6 +255,7 @@ def test_a_call_from_outside_is_not_transferred_and_goes_on(live: Live):
         caller.join(timeout=60)
         stopped(answerers)
     assert invites_received(live, "phone200") == 1
+    wait_for(lambda: "call.ended" in events_of(live, call["uuid"]), "the call's call.ended", bound=30)
     ended = events_of(live, call["uuid"])["call.ended"]
     assert ended["answered_by"]["extension"] == "200" and ended["talk_seconds"] >= 6, ended
     assert [(e.name, e.call_uuid) for e in all_events(live) if e.name == "call.transferred"] == []

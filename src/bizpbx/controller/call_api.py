@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuid_module
+from collections.abc import Callable
 from typing import Any
 
 from bizpbx import fs_vocabulary as fs
@@ -47,15 +48,17 @@ from bizpbx.settings import Site
 log = logging.getLogger(__name__)
 
 RING_SECONDS = 30  # how long the employee's phone rings before the API's call is given up
+ENDED_WAIT_SECONDS = 10.0  # how long call.transferred waits for the employee leg's call.ended
 
 
 class CallApiEndpoint:
     prefix = "/v1/"
 
-    def __init__(self, site: Site, handler: CallHandler, inbound: InboundClient) -> None:
+    def __init__(self, site: Site, handler: CallHandler, inbound: InboundClient, stored: Callable[[str], bool]) -> None:
         self.site = site
         self.handler = handler
         self.inbound = inbound
+        self._stored = stored  # whether a call (by UUID) is in the ledger, its call.ended sent with it
         self.consultations: set[asyncio.Task] = set()  # attended transfers followed until the employee's leg ends
 
     async def answer(self, request: Request) -> Response:
@@ -164,7 +167,16 @@ class CallApiEndpoint:
             return
         log.info("attended transfer to %s %s", request.to, "completed" if done else "not completed: the employee kept the call", extra={"call_uuid": uuid})
         if done:
+            await self._ended(uuid)
             tell("attended transfer: the employee hung up after consulting", client)
+
+    async def _ended(self, uuid: str) -> None:
+        """Until the employee's leg is stored with its call.ended, for call.transferred to come after
+        it: this poll saw the leg gone, its hang-up comes by the event consumer. Not past
+        ENDED_WAIT_SECONDS (a consumer that is not connected stores it later, from the CDR)."""
+        deadline = asyncio.get_running_loop().time() + ENDED_WAIT_SECONDS
+        while not self._stored(uuid) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(transfers.WATCH_SECONDS)
 
     async def _teller(self, uuid: str, request: Transfer):
         """What tells the CRM, once the transfer is done, of call.transferred on the API's call: from

@@ -139,7 +139,7 @@ class Controller:
     def http_endpoints(self, site: Site) -> list:
         """What the HTTP listener serves for `site`: the click-to-call API when the site names
         clients for it, the recordings when recordings.http is set."""
-        endpoints: list = [CallApiEndpoint(site, self.handler, self.inbound)] if site.controller.api.clients else []
+        endpoints: list = [CallApiEndpoint(site, self.handler, self.inbound, self.ledger.has)] if site.controller.api.clients else []
         if site.recordings.http is not None:
             endpoints.append(RecordingsEndpoint(site))
         return endpoints
