@@ -166,10 +166,7 @@ class CallHandler:
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
-        if not header_text(session.channel_data, f"variable_{Var.RECORDING}"):
-            # Armed by the dialplan before the socket already, the same steps again would only cost
-            # the switch two applications (and their events, every variable of the call in each).
-            await self._record(session, state, plan)
+        await self._record(session, state, plan)
         while not caller_gone(session):
             step = plan.steps[index]
             if isinstance(step, Answer):
@@ -224,9 +221,9 @@ class CallHandler:
                 index = step.next_step(outcome)
 
     async def _record(self, session: OutboundSession, state: CallState, plan: Plan) -> None:
-        """The plan's recording, as the dialplan arms it (the same variables again for a
-        call the dialplan armed already: the switch records it once)."""
-        if plan.recording is None or not plan.recording.record:
+        """The plan's recording, as the dialplan arms it; not again where the dialplan armed it before
+        the socket (the same steps would cost the switch two applications, and their events)."""
+        if plan.recording is None or not plan.recording.record or header_text(session.channel_data, f"variable_{Var.RECORDING}"):
             return
         notice = state.site.recordings.notice if plan.recording.notice else None
         for application, data in fs.recording_steps(str(state.site.recordings.dir), notice, answered=state.answered):
