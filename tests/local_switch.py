@@ -13,6 +13,7 @@ in the voice directory of the site's language.
 from __future__ import annotations
 
 import socket
+import subprocess
 import wave
 from pathlib import Path
 
@@ -79,3 +80,13 @@ def freeswitch_command(site: Site, work: Path, prefix: Path) -> list[str]:
     for prompt in (site.main_number.prompt, site.main_number.invalid_prompt, site.recordings.notice):
         write_silence(voice_dir(site) / prompt)
     return command
+
+
+def stop_switch(process: subprocess.Popen) -> None:
+    """Stop a FreeSWITCH the test started: asked first, killed if it is not gone within 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_switch import stop_switch
 from local_net import free_port
 
 from bizpbx.esl.aio import InboundClient
@@ -62,12 +63,7 @@ def running_switch(work: Path, dialplan: str, **ports: int) -> Iterator[dict]:
     try:
         yield settings
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_switch(process)
 
 
 async def connect_when_up(settings: dict, **options: object) -> InboundClient:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from local_switch import put_on_loopback
+from local_switch import put_on_loopback, stop_switch
 from rendered_tree import edit_site
 
 from bizpbx.commands.status import read_metrics
@@ -142,12 +142,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         assert switch.poll() is None, f"freeswitch exited with {switch.returncode}:\n{tail(log)}"
         yield Live(tmp_path, site, ports, old, new, switch, log)
     finally:
-        switch.terminate()
-        try:
-            switch.wait(30)
-        except subprocess.TimeoutExpired:
-            switch.kill()
-            switch.wait()
+        stop_switch(switch)
 
 
 def test_a_new_event_socket_password_takes_effect_and_the_controller_reconnects(live: Live) -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from demo_site import lab_site_text
 from local_net import answers
-from local_switch import freeswitch_command, put_on_loopback
+from local_switch import freeswitch_command, put_on_loopback, stop_switch
 from test_live_freeswitch import EventSocket
 
 from bizpbx.say_texts import SAY_TEXTS
@@ -81,11 +81,7 @@ def switch(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         finally:
             esl.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_switch(process)
 
 
 def said(esl: EventSocket, language: str, say_type: str, value: str) -> list[str]:
