@@ -21,6 +21,10 @@ PROVISIONED_SECRETS = STATE_DIR / "site.secrets.yml"
 # database password, for the inventory's roles alone; kept likewise.
 ROLE_SECRETS = INVENTORY / "lab.secrets.yml"
 PROVISIONED_ROLE_SECRETS = STATE_DIR / "lab.secrets.yml"
+# The lab's CRM (the lab host, which runs the click-to-call test) is a client of every lab site
+# with an API section. Like its token, the client lives with the secrets, so the site file renders
+# alone (with the API off) from nothing but the ESL's and trunks' passwords.
+LAB_API_CLIENTS = ("crm",)
 
 
 def ensure_lab_secrets(provisioned: Path | None = None) -> None:
@@ -59,8 +63,9 @@ def _needed(site: dict[str, Any]) -> dict[str, Any]:
     controller = site.get("controller") or {}
     needed: dict[str, Any] = {"esl": {"password": _token}, "trunks": {name: {"password": _token} for name in site.get("trunks") or {}}}
     needed["controller"] = {"webhooks": {name: {"secret": _token} for name in controller.get("webhooks") or {}}}
-    clients = (controller.get("api") or {}).get("clients") or {}
-    needed["controller"]["api"] = {"clients": {name: {"token": _token} for name in clients}}
+    api = controller.get("api")
+    clients = {*((api or {}).get("clients") or {}), *(LAB_API_CLIENTS if api is not None else ())}
+    needed["controller"]["api"] = {"clients": {name: {"token": _token} for name in sorted(clients)}}
     if (site.get("recordings") or {}).get("http"):
         needed["recordings"] = {"url_secret": _token}
     if site.get("cluster"):
