@@ -57,6 +57,9 @@ finally:
     profile.dump_stats(sys.argv[1])
 """
 LAB_SITE = REPO / "inventory" / "lab" / "site.yml"
+# The controller's real-time priority as roles/bizpbx's unit starts it (FreeSWITCH's threads run
+# SCHED_FIFO); only root may give it, anyone else measures the normal scheduler (said at the start).
+CONTROLLER_PRIORITY = yaml.safe_load((REPO / "roles/bizpbx/defaults/main.yml").read_text(encoding="utf-8"))["bizpbx__controller_realtime_priority"]
 SECRETS = {"BIZPBX_ESL__PASSWORD": "local-load-esl-secret"}
 
 
@@ -109,6 +112,8 @@ class LocalSwitch:
 
     def start_controller(self, profile: Path | None) -> None:
         command = [sys.executable, "-c", PROFILED, str(profile), str(self.site_file)] if profile else [sys.executable, "-m", "bizpbx.cli", "controller", str(self.site_file)]
+        if controller_realtime():
+            command = ["chrt", "--rr", str(CONTROLLER_PRIORITY), *command]
         self.controller = subprocess.Popen(command, stdout=(self.work / "controller.log").open("ab"), stderr=subprocess.STDOUT)
         wait_for(lambda: self.metrics().get("bizpbx_esl_connected") == 1, "the controller on the event socket")
 
@@ -143,6 +148,10 @@ class LocalSwitch:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def controller_realtime() -> bool:
+    return bool(CONTROLLER_PRIORITY) and os.geteuid() == 0
 
 
 def run(switch: LocalSwitch, mode: str, rate: float, seconds: int, talk: int, profile: Path | None) -> dict:
@@ -200,6 +209,8 @@ def main() -> int:
     if not prefix or shutil.which("sipp") is None:
         print("local_load: needs FREESWITCH_PREFIX (a FreeSWITCH 1.10 install prefix) and sipp on PATH", file=sys.stderr)
         return 2
+    scheduler = f"real-time (SCHED_RR {CONTROLLER_PRIORITY}), as its unit runs it" if controller_realtime() else "normal (real-time priority is root's), unlike its unit"
+    print(f"the controller's scheduler: {scheduler}")
     with tempfile.TemporaryDirectory(prefix="bizpbx-load-") as directory:
         switch = LocalSwitch(Path(directory), Path(prefix), args.rate)
         try:

@@ -111,6 +111,18 @@ def test_controller_unit_running(pbx) -> None:
     assert props["NRestarts"] == "0", f"the controller crashed and was restarted: {props}\n{journal}"
 
 
+@pytest.mark.usefixtures("needs_freeswitch")
+def test_the_controller_takes_turns_with_the_switch_on_the_real_time_scheduler(pbx) -> None:
+    """FreeSWITCH raises its threads to SCHED_FIFO; the controller runs SCHED_RR beside them (on the
+    normal scheduler it waited for an idle core while the switch's calls waited for it)."""
+    policies = {}
+    for unit in ("freeswitch", "bizpbx-controller"):
+        pid = pbx.check_output(f"systemctl show -P MainPID {unit}")
+        # /proc/PID/stat's 41st field, after the command in parentheses: 0 normal, 1 FIFO, 2 RR.
+        policies[unit] = pbx.check_output(f"cut -d')' -f2- /proc/{pid}/stat").split()[38]
+    assert policies == {"freeswitch": "1", "bizpbx-controller": "2"}, policies
+
+
 @pytest.mark.parametrize("service", ["nftables", "fail2ban"])
 def test_services_active_and_enabled(pbx, service: str) -> None:
     s = pbx.service(service)
