@@ -95,6 +95,11 @@ def gateway_dial(trunk: str, e164: str, options: Iterable[str] = ()) -> str:
     return _with_options(f"sofia/gateway/{trunk}/{e164}", options)
 
 
+# What every routed call's bridges need, set by the dialplan before the socket: a failed leg comes
+# back to the router with its originate_disposition, and an answered bridge ends the call.
+BRIDGE_SETTINGS = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
+
+
 def multiset(variables: dict[str, str]) -> str:
     """The argument of `multiset`: several channel variables set by one application (one round
     trip on the controller's socket instead of one each). Its words are split on spaces."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.esl.events import PLAIN, Event
 from bizpbx.esl.protocol import COMMAND_REPLY, DISCONNECT_NOTICE, Frame, FrameParser, encode
 
@@ -79,8 +80,9 @@ class CallSeen:
 
 
 def channel_variables(direction: str, called: str, **more: str) -> dict[str, str]:
-    """The bizpbx_* variables the rendered dialplan sets before `socket`."""
-    return {"variable_bizpbx_direction": direction, "variable_bizpbx_called": called, **{f"variable_bizpbx_{k}": v for k, v in more.items()}}
+    """The variables the rendered dialplan sets before `socket`: bizpbx_* and the bridges' settings."""
+    bizpbx = {"direction": direction, "called": called, **more}
+    return {**{f"variable_{k}": v for k, v in fs.BRIDGE_SETTINGS.items()}, **{f"variable_bizpbx_{k}": v for k, v in bizpbx.items()}}
 
 
 class CapturedSwitch:

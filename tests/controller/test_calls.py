@@ -40,16 +40,16 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     switch = CapturedSwitch(KAZAN_CALLER, MAIN, channel_variables("inbound", "+74952121562", number_kind="main", trunk="carrier"), Script(digits=["12"]))
     seen, emitted, metrics = place(lab, switch)
     applications = [name for name, _ in seen.applications]
-    # The call's variables in one multiset (one round trip), the organization keyed in a set of its own.
-    assert applications == ["multiset", "answer", "play_and_get_digits", "set", "bridge"]
-    collect = seen.applications[2][1].split(" ")
+    # The dialplan set the bridges' settings before the socket (no multiset: a round trip saved), the
+    # organization keyed is set by a set of its own.
+    assert applications == ["answer", "play_and_get_digits", "set", "bridge"]
+    collect = seen.applications[1][1].split(" ")
     # min max tries timeout terminator prompt invalid variable pattern; max: room for the pound
     assert collect[:5] == ["2", "3", "3", "5000", "#"]
     assert collect[5:7] == [lab.main_number.prompt, lab.main_number.invalid_prompt]
     assert collect[8] == "^(12|34)$"
     assert seen.variables["bizpbx_org_id"] == "12"  # the CDR carries the chosen organization
-    assert seen.variables["continue_on_fail"] == "true" and seen.variables["hangup_after_bridge"] == "true"
-    dial = seen.applications[4][1]
+    dial = seen.applications[3][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
     # While it rings the organization's phones may pick it up (*8); the answer withdraws the offer.
     assert dial.startswith(f"{{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/{switch.uuid}}}[")
@@ -193,6 +193,16 @@ def test_a_recording_the_dialplan_armed_is_not_armed_again(site):
     armed = {**hotline, "variable_bizpbx_recording": "/var/lib/bizpbx/recordings/${uuid}.wav"}
     seen_armed, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", armed, Script(bridges=["answer"])))
     seen_bare, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", hotline, Script(bridges=["answer"])))
-    assert [name for name, _ in seen_armed.applications] == ["multiset", "bridge"]
+    assert [name for name, _ in seen_armed.applications] == ["bridge"]
     bare = [(name, argument.partition("=")[0]) for name, argument in seen_bare.applications]
-    assert bare[:3] == [("multiset", "continue_on_fail"), ("set", "bizpbx_recording"), ("set", "execute_on_answer_bizpbx_record")] and bare[3][0] == "bridge"
+    assert bare[:2] == [("set", "bizpbx_recording"), ("set", "execute_on_answer_bizpbx_record")] and bare[2][0] == "bridge"
+
+
+def test_the_bridges_settings_the_dialplan_did_not_set_are_set_in_one_multiset(site):
+    # A dialplan rendered before the settings moved in front of the socket (a switch not yet reloaded).
+    lab = site()
+    hotline = channel_variables("inbound", "+78005553535", number_kind="hotline", org_id="34", trunk="carrier")
+    older = {name: value for name, value in hotline.items() if name != "variable_continue_on_fail"}
+    seen, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", older, Script(bridges=["answer"])))
+    applications = [name for name, _ in seen.applications]
+    assert seen.applications[0] == ("multiset", "continue_on_fail=true") and applications.count("multiset") == 1 and "bridge" in applications

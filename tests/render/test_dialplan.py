@@ -55,7 +55,7 @@ def test_every_number_goes_to_the_controller_then_the_fallback(rendered: Path, l
             steps = actions(extension.find("condition"))
             assert socket in steps, f"{dialled}: no socket"
             at = steps.index(socket)
-            assert ("set", "hangup_after_bridge=true") in steps[:at]
+            assert ("set", "hangup_after_bridge=true") in steps[:at] and ("set", "continue_on_fail=true") in steps[:at]
             assert ("set", "bizpbx_direction=inbound") in steps[:at]
             assert ("set", f"bizpbx_called={number}") in steps[:at]
             assert ("set", f"bizpbx_number_kind={entry.kind}") in steps[:at]

@@ -4,8 +4,9 @@ recorded/trees.json were taken from the renderer of commit 7b968ac (secret value
 as they are generated anew each time), then recorded again for the site's language (default
 ru: mod_say_ru, the ru phrases, default_language and the ru/RU/elena voice), when both SIP
 profiles gained rtp-timer-name (media paced by a timer), when the main number's ID entry kept
-room for its pound, when the lab site came to record organization 34's calls from outside, and
-when the CDR gained its billed_from column (a transferred client's leg).
+room for its pound, when the lab site came to record organization 34's calls from outside,
+when the CDR gained its billed_from column (a transferred client's leg), and when the dialplan
+came to set continue_on_fail before the socket (the controller's multiset saved).
 
 When a change to a non-TLS tree is intended, record the trees again with
 `python tests/render/test_tree_unchanged.py > tests/render/recorded/trees.json`

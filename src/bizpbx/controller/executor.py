@@ -62,8 +62,6 @@ log = logging.getLogger(__name__)
 # The channel events the handler reads: completions of its applications, and the bridge that tells
 # who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
 CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
-ENTERED_ID_VARIABLE = Var.ENTERED_ID
-MENU_KEY_VARIABLE = Var.MENU_KEY
 
 
 @dataclass
@@ -124,13 +122,15 @@ class CallHandler:
             plan = route(call, state.site, datetime.now(timezone.utc))
             self._emit(self._started(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
-            variables = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
+            # The dialplan set the bridges' settings before the socket: an execute only for what it did not or the route changes.
+            variables = {name: value for name, value in fs.BRIDGE_SETTINGS.items() if header_text(session.channel_data, f"variable_{name}") != value}
             if header_text(session.channel_data, f"variable_{Var.BILLED_FROM}"):
                 variables[Var.DIRECTION] = "outbound"  # a client sent on by a transfer: the call out goes on (transfers)
             if plan.org_id and plan.org_id != state.org_id:
                 variables[Var.ORG_ID] = plan.org_id  # the CDR carries the organization (bizpbx.cdr)
                 state.org_id = plan.org_id
-            await session.execute("multiset", fs.multiset(variables))
+            if variables:
+                await session.execute("multiset", fs.multiset(variables))
             self._metrics.routing_seconds.observe(time.perf_counter() - arrived)  # the first step goes next
             await self._run(session, call, state, plan)
         except EslError as error:
@@ -254,11 +254,11 @@ class CallHandler:
             terminators="#",
             prompt=step.prompt,
             invalid_prompt=step.invalid_prompt,
-            variable=ENTERED_ID_VARIABLE,
+            variable=Var.ENTERED_ID,
             pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
-        value = done.get(f"variable_{ENTERED_ID_VARIABLE}")
+        value = done.get(f"variable_{Var.ENTERED_ID}")
         return value if isinstance(value, str) and value in step.valid else ""
 
     async def _menu(self, session: OutboundSession, step: Menu) -> str | None:
@@ -273,11 +273,11 @@ class CallHandler:
             terminators=terminator,
             prompt=step.greeting,
             invalid_prompt=step.invalid_sound,
-            variable=MENU_KEY_VARIABLE,
+            variable=Var.MENU_KEY,
             pattern=pattern,
         )
         done = await session.execute("play_and_get_digits", argument)
-        value = done.get(f"variable_{MENU_KEY_VARIABLE}")
+        value = done.get(f"variable_{Var.MENU_KEY}")
         return value if isinstance(value, str) and value in keys else None
 
     async def _bridge(self, session: OutboundSession, call: Call, state: CallState, step: Bridge) -> Outcome | None:

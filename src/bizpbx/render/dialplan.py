@@ -7,8 +7,9 @@ dialplan: which conditions, which applications.
 Every call first goes to the controller's socket (`socket … async full`).
 FreeSWITCH goes on with the next action when the controller is not
 listening or drops the call, so what follows the socket is the static
-fallback. `hangup_after_bridge` is set before the socket, so a call the
-controller has bridged ends with the bridge instead of being routed again.
+fallback. The bridges' settings (`fs.BRIDGE_SETTINGS`) are set before the
+socket: a call the controller has bridged ends with the bridge instead of
+being routed again, and the controller spends no round trip setting them.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class _Spelling:
 
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
         sets = tuple(set_variable(Var[name.upper()], value) for name, value in variables.items())
-        return (*sets, set_variable("hangup_after_bridge", "true"), self.socket)
+        return (*sets, *(set_variable(name, value) for name, value in fs.BRIDGE_SETTINGS.items()), self.socket)
 
     # --- the public context: numbers from the trunk ---------------------------------
 
