@@ -64,6 +64,19 @@ def raise_switch_limits(rate: float, talk: int) -> dict[str, str]:
     return before
 
 
+def wait_for_quiet_switch(limit: float = 300) -> None:
+    """Until the switch has no channel left: a mode's stragglers (calls still ringing or hanging up,
+    and the relay's retransmissions to a busy switch) would load the next mode's run."""
+    deadline = time.monotonic() + limit
+    while True:
+        channels = switch_api("show channels count").split()  # "N total."
+        if channels and channels[0] == "0":
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"lab_load: the switch still has channels after {limit:.0f} s: {' '.join(channels)}")
+        time.sleep(5)
+
+
 def put(name: str, path: str, text: str) -> None:
     ssh(name, f"mkdir -p {WORK} && cat > {shlex.quote(path)} <<'SCENARIO_END'\n{text}\nSCENARIO_END")
 
@@ -104,6 +117,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     calls = int(rate * seconds)
     carrier = lab.BY_NAME["carrier"].address
     put("carrier", f"{WORK}/load.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000))
+    wait_for_quiet_switch()
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
     cpu_before = controller_cpu_seconds()
