@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance suite uses
 
-from hosts.acceptance import ESL_API  # noqa: E402
+from hosts.acceptance import Pbx  # noqa: E402
 from sipp_scenarios import CALLER_SCENARIO, REGISTRATION_SCENARIO, SDP, answering_phone  # noqa: E402
 
 import bizpbx_lab as lab  # noqa: E402
@@ -34,6 +34,7 @@ import bizpbx_lab as lab  # noqa: E402
 HOTLINE = "78005553535"
 WORK = "/tmp/bizpbx-load"
 PHONES = {"34-200": 5162, "34-201": 5164, "34-202": 5166}
+QUIET_SECONDS = 300  # for the switch to drain a saturated run's calls
 COUNTS = re.compile(r"^\s*(Successful call|Failed call|Total Calls created)\s*\|\s*\d*\s*\|\s*(\d+)", re.MULTILINE)
 
 
@@ -44,9 +45,17 @@ def ssh(name: str, command: str, check: bool = True) -> str:
     return result.stdout
 
 
-def switch_api(command: str) -> str:
-    """A FreeSWITCH API command on the pbx, over its event socket (as the acceptance suite runs them)."""
-    return ssh("pbx", f"/opt/bizpbx/venv/bin/python -c {shlex.quote(ESL_API)} {shlex.quote(command)}").strip()
+class LabHost:
+    """What the acceptance suite's Pbx asks of its host (testinfra's check_output), over the lab's ssh."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def check_output(self, command: str) -> str:
+        return ssh(self.name, command).strip()
+
+
+PBX = Pbx(LabHost("pbx"))
 
 
 def raise_switch_limits(rate: float, talk: int) -> dict[str, str]:
@@ -55,26 +64,13 @@ def raise_switch_limits(rate: float, talk: int) -> dict[str, str]:
     8-800 call here rings three phones (four sessions), so at the site's values the switch itself
     refuses calls ("Throttle Error", a 500 to the caller), routed by the controller or not."""
     limits = {"sps": str(int(rate * 4 * 2)), "max_sessions": str(int(rate * (talk + 10) * 4))}
-    before = {name: switch_api(f"fsctl {name}").rpartition(" ")[2] for name in limits}  # "+OK sessions-per-second: 120"
+    before = {name: PBX.api(f"fsctl {name}").rpartition(" ")[2] for name in limits}  # "+OK sessions-per-second: 120"
     if not all(value.isdigit() for value in before.values()):
         raise SystemExit(f"lab_load: the switch's session limits could not be read: {before}")
     for name, value in limits.items():
-        switch_api(f"fsctl {name} {value}")
+        PBX.api(f"fsctl {name} {value}")
     print(f"switch limits for the run: sessions per second {limits['sps']}, max sessions {limits['max_sessions']} (the site's: {before['sps']}, {before['max_sessions']})")
     return before
-
-
-def wait_for_quiet_switch(limit: float = 300) -> None:
-    """Until the switch has no channel left: a mode's stragglers (calls still ringing or hanging up,
-    and the relay's retransmissions to a busy switch) would load the next mode's run."""
-    deadline = time.monotonic() + limit
-    while True:
-        channels = switch_api("show channels count").split()  # "N total."
-        if channels and channels[0] == "0":
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"lab_load: the switch still has channels after {limit:.0f} s: {' '.join(channels)}")
-        time.sleep(5)
 
 
 def put(name: str, path: str, text: str) -> None:
@@ -117,7 +113,9 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     calls = int(rate * seconds)
     carrier = lab.BY_NAME["carrier"].address
     put("carrier", f"{WORK}/load.xml", CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000))
-    wait_for_quiet_switch()
+    # A mode's stragglers (calls still ringing or hanging up, the relay's retransmissions to a busy
+    # switch) would load the next mode's run.
+    PBX.wait_no_calls(bound=QUIET_SECONDS)
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
     cpu_before = controller_cpu_seconds()
@@ -175,7 +173,7 @@ def main() -> int:
         results = [run(mode, args.rate, args.seconds, args.talk) for mode in modes]
     finally:
         for name, value in site_limits.items():
-            switch_api(f"fsctl {name} {value}")
+            PBX.api(f"fsctl {name} {value}")
     for result in results:
         print("  ".join(f"{key}: {value}" for key, value in result.items()))
     if len(results) == 2 and results[1]["calls/s reached"]:

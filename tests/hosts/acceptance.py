@@ -116,8 +116,8 @@ class Pbx:
         """Calls the switch has up now (channels still in the `socket` application included)."""
         return int(self.api("show channels count").split()[0] or 0)
 
-    def wait_no_calls(self) -> None:
-        deadline = time.monotonic() + SETTLE_SECONDS
+    def wait_no_calls(self, bound: float = SETTLE_SECONDS) -> None:
+        deadline = time.monotonic() + bound
         while (up := self.calls_up()) and time.monotonic() < deadline:
             time.sleep(1)
         assert up == 0, f"{up} channel(s) still up: {self.api('show channels')}"
