@@ -118,9 +118,9 @@ def test_the_controller_takes_turns_with_the_switch_on_the_real_time_scheduler(p
     policies = {}
     for unit in ("freeswitch", "bizpbx-controller"):
         pid = pbx.check_output(f"systemctl show -P MainPID {unit}")
-        # /proc/PID/stat's 41st field, after the command in parentheses: 0 normal, 1 FIFO, 2 RR.
-        policies[unit] = pbx.check_output(f"cut -d')' -f2- /proc/{pid}/stat").split()[38]
-    assert policies == {"freeswitch": "1", "bizpbx-controller": "2"}, policies
+        # "pid N's current scheduling policy: SCHED_FIFO"
+        policies[unit] = pbx.check_output(f"chrt -p {pid}").splitlines()[0].rpartition(" ")[2]
+    assert policies == {"freeswitch": "SCHED_FIFO", "bizpbx-controller": "SCHED_RR"}, policies
 
 
 @pytest.mark.parametrize("service", ["nftables", "fail2ban"])
