@@ -109,14 +109,15 @@ def test_a_phone_registers_over_tls_and_calls_out_with_srtp(switch, pbx, phone, 
     put(phone, f"{directory}/accounts", accounts_line(account))
     phone.run(f"cd {directory} && (baresip -f {directory} -n {PHONE} -v < /dev/null > baresip.log 2>&1 & echo $! > baresip.pid)")
     try:
-        # baresip's Contact has a user of its own: the employee is on the registration's User line.
+        # baresip's Contact has a user of its own: the employee is on the registration's User line,
+        # and other phones' registrations (the earlier modules' SIPp) may be listed before it.
         def registered() -> str | None:
-            registrations = switch.api("sofia status profile internal reg")
-            return registrations if f"{user}@" in registrations else None
+            blocks = re.split(r"\n\s*\n", switch.api("sofia status profile internal reg"))
+            return next((block for block in blocks if re.search(rf"^User:\s+{user}@", block, re.MULTILINE)), None)
 
-        registrations = wait_until(registered, f"{user} registered")
-        contact = next(line for line in registrations.splitlines() if line.startswith("Contact:"))
-        assert "transport=tls" in contact, registrations
+        registration = wait_until(registered, f"{user} registered")
+        contact = next(line for line in registration.splitlines() if line.startswith("Contact:"))
+        assert "transport=tls" in contact, registration
         phone.run(f"echo '/dial 89161234567' > /dev/udp/127.0.0.1/{CONSOLE_PORT}")
 
         def legs() -> dict[str, str]:
