@@ -25,6 +25,7 @@ from bizpbx.esl.events import PLAIN, Event
 from bizpbx.esl.protocol import COMMAND_REPLY, DISCONNECT_NOTICE, Frame, FrameParser, encode
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "esl-captures"
+EVERY_EVENT = "ALL"  # nixed by noevents
 
 
 @cache
@@ -138,6 +139,9 @@ class CapturedSwitch:
             elif verb == "nixevent":
                 self._nixed.update(line.split(" ")[1:])
                 writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK events nixed"})))
+            elif verb == "noevents":
+                self._nixed.add(EVERY_EVENT)
+                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK no longer listening for events"})))  # mod_event_socket 1.10.12's reply
             elif verb == "linger":
                 writer.write(encode(_reply("outbound-ivr", "+OK will linger")))
             elif verb == "exit":
@@ -187,7 +191,7 @@ class CapturedSwitch:
 
     def _send(self, writer: asyncio.StreamWriter, event: Event) -> None:
         """An event of the call's channel, unless the controller nixed its kind."""
-        if event.name not in self._nixed:
+        if event.name not in self._nixed and EVERY_EVENT not in self._nixed:
             writer.write(encode(event))
 
     async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str, event_uuid: str | None) -> bool:

@@ -7,11 +7,10 @@ continue_on_fail, so a failed leg comes back here with its `originate_dispositio
 controller keeps its own ring deadline and cancels the legs itself, because the switch's leg
 timer cannot be relied on (FREESWITCH-FACTS.md).
 
-Every leg is dialled with a UUID of the controller's, so the channel's
-CHANNEL_BRIDGE event (`Bridge-B-Unique-ID`) says which leg a person answered:
-that is the call's `call.answered`, and the ring deadline no longer applies.
-Who answered is also set on the caller's channel (`bizpbx_answered_by`), so
-the hang-up event and the CDR carry it.
+Every leg is dialled with a UUID of the controller's, so the channel's CHANNEL_BRIDGE event
+(`Bridge-B-Unique-ID`) says which leg a person answered: that is the call's `call.answered`, the
+ring deadline no longer applies, and the socket carries no more events. Who answered is also set
+on the caller's channel (`bizpbx_answered_by`), so the hang-up event and the CDR carry it.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from decimal import Decimal
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
-from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome
+from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome, until_answered_call_ends
 from bizpbx.controller.call_events import header_text
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
@@ -59,8 +58,7 @@ from bizpbx.settings import Site
 
 log = logging.getLogger(__name__)
 
-# The channel events the handler reads: completions of its applications, and the bridge that tells
-# who answered. The call's socket carries no others (each is a few kilobytes the switch would write).
+# The channel events the handler reads until answered: completions of its applications, and the bridge that tells who answered.
 CHANNEL_EVENTS = ("CHANNEL_EXECUTE_COMPLETE", BRIDGED)
 
 
@@ -318,6 +316,8 @@ class CallHandler:
                 await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
         if answer is not None:
             await self._person_answered(session, state, *answer)
+            if not bridging.done():
+                return await until_answered_call_ends(session, bridging)
         result = await bridging
         if phones_of is not None and not caller_gone(session):
             # Not answered (an answer withdrew it): no longer ringing here.

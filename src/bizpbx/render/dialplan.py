@@ -113,8 +113,10 @@ class _Spelling:
         return (Condition(field="destination_number", expression=expression), by_user)
 
     def to_controller(self, **variables: str) -> tuple[Action, ...]:
-        sets = tuple(set_variable(Var[name.upper()], value) for name, value in variables.items())
-        return (*sets, *(set_variable(name, value) for name, value in fs.BRIDGE_SETTINGS.items()), self.socket)
+        # One application, not a `set` each: every application's completion is an event the switch
+        # weighs for each call's socket subscribed to it.
+        settings = {str(Var[name.upper()]): value for name, value in variables.items()} | fs.BRIDGE_SETTINGS
+        return (Action("multiset", fs.multiset(settings)), self.socket)
 
     # --- the public context: numbers from the trunk ---------------------------------
 

@@ -91,6 +91,14 @@ class OutboundSession:
         """Until FreeSWITCH closes the socket (after the linger time, if any)."""
         await self._session.wait_closed()
 
+    async def stop_events(self) -> None:
+        """No more events on this socket (``noevents``): an execute's completion never comes after it."""
+        await self._session.send_ok(commands.noevents())
+
+    async def wait_channel_over(self) -> None:
+        """Until the channel ends: its disconnect notice (linger's included), or the socket closed."""
+        await self._session.channel_over.wait()
+
 
 Handler = Callable[[OutboundSession], Awaitable[None]]
 

@@ -43,6 +43,7 @@ class Session:
         self.linger_notice: Frame | None = None
         self.disconnect_notice: Frame | None = None
         self.closed = asyncio.Event()
+        self.channel_over = asyncio.Event()  # an outbound socket's disconnect notice came, or the connection closed
         self._reading = asyncio.create_task(self._read())
 
     @property
@@ -114,6 +115,7 @@ class Session:
             self._writer.close()
             self._fail_waiters(ConnectionLost(reason))
             self.closed.set()
+            self.channel_over.set()
 
     def _dispatch(self, happening: object) -> None:
         if isinstance(happening, Reply):
@@ -136,6 +138,7 @@ class Session:
                 self.linger_notice = frame
             else:
                 self.disconnect_notice = frame
+            self.channel_over.set()
 
     def _fail_waiters(self, error: ConnectionLost) -> None:
         if not self._greeting.done():
