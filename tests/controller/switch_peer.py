@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from switch_side import read_command
+
 from bizpbx import fs_vocabulary as fs
+from bizpbx.esl.commands import Command
 from bizpbx.esl.events import PLAIN, Event
 from bizpbx.esl.protocol import COMMAND_REPLY, DISCONNECT_NOTICE, Frame, FrameParser, encode
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "esl-captures"
-EVERY_EVENT = "ALL"  # nixed by noevents
 
 
 @cache
@@ -100,7 +102,7 @@ class CapturedSwitch:
         self._talking: dict[str, str | None] | None = None  # the completion headers of an answered bridge
         self._over: Event | None = None  # the completion of an answered bridge once the conversation is over
         self._conversation: asyncio.Task | None = None
-        self._nixed: set[str] = set()  # events the controller unsubscribed from (nixevent)
+        self._subscribed: set[str] | None = None  # the call's events the controller reads; None: all (myevents)
 
     def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
         identity = {
@@ -125,9 +127,8 @@ class CapturedSwitch:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ok = encode(_reply("outbound-forward", "+OK"))
         while True:
-            raw = (await reader.readuntil(b"\n\n")).decode()
-            line, *header_lines = raw.strip("\n").split("\n")
-            headers = dict(h.split(": ", 1) for h in header_lines)
+            command = Command.decode(await read_command(reader))
+            line, headers = command.line, dict(command.headers)
             self.seen.commands.append(line)
             verb = line.split(" ", 1)[0]
             if verb == "connect":
@@ -136,12 +137,17 @@ class CapturedSwitch:
                 writer.write(encode(Frame(COMMAND_REPLY, channel.headers)))
             elif verb == "myevents":
                 writer.write(encode(_reply("outbound-ivr", "+OK Events")))
+            # Replies as mod_event_socket 1.10.12 words them; the subscriptions the controller makes.
             elif verb == "nixevent":
-                self._nixed.update(line.split(" ")[1:])
+                assert line == "nixevent ALL", f"the peer models nixing every event at once only: {line}"
+                self._subscribed = set()
                 writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK events nixed"})))
+            elif verb == "event":
+                self._subscribed = (self._subscribed or set()) | set(line.split(" ")[2:])
+                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK event listener enabled plain"})))
             elif verb == "noevents":
-                self._nixed.add(EVERY_EVENT)
-                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK no longer listening for events"})))  # mod_event_socket 1.10.12's reply
+                self._subscribed = set()
+                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK no longer listening for events"})))
             elif verb == "linger":
                 writer.write(encode(_reply("outbound-ivr", "+OK will linger")))
             elif verb == "exit":
@@ -162,7 +168,7 @@ class CapturedSwitch:
             elif headers.get("call-command") == "execute":
                 writer.write(ok)
                 await writer.drain()
-                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", ""), headers.get("Event-UUID"))
+                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", command.body), headers.get("Event-UUID"))
                 if ended:
                     await self._end(writer)
                     return
@@ -190,8 +196,8 @@ class CapturedSwitch:
         return encode(Frame(response.content_type, response.headers, body))
 
     def _send(self, writer: asyncio.StreamWriter, event: Event) -> None:
-        """An event of the call's channel, unless the controller nixed its kind."""
-        if event.name not in self._nixed and EVERY_EVENT not in self._nixed:
+        """An event of the call's channel, if the controller subscribed to its kind."""
+        if self._subscribed is None or event.name in self._subscribed:
             writer.write(encode(event))
 
     async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str, event_uuid: str | None) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from esl_captures import Capture
+from switch_side import read_command
 
 from bizpbx.esl.events import PLAIN, Event
 from bizpbx.esl.protocol import (
@@ -54,7 +55,7 @@ class ReplayPeer:
         try:
             for segment, answers_a_command in self._segments:
                 if answers_a_command:
-                    self.received.append(await reader.readuntil(b"\n\n"))
+                    self.received.append(await read_command(reader))
                 writer.write(segment)
                 await writer.drain()
             writer.write_eof()  # FreeSWITCH hangs up after its last frame; see what else comes
@@ -85,7 +86,7 @@ class ScriptedPeer:
     async def play(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             for expected, frames in self._steps:
-                command = await reader.readuntil(b"\n\n")
+                command = await read_command(reader)
                 self.received.append(command)
                 if not command.startswith(expected):
                     return
@@ -169,7 +170,7 @@ class FakeFreeSwitch:
                 return
             writer.write(encode(Frame(AUTH_REQUEST)))
             while True:
-                command = await reader.readuntil(b"\n\n")
+                command = await read_command(reader)
                 received.append(command)
                 await self.seen.put(command)
                 if not await self._answer(command.decode(), writer):

@@ -130,6 +130,8 @@ def test_ivr_app_answers_collects_digits_and_bridges_the_route_chosen() -> None:
         [b"connect", b"", b""],
         [b"myevents", b"", b""],
         [b"sendmsg", b"call-command: execute", b"execute-app-name: answer", b"event-lock: true"],
-        [b"sendmsg", b"call-command: execute", b"execute-app-name: play_and_get_digits", f"execute-app-arg: {collect}".encode()],
-        [b"sendmsg", b"call-command: execute", b"execute-app-name: bridge", b"execute-app-arg: user/101"],
+        [b"sendmsg", b"call-command: execute", b"execute-app-name: play_and_get_digits", b"content-type: text/plain"],
+        [b"sendmsg", b"call-command: execute", b"execute-app-name: bridge", b"content-type: text/plain"],
     ]
+    # The arguments are the commands' bodies (the switch reads a body at once, a head a byte at a time).
+    assert [command.partition(b"\n\n")[2] for command in peer.received[3:]] == [collect.encode(), b"user/101"]

@@ -2,7 +2,7 @@
 
 For each call FreeSWITCH connects; the server says ``connect`` (the reply is
 the channel's data), subscribes to the channel's own events (``myevents``,
-narrowed by ``nixevent`` to the ``events`` the handler reads), optionally asks
+narrowed to the ``events`` the handler reads), optionally asks
 FreeSWITCH to ``linger`` (all in one write: one round trip), then runs
 ``handler(session)``.
 """
@@ -107,7 +107,7 @@ class OutboundServer:
     """Listens for FreeSWITCH's ``socket`` application; ``port=0`` picks a free port (see :attr:`port`).
 
     ``events``: the channel events the handler reads (CHANNEL_EXECUTE_COMPLETE among them, which
-    completes ``execute``); the other events ``myevents`` subscribes to are nixed. None: all of them.
+    completes ``execute``); the others are not subscribed to. None: all those of ``myevents``.
     """
 
     def __init__(
@@ -129,7 +129,10 @@ class OutboundServer:
             wanted = set(events)
             if "CHANNEL_EXECUTE_COMPLETE" not in wanted:
                 raise ValueError("events: CHANNEL_EXECUTE_COMPLETE is needed, it completes every execute")
-            self._setup.append(commands.nixevent(name for name in commands.MYEVENTS if name not in wanted))
+            # FreeSWITCH reads a command a byte at a time (a system call and a yield each, in the call's
+            # own thread): every event is nixed in one word and the wanted ones subscribed again
+            # (myevents still keeps them to the call's channel), rather than each unwanted one named.
+            self._setup += [commands.nixevent(["ALL"]), commands.event(event_format or "plain", sorted(wanted))]
             self._name_applications = "CHANNEL_EXECUTE" not in wanted
         if linger is not None:
             self._setup.append(commands.linger(linger))
