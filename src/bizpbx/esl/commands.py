@@ -45,7 +45,8 @@ class Command:
 
     def __repr__(self) -> str:
         line = f"{self.verb} ***" if self.secret else self.line
-        return f"Command({line!r}, headers={self.headers!r})"
+        body = f", body={self.body!r}" if self.body else ""
+        return f"Command({line!r}, headers={self.headers!r}{body})"
 
     def encode(self) -> bytes:
         body = self.body.encode()
@@ -62,7 +63,7 @@ class Command:
         line, *header_lines = head.decode().split("\n") if head else [""]
         headers = tuple(_split_header(header_line) for header_line in header_lines)
         length = next((value for name, value in headers if name == "Content-Length"), None)
-        if len(body) != int(length or 0):
+        if length is not None and not length.isdigit() or len(body) != int(length or 0):
             raise CommandError(f"a command's body is {len(body)} bytes, its Content-Length says {length or 'none'}")
         headers = tuple(header for header in headers if header[0] != "Content-Length") if length else headers
         return cls(line, headers, secret=line.startswith("auth "), body=body.decode())
