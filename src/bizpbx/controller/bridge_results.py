@@ -37,9 +37,9 @@ def answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Le
 
 async def until_answered_call_ends(session: OutboundSession, bridging: asyncio.Future[Event]) -> None:
     """An answered bridge is the switch's to finish (hangup_after_bridge). The call's socket stops
-    carrying events: the switch looks at every event of every call for each socket subscribed, and
-    at 60 calls/s in the lab those looks were most of its CPU. The call stays the controller's (the
-    guard's count, the call API) until the switch says it is over."""
+    carrying events: the switch weighs every event of every call for each socket subscribed (its
+    event_handler, 5.8 % of its samples at 60 calls/s in the lab). The call stays the controller's
+    (the guard's count, the call API) until the switch says it is over."""
     with contextlib.suppress(EslError):
         await session.stop_events()
         await session.wait_channel_over()
