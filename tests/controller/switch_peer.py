@@ -68,7 +68,7 @@ class Script:
     bridges: list[str] = field(default_factory=list)  # per bridge: answer, answer:N (its leg N), busy, ring (until cancelled)
     registered: list[bool] = field(default_factory=list)  # per sofia_contact
     talk_seconds: int = 5  # how long an answered bridge lasts (in the CDR only)
-    talk_wait: float = 0  # seconds the conversation really lasts on the socket before the bridge returns
+    talk_wait: float = 0  # seconds the conversation really lasts before the bridge returns (after the socket, if let go)
 
 
 @dataclass
@@ -80,6 +80,7 @@ class CallSeen:
     api: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     hangup_cause: str | None = None
+    let_go_talking: bool = False  # the controller let go of the socket of the answered call (`exit`), which went on
 
 
 def channel_variables(direction: str, called: str, **more: str) -> dict[str, str]:
@@ -153,6 +154,10 @@ class CapturedSwitch:
             elif verb == "exit":
                 writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK bye"})))
                 await writer.drain()
+                if self._conversation is not None:
+                    # The bridge goes on without the socket; its end is told elsewhere (the event socket).
+                    self._conversation.cancel()
+                    self.seen.let_go_talking = True
                 return
             elif verb == "api":
                 writer.write(self._api(line.split(" ", 1)[1]))
@@ -263,6 +268,19 @@ class CapturedSwitch:
         for notice in (item for item in frames("outbound-ivr") if isinstance(item, Frame) and item.content_type == DISCONNECT_NOTICE):
             writer.write(encode(notice))
         await writer.drain()
+
+
+async def call_through(switch: CapturedSwitch, port: int, handler) -> CallSeen:
+    """One call on the controller's socket, to its end: an answered call whose socket the
+    controller let go of talks on, then its hang-up is told to the handler (`hung_up`) as the
+    event consumer tells it; returns once the handler is done with the call."""
+    seen = await switch.call(port)
+    if seen.let_go_talking:
+        await asyncio.sleep(switch.script.talk_wait)
+        handler.hung_up(switch.uuid)
+    while switch.uuid in handler.active:
+        await asyncio.sleep(0.01)
+    return seen
 
 
 def hangup_complete(caller: str, destination: str, variables: dict[str, str], *, call_uuid: str, billsec: int) -> Event:

@@ -205,3 +205,18 @@ def test_with_a_grace_a_call_just_ended_waits_for_its_hang_up_event_and_the_line
     assert sources[call(2)["uuid"]] == "esl" and all(sources[call(i)["uuid"]].endswith(f"Master.csv:{i}") for i in (1, 3))
     assert metrics.registry.get_sample_value("bizpbx_calls_recovered_from_cdr_total") == 2
     assert sum(1 for e in outbox.after(0) if e.name == "call.ended") == 3
+
+
+def test_every_call_found_over_is_told_by_its_event_or_its_cdr_line_b_legs_not(site, tmp_path):
+    """What ends an answered call's handling once the controller let go of its socket."""
+    lab = site()
+    told: list[str] = []
+    accounting = Accounting(Rater(lab), Ledger(lab.controller.ledger), Outbox(lab.controller.ledger), Metrics(), lab, hung_up=told.append)
+    accounting.hold(event_of(call(1)))  # told before it is stored: the handler ends with the event
+    assert told == [call(1)["uuid"]]
+    accounting.on_event(replaced(event_of(call(2)), {"Call-Direction": "outbound"}))
+    unrateable = replaced(event_of(call(3)), {"variable_billsec": "many"})
+    accounting.on_event(unrateable)  # a hang-up that cannot be rated still ends its call
+    (tmp_path / "Master.csv").write_text(cdr_line(call(4)) + '"only","three","columns"\n')
+    accounting.catch_up(tmp_path)
+    assert told == [call(1)["uuid"], call(3)["uuid"], call(4)["uuid"]]

@@ -8,7 +8,7 @@ import logging
 from decimal import Decimal
 
 from scraped import serving
-from switch_peer import CapturedSwitch, Script, channel_variables
+from switch_peer import CapturedSwitch, Script, call_through, channel_variables
 
 from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
@@ -28,7 +28,7 @@ def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
     async def scenario():
         async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server, serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
-            seen = await asyncio.wait_for(switch.call(server.port), 60)
+            seen = await asyncio.wait_for(call_through(switch, server.port, handler), 60)
             return seen, await scrape()
 
     seen, scraped = asyncio.run(scenario())
@@ -206,3 +206,67 @@ def test_the_bridges_settings_the_dialplan_did_not_set_are_set_in_one_multiset(s
     seen, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", older, Script(bridges=["answer"])))
     applications = [name for name, _ in seen.applications]
     assert seen.applications[0] == ("multiset", "continue_on_fail=true") and applications.count("multiset") == 1 and "bridge" in applications
+
+
+def test_an_answered_call_lets_its_socket_go_and_stays_the_controllers_until_its_hang_up(site):
+    lab = site()
+    metrics = Metrics()
+    handler = CallHandler(lab, Rater(lab), lambda org, since, until: Decimal(0), metrics, lambda event: None)
+    # 12-100 calls a mobile number out: counted by the guard among organization 12's calls in progress.
+    switch = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script(bridges=["answer"], talk_wait=30))
+
+    async def scenario():
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server:
+            seen = await asyncio.wait_for(switch.call(server.port), 60)
+            talking = (switch.uuid in handler.active, handler.outbound_calls.in_progress("12"), metrics.registry.get_sample_value("bizpbx_active_calls"))
+            handler.hung_up(switch.uuid)  # as the event consumer tells it
+            for _ in range(500):
+                if switch.uuid not in handler.active:
+                    break
+                await asyncio.sleep(0.01)
+            return seen, talking, (switch.uuid in handler.active, handler.outbound_calls.in_progress("12"), metrics.registry.get_sample_value("bizpbx_active_calls"))
+
+    seen, talking, over = asyncio.run(scenario())
+    # The socket was let go once the number answered (the switch returned it while the call went on).
+    assert seen.let_go_talking and seen.commands[-1] == "exit" and "noevents" not in seen.commands
+    assert talking == (True, 1, 1), "while the call lasts it is the controller's: listed, counted by the guard"
+    assert over == (False, 0, 0)
+
+
+def test_a_channel_whose_hang_up_the_event_socket_does_not_carry_keeps_its_socket_until_it_ends(site):
+    """A phone's leg the switch dialled, sent through the dialplan again (a transfer): its hang-up
+    passes no filter of the event socket, so its socket stays, with no events, until its disconnect notice."""
+    lab = site()
+    variables = {**channel_variables("internal", "101", org_id="12"), "Call-Direction": "outbound"}
+    switch = CapturedSwitch("12-100", "101", variables, Script(bridges=["answer"], talk_wait=0.5))
+    seen, _, metrics = place(lab, switch)
+    assert "noevents" in seen.commands and "exit" not in seen.commands and not seen.let_go_talking
+    assert metrics.value("bizpbx_active_calls") == 0
+
+
+def test_a_channel_routed_again_while_its_answered_call_is_followed_ends_the_earlier_handling(site):
+    """The caller's leg transferred by the switch (a phone's transfer) comes through the dialplan
+    again under the same UUID: the new handling is the one its hang-up ends."""
+    lab = site()
+    handler = CallHandler(lab, Rater(lab), lambda org, since, until: Decimal(0), Metrics(), lambda event: None)
+    first = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["answer"], talk_wait=30))
+    again = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script(bridges=["answer"], talk_wait=30))
+    again.uuid = first.uuid
+
+    async def scenario():
+        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server:
+            await asyncio.wait_for(first.call(server.port), 60)
+            earlier = handler.active[first.uuid]
+            await asyncio.wait_for(again.call(server.port), 60)
+            routed_again = (earlier.hung_up.is_set(), handler.active[first.uuid] is not earlier)
+            await asyncio.sleep(0.1)  # the earlier handling ends (it must not take the new one with it)
+            still = first.uuid in handler.active
+            handler.hung_up(first.uuid)
+            for _ in range(500):
+                if not handler.active:
+                    break
+                await asyncio.sleep(0.01)
+            return routed_again, still, dict(handler.active)
+
+    routed_again, still, left = asyncio.run(scenario())
+    assert routed_again == (True, True) and still and left == {}

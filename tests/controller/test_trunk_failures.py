@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switch_peer import CapturedSwitch, Script, channel_variables
+from switch_peer import CapturedSwitch, Script, call_through, channel_variables
 
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics
@@ -28,7 +28,7 @@ def test_a_busy_outbound_leg_is_counted_on_its_trunk_by_cause(site):
 
     async def scenario():
         async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
-            return await asyncio.wait_for(switch.call(server.port), 60)
+            return await asyncio.wait_for(call_through(switch, server.port, handler), 60)
 
     seen = asyncio.run(scenario())
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
@@ -44,7 +44,7 @@ def test_an_internal_leg_that_fails_is_no_trunk_failure(site):
 
     async def scenario():
         async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
-            return await asyncio.wait_for(switch.call(server.port), 60)
+            return await asyncio.wait_for(call_through(switch, server.port, handler), 60)
 
     seen = asyncio.run(scenario())
     assert [name for name, _ in seen.applications].count("bridge") == 2  # both legs were tried

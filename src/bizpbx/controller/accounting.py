@@ -77,8 +77,17 @@ def _head_digest(head: bytes) -> str:
 
 class Accounting:
     def __init__(
-        self, rater: Rater, ledger: Ledger, outbox: Outbox, metrics: Metrics, site: Site, *, file_lease: Callable[[str], Lease] | None = None
+        self,
+        rater: Rater,
+        ledger: Ledger,
+        outbox: Outbox,
+        metrics: Metrics,
+        site: Site,
+        *,
+        file_lease: Callable[[str], Lease] | None = None,
+        hung_up: Callable[[str], None] = lambda uuid: None,
     ) -> None:
+        self._hung_up = hung_up  # told of every call found over (by UUID), from its event or its CDR line
         self._file_lease = file_lease  # with controllers on several nodes: a CDR file's lease, by the name given
         self._site = site  # who the events name: employees by extension
         self._rater = rater
@@ -108,6 +117,7 @@ class Accounting:
         name = event.name  # read without decoding the event: most events are not about calls
         if name not in SUBSCRIBED_EVENTS or not call_events.is_call_leg(event):
             return
+        self._hung_up(event.unique_id or "")
         try:
             record = call_events.record_from_event(event)
         except CdrError as error:
@@ -263,6 +273,7 @@ class Accounting:
                 taken += len(raw) + 1
                 if record is not None:
                     records.append((record, f"{path}:{line_number}"))
+                    self._hung_up(record.uuid)
             new += self.finished(records, recovered=True)
             offset += taken
             self._outbox.set_offset(key, path, offset)

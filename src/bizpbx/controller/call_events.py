@@ -30,6 +30,7 @@ from typing import Any
 
 from bizpbx.cdr import CDR_COLUMNS
 from bizpbx.esl.events import Event
+from bizpbx.esl.headers import Headers
 from bizpbx.fs_vocabulary import Var
 from bizpbx.rating.cdr_input import record_from_columns
 from bizpbx.rating.rate import CallRecord, Direction, Rating
@@ -69,9 +70,10 @@ class CallEvent:
         return self.key, self.call_uuid, self.name, self.body
 
 
-def is_call_leg(event: Event) -> bool:
-    """A leg the ledger rates: the caller's leg (A-leg), the one a CDR with legs=a describes
-    (B-legs are `outbound`), or a leg the switch dialled that carries a call (LEDGER_LEG)."""
+def is_call_leg(event: Event | Headers) -> bool:
+    """A leg the ledger rates (by its hang-up event, or its channel's data): the caller's leg
+    (A-leg), the one a CDR with legs=a describes (B-legs are `outbound`), or a leg the switch
+    dialled that carries a call (LEDGER_LEG)."""
     return event.get("Call-Direction") == "inbound" or event.get(f"variable_{Var.LEDGER_LEG}") == "true"
 
 

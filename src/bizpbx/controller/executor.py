@@ -9,8 +9,9 @@ timer cannot be relied on (FREESWITCH-FACTS.md).
 
 Every leg is dialled with a UUID of the controller's, so the channel's CHANNEL_BRIDGE event
 (`Bridge-B-Unique-ID`) says which leg a person answered: that is the call's `call.answered`, the
-ring deadline no longer applies, and the socket carries no more events. Who answered is also set
-on the caller's channel (`bizpbx_answered_by`), so the hang-up event and the CDR carry it.
+ring deadline no longer applies, and the controller lets go of the call's socket; the call is its
+own until its hang-up comes (`CallHandler.hung_up`, from the event socket or the CDR files). Who
+answered is also set on the caller's channel (`bizpbx_answered_by`), so the hang-up event and the CDR carry it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import time
 import uuid as uuid_module
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -29,6 +30,7 @@ from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
 from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome, until_answered_call_ends
 from bizpbx.controller.call_events import header_text
+from bizpbx.controller.handover import call_from_channel, started_from_channel
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
 from bizpbx.controller.metrics import Metrics
@@ -73,6 +75,7 @@ class CallState:
     answered: bool = False  # by the switch (a menu, voicemail), or bridged
     sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)  # the switch said the call is over
 
 
 class CallHandler:
@@ -111,14 +114,16 @@ class CallHandler:
         self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
         if self.draining:
             # Shutting down: hand the call back; the dialplan's static fallback takes it.
-            self._emit(self._started(session.channel_data, call, state.site, None))
+            self._emit(started_from_channel(session.channel_data, call, state.site, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
+        if (previous := self.active.get(call.uuid)) is not None:
+            previous.hung_up.set()  # the channel came back through the dialplan (transferred): its earlier handling is over
         self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, state.site, datetime.now(timezone.utc))
-            self._emit(self._started(session.channel_data, call, state.site, plan))
+            self._emit(started_from_channel(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
             # The dialplan set the bridges' settings before the socket: an execute only for what it did not or the route changes.
             variables = {name: value for name, value in fs.BRIDGE_SETTINGS.items() if header_text(session.channel_data, f"variable_{name}") != value}
@@ -136,31 +141,14 @@ class CallHandler:
         finally:
             if state.outbound_org is not None:
                 self.outbound_calls.release(state.uuid)
-            self.active.pop(call.uuid, None)
+            if self.active.get(call.uuid) is state:
+                del self.active[call.uuid]
             self._metrics.active_calls.set(len(self.active))
 
-    def _started(self, data, call: Call, site: Site, plan: Plan | None) -> call_events.CallEvent:
-        """call.started with what the dialplan knew and, once routed, the plan's direction
-        and organization (a phone's call out is known as one only then)."""
-
-        def variable(name: str) -> str | None:
-            return header_text(data, f"variable_{Var[name.upper()]}") or None
-
-        organization = (plan.org_id if plan else None) or variable("org_id")
-        direction = "outbound" if variable("billed_from") else plan.direction if plan else variable("direction") or "internal"
-        number = (next((leg.number for leg in _legs(plan) if leg.external), None) if direction == "outbound" else None) or variable("called")
-        return call_events.started(
-            call.uuid,
-            call_events.event_time(data),
-            caller=call.caller,
-            called=header_text(data, "Caller-Destination-Number"),
-            organization=organization,
-            direction=direction,
-            number=number,
-            number_kind=variable("number_kind") if direction == "inbound" else None,
-            employee=call_events.caller_employee(site, organization, variable("user_id") or call.caller) if call.source is Source.PHONE else None,
-            reference=variable("reference"),
-        )
+    def hung_up(self, uuid: str) -> None:
+        """The switch says the call `uuid` is over (its hang-up event, its CDR)."""
+        if (state := self.active.get(uuid)) is not None:
+            state.hung_up.set()
 
     async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
@@ -317,7 +305,7 @@ class CallHandler:
         if answer is not None:
             await self._person_answered(session, state, *answer)
             if not bridging.done():
-                return await until_answered_call_ends(session, bridging)
+                return await until_answered_call_ends(session, bridging, state.hung_up)
         result = await bridging
         if phones_of is not None and not caller_gone(session):
             # Not answered (an answer withdrew it): no longer ringing here.
@@ -379,22 +367,3 @@ class CallHandler:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
             return fs.gateway_dial(leg.trunk, leg.number, options)
         return fs.user_dial(leg.org_id, leg.extension, options)
-
-
-def _legs(plan: Plan | None) -> list[Leg]:
-    return [leg for step in plan.steps if isinstance(step, Bridge) for leg in step.legs] if plan else []
-
-
-def call_from_channel(data) -> Call:
-    """The call as the rendered dialplan handed it over (its bizpbx_* variables)."""
-    uuid = header_text(data, "Unique-ID")
-    org_id = header_text(data, f"variable_{Var.ORG_ID}") or None
-    caller = header_text(data, "Caller-Caller-ID-Number")
-    if header_text(data, f"variable_{Var.DIRECTION}") == "inbound":
-        destination = header_text(data, f"variable_{Var.CALLED}") or header_text(data, "Caller-Destination-Number")
-        return Call(Source.TRUNK, caller, destination, uuid=uuid)
-    destination = header_text(data, "Caller-Destination-Number")
-    if org_id is None:
-        # Handed over without the dialplan's variables: the trunk side is the safe assumption.
-        return Call(Source.TRUNK, caller, destination, uuid=uuid)
-    return Call(Source.PHONE, caller, destination, org_id=org_id, uuid=uuid, user=header_text(data, f"variable_{Var.USER_ID}") or None)

@@ -102,7 +102,13 @@ class Controller:
         self.active_calls = ActiveCalls(db, self._node) if db else None
         rater = Rater(site)
         self.accounting = Accounting(
-            rater, self.ledger, self.outbox, self.metrics, site, file_lease=(lambda name: Lease(db, name, self._node, CDR_LEASE_SECONDS)) if db else None
+            rater,
+            self.ledger,
+            self.outbox,
+            self.metrics,
+            site,
+            file_lease=(lambda name: Lease(db, name, self._node, CDR_LEASE_SECONDS)) if db else None,
+            hung_up=lambda uuid: self.handler.hung_up(uuid),  # an answered call's socket is let go: its end comes this way
         )
         self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
@@ -289,7 +295,9 @@ class Controller:
         while self.handler.active and loop.time() < deadline:
             await asyncio.sleep(0.1)
         if self.handler.active:
-            log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self.handler.active))
+            log.warning("grace period over: %d call(s) left to the dialplan's fallback or to the switch", len(self.handler.active))
+            for state in self.handler.active.values():
+                state.hung_up.set()  # followed no longer: an answered call's end would come by the event socket, closed next
         await outbound.close()
         await self.inbound.close()
         self.sweep_once()

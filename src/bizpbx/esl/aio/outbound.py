@@ -91,6 +91,17 @@ class OutboundSession:
         """Until FreeSWITCH closes the socket (after the linger time, if any)."""
         await self._session.wait_closed()
 
+    async def let_go(self) -> bool:
+        """Hand the channel back to the switch (``exit``): the socket closes, the call goes on
+        without it (an application running, a bridge, runs to its end). False when the channel
+        had already ended (after its disconnect notice no command may follow)."""
+        if self._session.channel_over.is_set():
+            return False
+        with contextlib.suppress(TimeoutError):  # closed without its word, the socket goes the same way
+            await asyncio.wait_for(self._session.send(commands.exit()), EXIT_TIMEOUT)
+        await self._session.aclose()
+        return True
+
     async def stop_events(self) -> None:
         """No more events on this socket (``noevents``): an execute's completion never comes after it."""
         await self._session.send_ok(commands.noevents())
