@@ -177,8 +177,8 @@ def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tu
     return tuple(steps)
 
 # Call pickup: the call ringing an organization's phones, kept in mod_hash
-# (realm, key = organization ID, value = the caller's UUID) where the switch
-# and the controller both write it, for `intercept` to take.
+# (realm, key = organization ID, value = the caller's UUID) by the dial string's
+# legs themselves (`ringing_dial`), for `intercept` to take.
 PICKUP_REALM = "bizpbx_pickup"
 CALL_UUID = "${uuid}"  # the caller's UUID where the dialplan writes it
 
@@ -199,5 +199,15 @@ def ringing_call(org_id: str) -> str:
 
 
 def ringing_dial(dial: str, org_id: str, call_uuid: str = CALL_UUID) -> str:
-    """A dial string of an organization's phones whose answer withdraws the pickup offer."""
-    return f"{{api_on_answer=hash {pickup_withdraw(org_id, call_uuid)}}}{dial}"
+    """A dial string of an organization's phones that offers the call for pickup while they ring
+    (each leg as the switch creates it, before any can answer) and withdraws it on an answer.
+    (The switch runs every `api_on_…` of a leg itself: no application or command of the caller's.)"""
+    return f"{{api_on_originate=hash {pickup_offer(org_id, call_uuid)},api_on_answer=hash {pickup_withdraw(org_id, call_uuid)}}}{dial}"
+
+
+def answered_by_option(call_uuid: str, who: str) -> str:
+    """A leg's option setting, when it answers, who answered (`who`) on the caller's channel
+    `call_uuid`, for its hang-up event and CDR. The switch runs every variable named
+    api_on_answer… of a leg on its answer (switch_channel_api_on matches the prefix), so
+    ringing_dial's own runs too."""
+    return f"api_on_answer_bizpbx=uuid_setvar {call_uuid} {Var.ANSWERED_BY} {who}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 import uuid as uuid_module
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,8 +101,6 @@ class CapturedSwitch:
         self.script = script
         self.seen = CallSeen()
         self._ringing: Event | None = None  # the completion of a bridge that rings on
-        self._talking: dict[str, str | None] | None = None  # the completion headers of an answered bridge
-        self._over: Event | None = None  # the completion of an answered bridge once the conversation is over
         self._conversation: asyncio.Task | None = None
         self._subscribed: set[str] | None = None  # the call's events the controller reads; None: all (myevents)
 
@@ -161,10 +160,6 @@ class CapturedSwitch:
                 return
             elif verb == "api":
                 writer.write(self._api(line.split(" ", 1)[1]))
-                if self._over is not None:
-                    # Commands keep being read (and recorded) while the conversation lasts.
-                    self._conversation = asyncio.create_task(self._hang_up_after_talking(writer, self._over))
-                    self._over = None
             elif headers.get("call-command") == "hangup":
                 writer.write(ok)
                 self.seen.hangup_cause = headers.get("hangup-cause")
@@ -188,14 +183,6 @@ class CapturedSwitch:
         elif command.startswith("uuid_kill") and self._ringing is not None:
             ended, self._ringing = encode(self._ringing), None
             return encode(Frame(response.content_type, response.headers, "+OK\n")) + ended
-        elif command.startswith(f"uuid_setvar {self.uuid} "):
-            _, _, name, value = command.split(" ", 3)
-            self.variables[f"variable_{name}"] = value
-            if self._talking is not None:
-                # The controller has noted who answered; the conversation goes on, then the bridge returns.
-                completion = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")[0]
-                self._over, self._talking = self._channel(completion, {**self._talking, **self.variables}), None
-            body = "+OK Success\n"
         else:
             body = "-ERR no_such_command Command not found!\n"
         return encode(Frame(response.content_type, response.headers, body))
@@ -239,17 +226,22 @@ class CapturedSwitch:
                 return False
             completion_template = busy
             if behaviour.startswith("answer"):
-                # The leg answers: the caller's channel is bridged to it (FreeSWITCH's CHANNEL_BRIDGE,
-                # naming the leg by the UUID the dial string gave it); the bridge returns when the
-                # conversation ends, here once the controller has noted who answered (uuid_setvar).
-                leg_uuids = [part.split(",")[0].split("]")[0] for part in argument.split("origination_uuid=")[1:]]
-                leg = leg_uuids[int(behaviour.partition(":")[2] or 0)]
+                # The leg answers: its api_on_answer… options run (as the switch runs them: only
+                # uuid_setvar on this caller's channel is modelled), the caller's channel is bridged to
+                # it (FreeSWITCH's CHANNEL_BRIDGE, naming the leg by the UUID the dial string gave it),
+                # and the bridge returns when the conversation ends.
+                legs = argument.split("origination_uuid=")[1:]
+                answering = legs[int(behaviour.partition(":")[2] or 0)]
+                leg = answering.split(",")[0].split("]")[0]
+                for name, value in re.findall(rf"api_on_answer\w*=uuid_setvar {self.uuid} (\w+) ([^,\]]+)", answering):
+                    self.variables[f"variable_{name}"] = value
                 bridged = captured_events("inbound-plain", "CHANNEL_BRIDGE")[0]
                 self._send(writer, self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg}))
                 self.variables["variable_answer_epoch"] = self.variables.get("variable_answer_epoch", "1795637077")
                 self.variables["variable_bridge_epoch"] = "1795637080"
                 self.variables["variable_billsec"] = str(self.script.talk_seconds)
-                self._talking = {**application_headers, "variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER"}
+                answered = {**application_headers, "variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER", **self.variables}
+                self._conversation = asyncio.create_task(self._hang_up_after_talking(writer, self._channel(busy, answered)))
                 return False
         elif application == "voicemail":
             ended = True

@@ -51,18 +51,18 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     assert seen.variables["bizpbx_org_id"] == "12"  # the CDR carries the chosen organization
     dial = seen.applications[3][1]
     assert dial.endswith("]user/12-100@${domain}") and "leg_timeout=30" in dial
-    # While it rings the organization's phones may pick it up (*8); the answer withdraws the offer.
-    assert dial.startswith(f"{{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/{switch.uuid}}}[")
+    # While it rings the organization's phones may pick it up (*8): each leg offers the call as the
+    # switch creates it; the answer withdraws the offer, and sets who answered on the caller's channel.
+    offer = f"api_on_originate=hash insert/bizpbx_pickup/12/{switch.uuid},api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/{switch.uuid}"
+    assert dial.startswith("{" + offer + "}[")
+    assert f"api_on_answer_bizpbx=uuid_setvar {switch.uuid} bizpbx_answered_by extension:100," in dial
     # One observation a call, however many digits and menus follow its first step.
     assert metrics.value("bizpbx_routing_seconds_count") == 1 and metrics.value("bizpbx_routing_seconds_bucket", le="+Inf") == 1
     assert metrics.value("bizpbx_routing_seconds_sum") > 0
     assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
-    # The owner answered: who did is set on the caller's channel for its hang-up event and CDR.
-    assert seen.api == [
-        "sofia_contact 12-100@pbx.lab",
-        f"hash insert/bizpbx_pickup/12/{switch.uuid}",
-        f"uuid_setvar {switch.uuid} bizpbx_answered_by extension:100",
-    ]
+    # The owner answered; who did is on the caller's channel for its hang-up event and CDR (the leg's own option).
+    assert seen.api == ["sofia_contact 12-100@pbx.lab"]
+    assert switch.variables["variable_bizpbx_answered_by"] == "extension:100"
     assert [e.name for e in emitted] == ["call.started", "call.organization_entered", "call.answered"]
     started, entered, answered = (e.body for e in emitted)
     assert (started["organization"], started["number"], started["number_kind"], started["direction"]) == (None, "+74952121562", "main", "inbound")

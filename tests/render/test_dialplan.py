@@ -210,10 +210,10 @@ def test_forwarding_outcomes(rendered: Path):
     ring = actions(matching(incoming, "ext-101").find("condition"))
     assert ring == [
         ("set", "call_timeout=15"),
-        # While it rings, the organization's phones may pick it up (*8): offered, withdrawn by an answer or the bridge's end.
-        ("hash", "insert/bizpbx_pickup/12/${uuid}"),
         ("set", "continue_on_fail=true"),
-        ("bridge", "{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}user/12-101@${domain}"),
+        # While it rings, the organization's phones may pick it up (*8): offered by each leg the switch
+        # creates, withdrawn by an answer or the bridge's end.
+        ("bridge", "{api_on_originate=hash insert/bizpbx_pickup/12/${uuid},api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}user/12-101@${domain}"),
         ("hash", "delete_ifmatch/bizpbx_pickup/12/${uuid}"),
         ("transfer", "ext-101-failed XML org-12-incoming"),
     ]
@@ -235,7 +235,7 @@ def test_forwarding_outcomes(rendered: Path):
 def test_ring_groups(rendered: Path):
     every = contexts(rendered)
     sales = actions(matching(every["org-12-incoming"], "group-sales").find("condition"))
-    pickup = "{api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}"
+    pickup = "{api_on_originate=hash insert/bizpbx_pickup/12/${uuid},api_on_answer=hash delete_ifmatch/bizpbx_pickup/12/${uuid}}"
     assert ("bridge", pickup + "[leg_timeout=15]user/12-101@${domain}|[leg_timeout=15]user/12-102@${domain}") in sales
     support = actions(matching(every["org-34-incoming"], "group-support").find("condition"))
     assert ("set", "call_timeout=25") in support

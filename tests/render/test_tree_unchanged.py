@@ -6,8 +6,10 @@ ru: mod_say_ru, the ru phrases, default_language and the ru/RU/elena voice), whe
 profiles gained rtp-timer-name (media paced by a timer), when the main number's ID entry kept
 room for its pound, when the lab site came to record organization 34's calls from outside,
 when the CDR gained its billed_from column (a transferred client's leg), and when the dialplan
-came to set continue_on_fail before the socket (the controller's multiset saved), and when
-it came to hand the controller its variables in one multiset instead of a set each.
+came to set continue_on_fail before the socket (the controller's multiset saved), when
+it came to hand the controller its variables in one multiset instead of a set each, and when
+the legs of a ring came to offer the call for pickup themselves (api_on_originate, not a `hash`
+application before the bridge).
 
 When a change to a non-TLS tree is intended, record the trees again with
 `python tests/render/test_tree_unchanged.py > tests/render/recorded/trees.json`

@@ -68,7 +68,8 @@ def test_the_fallback_stops_a_forwarding_loop_with_the_last_bridges_cause(site_w
     assert [(a.application, a.data) for a in seen.actions] == [("hangup", "${originate_disposition}")]
     assert [(a.application, a.data) for a in seen.anti_actions][:1] == [("set", "bizpbx_rung=${bizpbx_rung}ext-200,")]
     # The ringing call may be picked up by the organization's phones until answered.
-    assert ("bridge", "{api_on_answer=hash delete_ifmatch/bizpbx_pickup/34/${uuid}}user/34-200@${domain}") in [(a.application, a.data) for a in seen.anti_actions]
+    offer = "{api_on_originate=hash insert/bizpbx_pickup/34/${uuid},api_on_answer=hash delete_ifmatch/bizpbx_pickup/34/${uuid}}"
+    assert ("bridge", offer + "user/34-200@${domain}") in [(a.application, a.data) for a in seen.anti_actions]
 
 
 def test_the_fallback_of_a_site_without_loops_is_unchanged(lab_site):

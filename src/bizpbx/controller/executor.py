@@ -10,8 +10,9 @@ timer cannot be relied on (FREESWITCH-FACTS.md).
 Every leg is dialled with a UUID of the controller's, so the channel's CHANNEL_BRIDGE event
 (`Bridge-B-Unique-ID`) says which leg a person answered: that is the call's `call.answered`, the
 ring deadline no longer applies, and the controller lets go of the call's socket; the call is its
-own until its hang-up comes (`CallHandler.hung_up`, from the event socket or the CDR files). Who
-answered is also set on the caller's channel (`bizpbx_answered_by`), so the hang-up event and the CDR carry it.
+own until its hang-up comes (`CallHandler.hung_up`, from the event socket or the CDR files). Each
+leg's answer sets who answered on the caller's channel (`bizpbx_answered_by`, by the switch itself:
+`fs.answered_by_option`), so the hang-up event and the CDR carry it.
 """
 
 from __future__ import annotations
@@ -283,11 +284,10 @@ class CallHandler:
         if step.forwarded_from:
             self.transferred(state, f"extension:{step.forwarded_from}", str(step.target), step.reason)
         legs = {str(uuid_module.uuid4()): leg for leg in step.legs}
-        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds) for leg_uuid, leg in legs.items())
+        dial = ",".join(self._dial_string(leg, leg_uuid, step.ring_seconds, state.uuid) for leg_uuid, leg in legs.items())
         phones_of = None if external else step.legs[0].org_id
         if phones_of is not None:
             # As the fallback dialplan does: the organization's phones may pick the call up while it rings.
-            await session.api(f"hash {fs.pickup_offer(phones_of, state.uuid)}")
             dial = fs.ringing_dial(dial, phones_of, state.uuid)
         # Not event-locked: an application sent to the leg while it is bridged (the API's attended transfer,
         # att_xfer by uuid_broadcast) would wait for the bridge's end. Nothing else is sent to it until then.
@@ -303,7 +303,7 @@ class CallHandler:
             for leg_uuid in legs:
                 await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
         if answer is not None:
-            await self._person_answered(session, state, *answer)
+            self._person_answered(state, *answer)
             if not bridging.done():
                 return await until_answered_call_ends(session, bridging, state.hung_up)
         result = await bridging
@@ -311,17 +311,15 @@ class CallHandler:
             # Not answered (an answer withdrew it): no longer ringing here.
             await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
         if answer is None and (answer := answered_leg(session.events, legs)) is not None:
-            await self._person_answered(session, state, *answer)  # answered as its deadline passed
+            self._person_answered(state, *answer)  # answered as its deadline passed
         outcome = unanswered_outcome(result, deadline_passed, session)
         if external and outcome is not None:
             self._metrics.trunk_call_failed(external[0].trunk, "NO_ANSWER" if deadline_passed else str(result.get("variable_originate_disposition") or "UNKNOWN"))
         return outcome
 
-    async def _person_answered(self, session: OutboundSession, state: CallState, leg: Leg, bridged: Event) -> None:
-        state.answered = True
-        who = f"number:{leg.number}" if leg.external else f"extension:{leg.extension}"
-        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(state, leg.org_id, who)))
-        await session.api(f"uuid_setvar {state.uuid} {Var.ANSWERED_BY} {who}")
+    def _person_answered(self, state: CallState, leg: Leg, bridged: Event) -> None:
+        state.answered = True  # who answered is on the caller's channel already (answered_by_option)
+        self._emit(call_events.answered(state.uuid, call_events.event_time(bridged), state.org_id, self._party(state, leg.org_id, _answered_by(leg))))
 
     def guard_refusal(self, org_id: str, number: str, call: CallState | None = None) -> Refusal | None:
         """The toll-fraud guard's answer for a call out of `org_id` to `number` now (None: allowed).
@@ -358,8 +356,8 @@ class CallHandler:
             # The CDR of a call a phone places out rates it by the trunk's deck.
             await session.execute("multiset", fs.multiset({Var.DIRECTION: "outbound", Var.CALLED: leg.number, Var.TRUNK: leg.trunk}))
 
-    def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None) -> str:
-        options = [f"origination_uuid={leg_uuid}"]
+    def _dial_string(self, leg: Leg, leg_uuid: str, ring_seconds: int | None, call_uuid: str) -> str:
+        options = [f"origination_uuid={leg_uuid}", fs.answered_by_option(call_uuid, _answered_by(leg))]
         if ring_seconds is not None:
             options.append(f"leg_timeout={ring_seconds}")
         if leg.external:
@@ -367,3 +365,8 @@ class CallHandler:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
             return fs.gateway_dial(leg.trunk, leg.number, options)
         return fs.user_dial(leg.org_id, leg.extension, options)
+
+
+def _answered_by(leg: Leg) -> str:
+    """Who a leg's answer names: its number out, or its extension."""
+    return f"number:{leg.number}" if leg.external else f"extension:{leg.extension}"

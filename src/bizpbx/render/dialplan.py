@@ -79,11 +79,6 @@ def _rings_plainly(node: Node) -> bool:
     )
 
 
-def _pickup_offer(org_id: str) -> Action:
-    """The call may be picked up by the organization's phones while the bridge after this rings."""
-    return Action("hash", fs.pickup_offer(org_id))
-
-
 class _Spelling:
     """FreeSWITCH spelling of the decisions, for one site."""
 
@@ -240,7 +235,7 @@ class _Spelling:
     def plain_rings(self, org_id: str, extensions: list[str]) -> Extension:
         nodes = one_of(extensions, prefix=EXTENSION_NODE)
         dial = fs.ringing_dial(fs.user_dial(org_id, "$1"), org_id)
-        return Extension("phones without forwarding", (destination(nodes, _pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED),))
+        return Extension("phones without forwarding", (destination(nodes, Action("bridge", dial), FAILED_AS_IT_ENDED),))
 
     def node(self, org_id: str, context: str, node: Node) -> list[Extension]:
         here = exactly(node.node)
@@ -288,10 +283,10 @@ class _Spelling:
         if all(node is None for _, node in outcomes):
             # No forwarding: a failed bridge hangs the caller up with its cause (also when an
             # earlier ring of the call set continue_on_fail).
-            ringing = (_pickup_offer(org_id), Action("bridge", dial), FAILED_AS_IT_ENDED)
+            ringing = (Action("bridge", dial), FAILED_AS_IT_ENDED)
             return [Extension(ring.node, (destination(exactly(ring.node), *timer, *ringing),))]
         failed = f"{ring.node}-failed"
-        ringing = (_pickup_offer(org_id), set_variable("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
+        ringing = (set_variable("continue_on_fail", "true"), Action("bridge", dial), Action("hash", fs.pickup_withdraw(org_id)))
         actions = (*timer, *ringing, transfer(failed, context))
         extensions = [looping(ring.node, ring.in_loop, actions)]
         for causes, node in outcomes:
