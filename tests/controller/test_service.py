@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -150,6 +151,32 @@ def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):
         "user/12-101@${domain}",
         "sofia/gateway/carrier/+79161234567",
     ]
+
+
+def test_a_stop_does_not_wait_for_an_answered_call_the_switch_carries_alone(site, lab_secrets, caplog):
+    """A call answered and let go is the switch's: the stop ends following it at once, and the
+    grace period (here far longer than the test's bounds) is for calls still being routed."""
+    caplog.set_level(logging.INFO, logger="bizpbx.controller.service")
+
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(esl_port=event_socket.port)
+            controller = Controller(lab, grace_seconds=600)
+            stop = asyncio.Event()
+            running = asyncio.create_task(controller.run(stop))
+            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            talking = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["answer"], talk_wait=600))
+            seen = await asyncio.wait_for(talking.call(lab.controller.socket.port), 30)
+            followed = [state.let_go for state in controller.handler.active.values()]
+            stop.set()
+            # The bound only turns a wait for the grace period into a failure.
+            await asyncio.wait_for(running, 60)
+            return seen, followed, dict(controller.handler.active)
+
+    seen, followed, left = asyncio.run(scenario())
+    assert seen.let_go_talking and followed == [True] and left == {}
+    assert "stopping: 0 call(s) being routed get up to 600 s; 1 answered go on in the switch" in caplog.text
+    assert "grace period over" not in caplog.text
 
 
 def test_events_command_and_status_read_the_ledger(site, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bizpbx.controller.call_events import header_text, is_call_leg
+from bizpbx.controller.call_events import header_text
 from bizpbx.esl.aio import OutboundSession
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
@@ -35,19 +35,19 @@ def answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Le
     return None
 
 
-async def until_answered_call_ends(session: OutboundSession, bridging: asyncio.Future[Event], hung_up: asyncio.Event) -> None:
-    """An answered bridge is the switch's to finish (hangup_after_bridge). The controller lets go
-    of the call's socket: each socket is a thread of the switch's that polls every 20 ms and weighs
-    every event of every call while the call lasts (in the lab at 60 calls/s, mod_event_socket took
-    over a sixth of the switch's samples). The call stays the controller's (the guard's count, the
-    call API) until its hang-up comes by the event socket or the CDR files (`hung_up`), which
-    describe the caller's legs only (`is_call_leg`): any other channel keeps its socket, with no
-    events on it, until its disconnect notice."""
+async def until_answered_call_ends(session: OutboundSession, bridging: asyncio.Future[Event], hung_up: asyncio.Event | None) -> None:
+    """An answered bridge is the switch's to finish (hangup_after_bridge). With `hung_up` the
+    controller lets go of the call's socket: each socket is a thread of the switch's that polls
+    every 20 ms and weighs every event of every call while the call lasts (in the lab at 60
+    calls/s, mod_event_socket took over a sixth of the switch's samples); the call stays the
+    controller's (the guard's count, the call API) until its hang-up comes by the event socket or
+    the CDR files (`hung_up` set), which describe the caller's legs only (`is_call_leg`). Without,
+    the socket stays, with no events on it, until the channel's disconnect notice."""
     bridging.cancel()  # its completion never comes now; a cancelled execute's reply is still read in turn
     with contextlib.suppress(asyncio.CancelledError, EslError):
         await bridging
     with contextlib.suppress(EslError):
-        if not is_call_leg(session.channel_data):
+        if hung_up is None:
             await session.stop_events()
             await session.wait_channel_over()
         elif await session.let_go():

@@ -30,7 +30,7 @@ from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
 from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome, until_answered_call_ends
-from bizpbx.controller.call_events import header_text
+from bizpbx.controller.call_events import header_text, is_call_leg
 from bizpbx.controller.handover import call_from_channel, started_from_channel
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
@@ -77,6 +77,7 @@ class CallState:
     sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)  # the switch said the call is over
+    let_go: bool = False  # answered, its socket let go: the switch carries it alone, its end is awaited
 
 
 class CallHandler:
@@ -305,7 +306,8 @@ class CallHandler:
         if answer is not None:
             self._person_answered(state, *answer)
             if not bridging.done():
-                return await until_answered_call_ends(session, bridging, state.hung_up)
+                state.let_go = is_call_leg(session.channel_data)
+                return await until_answered_call_ends(session, bridging, state.hung_up if state.let_go else None)
         result = await bridging
         if phones_of is not None and not caller_gone(session):
             # Not answered (an answer withdrew it): no longer ringing here.

@@ -13,9 +13,10 @@ on (`SiteReload`).
 On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
 call arriving from then on is refused at once and the dialplan's fallback
 takes it (a call accepted and then left unanswered would wait in the
-`socket` application indefinitely); calls in progress get up to
-`grace_seconds` to end, the CDR files are swept a last time and the
-webhooks get a last chance to take what is pending.
+`socket` application indefinitely); calls being routed get up to
+`grace_seconds` to be answered or end (an answered call, its socket let go,
+is the switch's alone and is not waited for), the CDR files are swept a last
+time and the webhooks get a last chance to take what is pending.
 
 Nothing that can be fixed while running stops the controller: an event
 socket that refuses the password is tried again with backoff (the switch
@@ -289,15 +290,18 @@ class Controller:
     async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> None:
         outbound.stop_listening()
         self.handler.draining = True
-        log.info("stopping: %d call(s) in progress get up to %.0f s", len(self.handler.active), self.grace_seconds)
+        # An answered call whose socket was let go is the switch's alone: the stop does not wait for
+        # its end (rated from its CDR, if it ends while the controller is down).
+        talking = sum(state.let_go for state in self.handler.active.values())
+        log.info("stopping: %d call(s) being routed get up to %.0f s; %d answered go on in the switch", len(self.handler.active) - talking, self.grace_seconds, talking)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace_seconds
-        while self.handler.active and loop.time() < deadline:
+        while self._routing() and loop.time() < deadline:
             await asyncio.sleep(0.1)
-        if self.handler.active:
-            log.warning("grace period over: %d call(s) left to the dialplan's fallback or to the switch", len(self.handler.active))
-            for state in self.handler.active.values():
-                state.hung_up.set()  # followed no longer: an answered call's end would come by the event socket, closed next
+        if self._routing():
+            log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self._routing()))
+        for state in self.handler.active.values():
+            state.hung_up.set()  # followed no longer: the end of a call let go would come by the event socket, closed next
         await outbound.close()
         await self.inbound.close()
         self.sweep_once()
@@ -315,6 +319,10 @@ class Controller:
         self.outbox.close()
         self.ledger.close()
         log.info("controller stopped")
+
+    def _routing(self) -> list:
+        """The calls the controller is still routing (on their sockets)."""
+        return [state for state in self.handler.active.values() if not state.let_go]
 
     async def _drained(self) -> None:
         while any(d.pending() for d in self.deliveries):
