@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from local_net import until
 from scraped import OPENMETRICS, scrape
-from switch_peer import CapturedEventSocket, CapturedSwitch, Script, captured_events, channel_variables, hangup_complete, replaced
+from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables, hangup_complete
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.service import Controller
@@ -32,14 +32,20 @@ async def status_of(site_file) -> dict:
     return shown
 
 
+async def controller_running(lab, event_socket: CapturedEventSocket, *, grace_seconds: float) -> tuple[Controller, asyncio.Event, asyncio.Task]:
+    """A controller for `lab`, subscribed on `event_socket`: it runs until the event returned is set."""
+    controller = Controller(lab, grace_seconds=grace_seconds)
+    stop = asyncio.Event()
+    running = asyncio.create_task(controller.run(stop))
+    await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+    return controller, stop, running
+
+
 def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_secrets, tmp_path):
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
-            controller = Controller(lab, grace_seconds=5)
-            stop = asyncio.Event()
-            running = asyncio.create_task(controller.run(stop))
-            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            controller, stop, running = await controller_running(lab, event_socket, grace_seconds=5)
             # A controller that has seen no call yet has no sample of its labelled counters.
             fresh = await status_of(site_file)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
@@ -103,10 +109,7 @@ def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secre
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
-            controller = Controller(lab, grace_seconds=5)
-            stop = asyncio.Event()
-            running = asyncio.create_task(controller.run(stop))
-            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            controller, stop, running = await controller_running(lab, event_socket, grace_seconds=5)
             await until(lambda: controller.inbound.connected, "the subscription to be acknowledged")
             subscribed = await scrape(lab.controller.metrics.port)
         # The switch went away (restarted, say): the controller is reconnecting.
@@ -128,10 +131,7 @@ def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(lambda d: d["organizations"]["12"]["employees"]["101"]["forwarding"]["no_answer"].update(after_seconds=5), esl_port=event_socket.port)
-            controller = Controller(lab, grace_seconds=30)
-            stop = asyncio.Event()
-            running = asyncio.create_task(controller.run(stop))
-            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            controller, stop, running = await controller_running(lab, event_socket, grace_seconds=30)
             ringing = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["ring", "answer"]))
             in_progress = asyncio.create_task(ringing.call(lab.controller.socket.port))
             await until(lambda: controller.handler.active, "the call to be in progress")
@@ -161,10 +161,7 @@ def test_a_stop_does_not_wait_for_an_answered_call_the_switch_carries_alone(site
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(esl_port=event_socket.port)
-            controller = Controller(lab, grace_seconds=600)
-            stop = asyncio.Event()
-            running = asyncio.create_task(controller.run(stop))
-            await asyncio.wait_for(event_socket.subscribed.wait(), 30)
+            controller, stop, running = await controller_running(lab, event_socket, grace_seconds=600)
             talking = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["answer"], talk_wait=600))
             seen = await asyncio.wait_for(talking.call(lab.controller.socket.port), 30)
             followed = [state.let_go for state in controller.handler.active.values()]
