@@ -292,14 +292,14 @@ class Controller:
         self.handler.draining = True
         # An answered call whose socket was let go is the switch's alone: the stop does not wait for
         # its end (rated from its CDR, if it ends while the controller is down).
-        talking = sum(state.let_go for state in self.handler.active.values())
-        log.info("stopping: %d call(s) being routed get up to %.0f s; %d answered go on in the switch", len(self.handler.active) - talking, self.grace_seconds, talking)
+        routing = len(self._routing())
+        log.info("stopping: %d call(s) being routed get up to %.0f s; %d answered go on in the switch", routing, self.grace_seconds, len(self.handler.active) - routing)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace_seconds
         while self._routing() and loop.time() < deadline:
             await asyncio.sleep(0.1)
-        if self._routing():
-            log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(self._routing()))
+        if left := self._routing():
+            log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(left))
         for state in self.handler.active.values():
             state.hung_up.set()  # followed no longer: the end of a call let go would come by the event socket, closed next
         await outbound.close()
