@@ -8,8 +8,10 @@ the event's signed URL fetches the file from the controller's listener."""
 
 from __future__ import annotations
 
+import math
 import signal
 import socket
+import struct
 import subprocess
 import urllib.request
 import wave
@@ -24,6 +26,7 @@ from test_live import pytestmark as live_test_marks
 from bizpbx.controller.outbox import Outbox
 from bizpbx.ledger import Ledger
 from bizpbx.ledger.recordings import recording_of
+from bizpbx.sounds import voice_dir
 
 pytestmark = live_test_marks  # skipped without FreeSWITCH or SIPp, as the live controller test is
 
@@ -84,14 +87,38 @@ def test_a_recorded_hotline_call_leaves_a_wav_as_long_as_the_call_announced_by_c
     the_recording_matches_the_call(live, ended, recorded)
 
 
+NOTICE_SECONDS = 0.5
+
+
+def write_tone(path: Path, seconds: float, hertz: int = 1000) -> None:
+    with wave.open(str(path), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hertz * n / 8000))) for n in range(int(8000 * seconds))))
+
+
+def loud_seconds(path: Path, within: float) -> float:
+    """How much of the recording's first `within` seconds is not silence (20 ms windows)."""
+    with wave.open(str(path), "rb") as sound:
+        window = sound.getframerate() // 50
+        frames = [sound.readframes(window) for _ in range(int(within * 50))]
+    width = 2 * sound.getnchannels()
+    loud = [frame for frame in frames if max(abs(v) for (v,) in struct.iter_unpack("<h", frame[: len(frame) // width * width])) > 2000]
+    return len(loud) / 50
+
+
 @pytest.mark.parametrize("live", [records_inbound_with_notice], indirect=True)
-def test_the_recording_lasts_as_long_as_the_call(live: Live):
+def test_the_recording_lasts_as_long_as_the_call_and_begins_with_the_notice(live: Live):
+    write_tone(voice_dir(live.site) / live.site.recordings.notice, NOTICE_SECONDS)
     # Neither side sends audio for the first 2 s (the SIPp phone never does): the recording
     # advances by the switch's media clock (rtp-timer-name), not by the packets that arrive.
     answered_by_phone(live, lambda: live.call(HOTLINE, talk_ms=6000, speaks=True))
     ended, recorded = announced(live)
     # From the answer to the hang-up: the call's billed time (whole seconds from the switch).
     assert abs(the_recording_matches_the_call(live, ended, recorded) - ended["duration"]) <= 1.0
+    # The caller heard the notice, and the recording proves it (record_session's pre-buffer lost it).
+    assert loud_seconds(Path(recorded["path"]), within=1.5) == pytest.approx(NOTICE_SECONDS, abs=0.06)
 
 
 @pytest.mark.parametrize("live", [records_inbound_with_notice], indirect=True)
