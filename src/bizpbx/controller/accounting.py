@@ -35,7 +35,6 @@ from bizpbx.controller.metrics import Metrics
 from bizpbx.controller.outbox import Outbox, event_rows
 from bizpbx.controller.recordings import RecordingKeeper
 from bizpbx.esl.events import Event
-from bizpbx.fs_vocabulary import Var
 from bizpbx.ledger import Ledger, RatedCall
 from bizpbx.ledger.cluster import Lease
 from bizpbx.rating import CallRecord, Rater, RatingOutcome
@@ -51,7 +50,7 @@ log = logging.getLogger(__name__)
 # calls them `outbound`, yet it writes their CDRs): the B-legs' hang-ups, as large and as
 # many, never cross the socket. An event passes if it matches any filter.
 SUBSCRIBED_EVENTS = ("CHANNEL_HANGUP_COMPLETE",)
-EVENT_FILTERS = (("Call-Direction", "inbound"), (f"variable_{Var.LEDGER_LEG}", "true"))
+EVENT_FILTERS = call_events.CALL_LEG_HEADERS
 # A hang-up rated later than this after it happened: the consumer is falling behind, and
 # the CDR sweep (every 5 s) may rate calls before their events: said in the log and metrics.
 LAG_WARNING_SECONDS = 2.0

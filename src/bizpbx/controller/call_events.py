@@ -70,11 +70,15 @@ class CallEvent:
         return self.key, self.call_uuid, self.name, self.body
 
 
+# A leg the ledger rates: the caller's leg (A-leg), the one a CDR with legs=a describes
+# (B-legs are `outbound`), or a leg the switch dialled that carries a call (LEDGER_LEG).
+# Also the inbound socket's event filters: the switch sends no other leg's hang-up.
+CALL_LEG_HEADERS = (("Call-Direction", "inbound"), (f"variable_{Var.LEDGER_LEG}", "true"))
+
+
 def is_call_leg(event: Event | Headers) -> bool:
-    """A leg the ledger rates (by its hang-up event, or its channel's data): the caller's leg
-    (A-leg), the one a CDR with legs=a describes (B-legs are `outbound`), or a leg the switch
-    dialled that carries a call (LEDGER_LEG)."""
-    return event.get("Call-Direction") == "inbound" or event.get(f"variable_{Var.LEDGER_LEG}") == "true"
+    """A leg the ledger rates (CALL_LEG_HEADERS), by its hang-up event or its channel's data."""
+    return any(event.get(header) == value for header, value in CALL_LEG_HEADERS)
 
 
 def record_from_event(event: Event) -> CallRecord:
