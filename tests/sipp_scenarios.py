@@ -186,9 +186,13 @@ Content-Length: 0
 """
 
 
-def answering_phone() -> str:
-    """PHONE_SCENARIO with its SDP: a phone that answers and sends no audio."""
-    return PHONE_SCENARIO.replace("{sdp}", SDP)
+def answering_phone(ring_ms: int = 0) -> str:
+    """PHONE_SCENARIO with its SDP: a phone that answers (after ringing `ring_ms`) and sends no audio."""
+    scenario = PHONE_SCENARIO.replace("{sdp}", SDP)
+    if ring_ms:
+        ringing = "Content-Length: 0\n]]></send>\n"
+        scenario = scenario.replace(ringing, f'{ringing}  <pause milliseconds="{ring_ms}"/>\n', 1)
+    return scenario
 
 
 # The same offer with RFC 2833 telephone events (payload type 101, as in sip-tester's DTMF pcaps).

@@ -207,6 +207,11 @@ def ringing_dial(dial: str, org_id: str, call_uuid: str = CALL_UUID) -> str:
     return f"{{api_on_originate=hash {pickup_offer(org_id, call_uuid)},api_on_answer=hash {pickup_withdraw(org_id, call_uuid)}}}{dial}"
 
 
+def billed_from(call_uuid: str, epoch: int) -> str:
+    """The API command marking channel `call_uuid` billable from `epoch` (Var.BILLED_FROM)."""
+    return f"uuid_setvar {call_uuid} {Var.BILLED_FROM} {epoch}"
+
+
 def answered_by_option(call_uuid: str, who: str) -> str:
     """A leg's option setting, when it answers, who answered (`who`) on the caller's channel
     `call_uuid`, for its hang-up event and CDR. The switch runs every variable named

@@ -8,8 +8,9 @@ import logging
 from decimal import Decimal
 
 from scraped import serving
-from switch_peer import CapturedSwitch, Script, call_through, channel_variables
+from switch_peer import CapturedSwitch, Script, call_through, captured_events, channel_variables
 
+from bizpbx.controller import call_events
 from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
@@ -270,3 +271,17 @@ def test_a_channel_routed_again_while_its_answered_call_is_followed_ends_the_ear
 
     routed_again, still, left = asyncio.run(scenario())
     assert routed_again == (True, True) and still and left == {}
+
+
+def test_a_call_the_switch_placed_is_billed_from_the_answer_of_the_party_it_calls(site):
+    """A click-to-call: the switch dialled the employee's phone (`outbound` to it), which then calls
+    the client; the call is billed from the client's answer (the bridge), not the employee's."""
+    lab = site()
+    clicked = {**channel_variables("internal", "89161234567", org_id="12"), "Call-Direction": "outbound", "variable_bizpbx_ledger_leg": "true"}
+    switch = CapturedSwitch("12-101", "89161234567", clicked, Script(bridges=["answer"], talk_wait=0.5))
+    seen, _, _ = place(lab, switch)
+    answered = int(call_events.event_epoch(captured_events("inbound-plain", "CHANNEL_BRIDGE")[0]))
+    assert [command for command in seen.api if "bizpbx_billed_from" in command] == [f"uuid_setvar {switch.uuid} bizpbx_billed_from {answered}"]
+    # A phone's own call out: its channel is answered when the client answers, as billed.
+    seen, _, _ = place(lab, CapturedSwitch("12-101", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script(bridges=["answer"], talk_wait=0.5)))
+    assert seen.applications[-1][0] == "bridge" and not [command for command in seen.api if "bizpbx_billed_from" in command]

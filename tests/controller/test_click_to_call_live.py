@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import time
 from contextlib import closing
 
 import pytest
@@ -26,6 +27,7 @@ pytestmark = live_test_marks
 
 TOKEN = "crm-token-0123456789-abcdefghijklmnop"
 CLIENT_NUMBER = "+79161234567"
+CLIENT_RINGS_MS = 4000
 
 
 def with_the_api(data: dict) -> None:
@@ -37,10 +39,11 @@ def api(live: Live, method: str, path: str, body: dict | None = None) -> tuple[i
     return crm_request(f"http://{listen.host}:{listen.port}", TOKEN, method, path, body)
 
 
-def answering(live: Live, name: str, port: int, *, registered: bool = False) -> subprocess.Popen:
-    """A SIPp that answers one call on `port` and waits for its BYE; `registered`: it also takes
-    the NOTIFY a registration brings (which would end a SIPp limited to one call), until SIGUSR1."""
-    (live.work / f"{name}.xml").write_text(answering_phone())
+def answering(live: Live, name: str, port: int, *, registered: bool = False, ring_ms: int = 0) -> subprocess.Popen:
+    """A SIPp that answers one call on `port` (after ringing `ring_ms`) and waits for its BYE;
+    `registered`: it also takes the NOTIFY a registration brings (which would end a SIPp limited
+    to one call), until SIGUSR1."""
+    (live.work / f"{name}.xml").write_text(answering_phone(ring_ms))
     limit = () if registered else ("-m", "1")
     return subprocess.Popen(sipp(live.work, name, "-p", str(port), *limit), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=live.work)
 
@@ -57,13 +60,14 @@ def test_click_to_call_rings_the_employee_then_the_client_and_the_crm_sees_both(
     assert status == 409 and "no phone registered" in answer["error"], "nothing rings for an extension with no phone"
 
     phone = answering(live, "phone", phone_port)
-    client = answering(live, "client", live.site.trunks["carrier"].port)
+    client = answering(live, "client", live.site.trunks["carrier"].port, ring_ms=CLIENT_RINGS_MS)
     try:
         live.register("12", "101", phone_port)
         status, answer = api(live, "POST", "/v1/calls", {"organization": "12", "extension": "101", "number": CLIENT_NUMBER, "reference": "deal-42"})
         assert status == 202 and answer["status"] == "ringing", answer
         call_uuid = answer["uuid"]
         wait_for(lambda: "call.answered" in events_of(live, call_uuid), "the client to answer", bound=60)
+        time.sleep(2)  # the employee and the client talk
         listed = api(live, "GET", "/v1/organizations/12/calls")
         assert listed[0] == 200 and call_uuid in [call["uuid"] for call in listed[1]["calls"]], listed
         assert api(live, "DELETE", f"/v1/calls/{call_uuid}")[0] == 200
@@ -81,5 +85,8 @@ def test_click_to_call_rings_the_employee_then_the_client_and_the_crm_sees_both(
     assert started["employee"]["extension"] == "101", "the employee's end"
     assert answered["answered_by"]["kind"] == "number" and answered["answered_by"]["number"].endswith(CLIENT_NUMBER[1:]), "the client's end"
     assert ended["answered"] is True
+    # Billed from the client's answer: the employee's phone answered first, then the client's rang.
+    assert ended["wait_seconds"] >= CLIENT_RINGS_MS // 1000 and ended["talk_seconds"] >= 2
+    assert abs(ended["duration"] - ended["talk_seconds"]) <= 1, ended
     invite_to_client = (live.work / "client_messages.log").read_text(errors="replace")
     assert f"INVITE sip:{CLIENT_NUMBER}" in invite_to_client or f"INVITE sip:{CLIENT_NUMBER[1:]}" in invite_to_client

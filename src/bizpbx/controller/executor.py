@@ -18,6 +18,7 @@ leg's answer sets who answered on the caller's channel (`bizpbx_answered_by`, by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid as uuid_module
@@ -305,6 +306,11 @@ class CallHandler:
                 await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
         if answer is not None:
             self._person_answered(state, *answer)
+            if external and _dialled_by_the_switch(session.channel_data) and not session.closed:
+                # A click-to-call: the employee's phone answered first, then the client's rang.
+                # (A call over as it was answered keeps its billing from the employee's answer.)
+                with contextlib.suppress(EslError):
+                    await session.api(fs.billed_from(state.uuid, int(call_events.event_epoch(answer[1]) or time.time())))
             if not bridging.done():
                 state.let_go = is_call_leg(session.channel_data)
                 return await until_answered_call_ends(session, bridging, state.hung_up if state.let_go else None)
@@ -367,6 +373,12 @@ class CallHandler:
                 options.append(f"origination_caller_id_number={leg.caller_id}")
             return fs.gateway_dial(leg.trunk, leg.number, options)
         return fs.user_dial(leg.org_id, leg.extension, options)
+
+
+def _dialled_by_the_switch(channel_data) -> bool:
+    """A channel the switch placed (`outbound` to it), billed from the answer of the party it
+    calls, unless marked already (a transferred client's leg is billed from its transfer)."""
+    return header_text(channel_data, "Call-Direction") == "outbound" and not header_text(channel_data, f"variable_{Var.BILLED_FROM}")
 
 
 def _answered_by(leg: Leg) -> str:
