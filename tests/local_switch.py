@@ -51,8 +51,10 @@ def put_on_loopback(data: dict, work: Path, prefix: Path) -> tuple[int, int]:
         sip_domain="127.0.0.1",
         internal={"ip": "127.0.0.1", "port": internal},
         external={"ip": "127.0.0.1", "port": external},
-        rtp_start_port=42000,
-        rtp_end_port=42100,
+        # Below the kernel's ephemeral ports (32768-60999), where free_port's picks (the phones',
+        # the trunk's) land: an RTP port taken by one of them failed a call (Bind Error).
+        rtp_start_port=20000,
+        rtp_end_port=20100,
     )
     carrier = data["trunks"]["carrier"]
     carrier.update(proxy="127.0.0.1", port=free_port(socket.SOCK_DGRAM), auth="ip", source_addresses=["127.0.0.1/32"])
