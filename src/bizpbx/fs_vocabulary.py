@@ -170,9 +170,8 @@ def recording_steps(directory: str, notice: str | None, *, answered: bool) -> tu
     path = f"{directory.rstrip('/')}/${{uuid}}.wav"  # `set` expands ${uuid}
     # The file lasts as long as the call because the profiles pace media by a timer
     # (rtp-timer-name): record_session writes a frame per read, and reads then come on time.
-    # record_session holds back its first 25 frames by default (RECORD_PRE_BUFFER_FRAMES) and
-    # loses what the switch writes meanwhile: the notice, half a second of the call.
-    steps = [("set", f"{Var.RECORDING}={path}"), ("set", "RECORD_PRE_BUFFER_FRAMES=1")]
+    # (RECORD_PRE_BUFFER_FRAMES=1 is the site's global, vars.xml: the notice is recorded too.)
+    steps = [("set", f"{Var.RECORDING}={path}")]
     if notice is not None:
         steps += [("set", "bridge_pre_execute_aleg_app=playback"), ("set", f"bridge_pre_execute_aleg_data={notice}")]
     steps.append(("record_session", f"${{{Var.RECORDING}}}") if answered else ("set", f"{RECORD_ON_ANSWER}=record_session ${{{Var.RECORDING}}}"))

@@ -196,7 +196,7 @@ def test_a_recording_the_dialplan_armed_is_not_armed_again(site):
     seen_bare, _, _ = place(lab, CapturedSwitch(KAZAN_CALLER, "78005553535", hotline, Script(bridges=["answer"])))
     assert [name for name, _ in seen_armed.applications] == ["bridge"]
     bare = [(name, argument.partition("=")[0]) for name, argument in seen_bare.applications]
-    assert bare[:3] == [("set", "bizpbx_recording"), ("set", "RECORD_PRE_BUFFER_FRAMES"), ("set", "execute_on_answer_bizpbx_record")] and bare[3][0] == "bridge"
+    assert bare[:2] == [("set", "bizpbx_recording"), ("set", "execute_on_answer_bizpbx_record")] and bare[2][0] == "bridge"
 
 
 def test_the_bridges_settings_the_dialplan_did_not_set_are_set_in_one_multiset(site):
