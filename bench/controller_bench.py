@@ -228,8 +228,8 @@ def main() -> int:
     decision = routing(site)
     metrics_overhead(site)
     stream = event_stream(site)
-    # The regression figure: what a call costs the controller's CPU apart from its own outbound socket
-    # (measured live by bench/local_load.py): a routing decision, its events, rating and ledger.
+    # The regression figure: what a call costs the controller's CPU apart from driving its applications
+    # (measured live by bench/local_load.py and bench/lab_load.py): a routing decision, its events, rating and ledger.
     print(f"controller CPU per call (replayed): {(decision + stream) * 1e3:.2f} ms = routing {decision * 1e3:.3f} ms + events, rating and ledger {stream * 1e3:.2f} ms")
     return 0
 

@@ -1,11 +1,13 @@
 """Load on the lab: SIPp calls at a given rate and duration, routed by the controller and by the
-static fallback dialplan (controller stopped), with figures printed.
+static fallback dialplan (controller stopped, and each call sent at once into the fallback twin of
+its context instead of parked for a controller that is not there), with figures printed.
 
 Needs the converged lab with FreeSWITCH (`FREESWITCH_PREFIX=... make lab`), as root. The calls go to
 the 8-800 number from Kazan and are answered by SIPp phones registered as its support group
 (34-200, 34-201, 34-202), each call talking `--talk` seconds. Printed per mode: calls placed,
 succeeded and failed (SIPp's counts), the rate reached, calls in the ledger (each once), calls
 whose events reached the controller only through the CDR sweep (their ledger source is a CDR line),
+calls the dialplan's fallback took before the controller (bizpbx_parked_calls_missed_total),
 and the controller's CPU time per call (systemd's CPUUsageNSec of its unit). bench/local_load.py
 runs the same load on this machine, without the lab.
 
@@ -107,6 +109,13 @@ def controller_cpu_seconds() -> float:
     return (int(fields[11]) + int(fields[12])) / int(ticks) if len(fields) > 12 and ticks.isdigit() else 0.0
 
 
+def parked_calls_missed() -> float:
+    """bizpbx_parked_calls_missed_total: calls the dialplan's fallback took before the controller."""
+    command = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode())\""
+    found = re.search(r"^bizpbx_parked_calls_missed_total (\S+)$", ssh("pbx", command, check=False), re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def start_phones() -> None:
     passwords = sip_passwords()
     phone, pbx = lab.BY_NAME["phone"].address, lab.BY_NAME["pbx"].address
@@ -136,6 +145,20 @@ def hang_up_stragglers() -> None:
         time.sleep(1)
 
 
+PUBLIC_DIALPLAN = "/etc/freeswitch/dialplan/public.xml"
+
+
+def static_dialplan(on: bool) -> None:
+    """The static mode's dialplan: a call goes straight where the controller's absence sends it (the
+    fallback twin of its context), not parked until the transfer the dialplan scheduled runs (3 s
+    later); the rendered file is put back afterwards. `systemctl reload freeswitch` is `bizpbx reload`."""
+    if on:
+        straight = f"-e 's|application=\"sched_transfer\" data=\"+[0-9]* |application=\"transfer\" data=\"|' -e '/application=\"park\"/d'"
+        ssh("pbx", f"cp -p {PUBLIC_DIALPLAN} {PUBLIC_DIALPLAN}.bench && sed -i {straight} {PUBLIC_DIALPLAN} && systemctl reload freeswitch")
+    else:
+        ssh("pbx", f"mv {PUBLIC_DIALPLAN}.bench {PUBLIC_DIALPLAN} && systemctl reload freeswitch")
+
+
 def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     caller = f"7843{int(time.time()) % 10_000_000:07d}"  # Kazan; unique to this run
     calls = int(rate * seconds)
@@ -145,7 +168,8 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     start_phones()  # afresh: a mode's phones do not carry what the previous mode did to them
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
-    cpu_before = controller_cpu_seconds()
+        static_dialplan(True)
+    cpu_before, missed_before = controller_cpu_seconds(), parked_calls_missed()
     started = time.monotonic()
     out = ssh(
         "carrier",
@@ -154,8 +178,9 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         check=False,
     )
     elapsed = time.monotonic() - started
-    cpu = controller_cpu_seconds() - cpu_before
+    cpu, missed = controller_cpu_seconds() - cpu_before, parked_calls_missed() - missed_before
     if mode == "static":
+        static_dialplan(False)
         ssh("pbx", "systemctl start bizpbx-controller")
     counts = {name: int(value) for name, value in COUNTS.findall(out)}
     if counts.get("Failed call"):
@@ -179,6 +204,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
         "rated once": rated[0] == rated[1],
         "only through the CDR sweep": rated[2] or 0,
         "controller CPU per call": f"{cpu / max(counts.get('Total Calls created', 0), 1) * 1000:.2f} ms" if mode == "controller" else "-",
+        "taken by the fallback before the controller": int(missed) if mode == "controller" else "-",
     }
 
 

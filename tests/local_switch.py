@@ -61,7 +61,7 @@ def put_on_loopback(data: dict, work: Path, prefix: Path) -> tuple[int, int]:
     carrier.pop("username", None)
     carrier.pop("realm", None)
     data["esl"] = {"port": free_port()}
-    data["controller"] = {"socket": {"port": free_port()}, "metrics": {"port": free_port()}, "ledger": str(work / "ledger.sqlite3")}
+    data["controller"] = {"metrics": {"port": free_port()}, "ledger": str(work / "ledger.sqlite3")}
     data["recordings"] = {"dir": str(work / "recordings")}
     # The lab's phones over TLS need the certificate its role makes: a test that wants TLS sets it up.
     data["freeswitch"].pop("tls", None)

@@ -24,7 +24,7 @@ class Var(StrEnum):
     """Channel variables bizpbx sets on a call (the dialplan, the controller) and reads back (CDR, events)."""
 
     ORG_ID = "bizpbx_org_id"  # the organization the call belongs to, once known
-    DIRECTION = "bizpbx_direction"  # internal, inbound, outbound
+    DIRECTION = "bizpbx_direction"  # one of DIRECTIONS
     CALLED = "bizpbx_called"  # the number of the site that was called (E.164)
     NUMBER_KIND = "bizpbx_number_kind"  # main, individual, hotline
     TRUNK = "bizpbx_trunk"
@@ -44,6 +44,8 @@ class Var(StrEnum):
     # The epoch second from which a transferred client's leg is billed: its first leg billed it until then.
     BILLED_FROM = "bizpbx_billed_from"
 
+
+DIRECTIONS = ("internal", "inbound", "outbound")
 
 # Dispositions of a failed bridge (`originate_disposition`) by forwarding outcome.
 BUSY_CAUSES = ("USER_BUSY", "CALL_REJECTED")
@@ -76,6 +78,55 @@ def incoming_context(org_id: str) -> str:
     return f"org-{org_id}-incoming"
 
 
+# A call parked for the controller goes through its extension again in the context's fallback twin
+# (`fallback_context`) when the controller has not taken it by then: the switch's scheduler runs
+# the transfer (`park_steps`), the controller cancels it as it takes the call (`claim`). The
+# scheduler counts whole seconds. Long enough for a controller that is up but behind: in the lab at
+# 60 calls/s offered (over what its two cores carry) the controller took calls up to 4.5 s after
+# they parked, and a 3 s transfer took four calls in five from it; a stopping controller sends the
+# calls parked meanwhile to the fallback itself, at once.
+FALLBACK_AFTER_SECONDS = 10
+FALLBACK_SUFFIX = "-fallback"
+
+
+def fallback_context(context: str) -> str:
+    """The twin of a context whose calls are parked for the controller: the same extensions with
+    what the switch does alone (the static fallback) in place of the park."""
+    return f"{context}{FALLBACK_SUFFIX}"
+
+
+def park_steps(context: str) -> tuple[tuple[str, str], ...]:
+    """The applications that hand a call to the controller: the fallback's transfer scheduled
+    (its task group is the call's UUID), then `park`, where the controller finds the call
+    (CHANNEL_PARK) and runs applications on it over its event socket."""
+    fallback = f"+{FALLBACK_AFTER_SECONDS} ${{destination_number}} XML {fallback_context(context)}"
+    return (("sched_transfer", fallback), ("park", ""))
+
+
+def park_contexts(org_ids: Iterable[str]) -> set[str]:
+    """The contexts whose calls are parked for the controller: the trunk's and the phones'."""
+    return {PUBLIC_CONTEXT, *(phones_context(org_id) for org_id in org_ids)}
+
+
+def claim(call_uuid: str) -> str:
+    """The API command that cancels a parked call's fallback transfer: the controller takes the
+    call only if it was still pending (`claimed`)."""
+    return f"sched_del {call_uuid}"
+
+
+def claimed(reply: str) -> bool:
+    """Whether `claim`'s reply ("+OK Deleted: N") cancelled the fallback transfer: with 0, the
+    switch ran it already and the call is the fallback's."""
+    prefix = "+OK Deleted: "
+    return reply.startswith(prefix) and reply[len(prefix):].strip() not in ("", "0")
+
+
+def hand_back(call_uuid: str, destination: str, context: str) -> str:
+    """The API command that sends a parked call through its extension in the context's fallback
+    twin: what the switch does without the controller."""
+    return f"uuid_transfer {call_uuid} {destination} XML {fallback_context(context)}"
+
+
 def ivr_menu(org_id: str, menu: str) -> str:
     return f"org-{org_id}-{menu}"
 
@@ -95,14 +146,14 @@ def gateway_dial(trunk: str, e164: str, options: Iterable[str] = ()) -> str:
     return _with_options(f"sofia/gateway/{trunk}/{e164}", options)
 
 
-# What every routed call's bridges need, set by the dialplan before the socket: a failed leg comes
+# What every routed call's bridges need, set by the dialplan before the park: a failed leg comes
 # back to the router with its originate_disposition, and an answered bridge ends the call.
 BRIDGE_SETTINGS = {"continue_on_fail": "true", "hangup_after_bridge": "true"}
 
 
 def multiset(variables: dict[str, str]) -> str:
     """The argument of `multiset`: several channel variables set by one application (one round
-    trip on the controller's socket instead of one each). Its words are split on spaces."""
+    trip to the switch instead of one each). Its words are split on spaces."""
     for name, value in variables.items():
         if " " in name + value or "=" in name:
             raise ValueError(f"multiset cannot carry {name}={value!r}: no spaces, no '=' in a name")

@@ -23,7 +23,6 @@ def site(lab_site_copy: Path, tmp_path: Path):
         data = yaml.safe_load(lab_site_copy.read_text(encoding="utf-8"))
         data["controller"] = {
             "ledger": str(tmp_path / "ledger.sqlite3"),
-            "socket": {"port": free_port()},
             "metrics": {"port": free_port()},
             "webhooks": webhooks or {},
         }

@@ -1,4 +1,4 @@
-"""FreeSWITCH's end of the controller's sockets, made of captured frames.
+"""FreeSWITCH's end of the controller's event socket, made of captured frames.
 
 The captures in ../shared/esl-captures are what a real FreeSWITCH 1.10.12
 sent on the socket application and the event socket. A call of a test is not
@@ -13,10 +13,11 @@ and the bridge's result. Every other header, and the framing, is FreeSWITCH's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import re
 import uuid as uuid_module
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,9 +25,12 @@ from pathlib import Path
 from switch_side import read_command
 
 from bizpbx import fs_vocabulary as fs
+from bizpbx.controller import parked_calls
+from bizpbx.controller.parked_calls import CommandSockets, ParkedCalls
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.commands import Command
-from bizpbx.esl.events import PLAIN, Event
-from bizpbx.esl.protocol import COMMAND_REPLY, DISCONNECT_NOTICE, Frame, FrameParser, encode
+from bizpbx.esl.events import Event
+from bizpbx.esl.protocol import COMMAND_REPLY, Frame, FrameParser, encode
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "esl-captures"
 
@@ -69,7 +73,7 @@ class Script:
     bridges: list[str] = field(default_factory=list)  # per bridge: answer, answer:N (its leg N), busy, ring (until cancelled)
     registered: list[bool] = field(default_factory=list)  # per sofia_contact
     talk_seconds: int = 5  # how long an answered bridge lasts (in the CDR only)
-    talk_wait: float = 0  # seconds the conversation really lasts before the bridge returns (after the socket, if let go)
+    talk_wait: float = 0  # seconds the conversation really lasts before the bridge returns
 
 
 @dataclass
@@ -81,28 +85,40 @@ class CallSeen:
     api: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     hangup_cause: str | None = None
-    let_go_talking: bool = False  # the controller let go of the socket of the answered call (`exit`), which went on
 
 
 def channel_variables(direction: str, called: str, **more: str) -> dict[str, str]:
-    """The variables the rendered dialplan sets before `socket`: bizpbx_* and the bridges' settings."""
+    """The variables the rendered dialplan sets before `park`: bizpbx_* and the bridges' settings."""
     bizpbx = {"direction": direction, "called": called, **more}
     return {**{f"variable_{k}": v for k, v in fs.BRIDGE_SETTINGS.items()}, **{f"variable_bizpbx_{k}": v for k, v in bizpbx.items()}}
 
 
 class CapturedSwitch:
-    """Connects to the controller's socket as the `socket` application does, for one call."""
+    """One call the switch parks for the controller, carried out as the controller's commands on
+    the event socket say (`CapturedEventSocket` routes them here by the call's UUID)."""
 
-    def __init__(self, caller: str, destination: str, variables: dict[str, str], script: Script) -> None:
+    def __init__(self, caller: str, destination: str, variables: dict[str, str], script: Script, *, context: str = "public") -> None:
         self.uuid = str(uuid_module.uuid4())
         self.caller = caller
         self.destination = destination
+        self.context = context
         self.variables = dict(variables)
         self.script = script
         self.seen = CallSeen()
+        self.fallback_first = False  # the dialplan's scheduled fallback ran before the controller's claim
+        self.handed_back: str | None = None  # the uuid_transfer that sent it to the fallback
         self._ringing: Event | None = None  # the completion of a bridge that rings on
+        self._legs: list[str] = []  # the UUIDs the last bridge dialled
         self._conversation: asyncio.Task | None = None
-        self._subscribed: set[str] | None = None  # the call's events the controller reads; None: all (myevents)
+        self._done: asyncio.Event | None = None
+        self._switch: CapturedEventSocket | None = None
+
+    @property
+    def done(self) -> asyncio.Event:
+        """Set when the call ended, or left the controller's hands (to the fallback)."""
+        if self._done is None:
+            self._done = asyncio.Event()
+        return self._done
 
     def _channel(self, event: Event, changes: dict[str, str | None] | None = None) -> Event:
         identity = {
@@ -111,100 +127,61 @@ class CapturedSwitch:
             "Caller-Unique-ID": self.uuid,
             "Caller-Caller-ID-Number": self.caller,
             "Caller-Destination-Number": self.destination,
+            "Caller-Context": self.context,
         }
         return replaced(event, {**identity, **(changes or {})})
 
-    async def call(self, port: int) -> CallSeen:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            await self._serve(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the controller closed the socket
-        finally:
-            writer.close()
-        return self.seen
+    def parked(self, switch: CapturedEventSocket) -> Event:
+        """The CHANNEL_PARK the switch announces the call with: a captured channel event of the
+        call's channel, renamed, with the variables the dialplan set."""
+        self._switch = switch
+        template = captured_events("inbound-plain", "CHANNEL_EXECUTE_COMPLETE")[0]
+        return self._channel(template, {"Event-Name": "CHANNEL_PARK", "Application": None, "Application-Data": None, "Application-UUID": None, **self.variables})
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        ok = encode(_reply("outbound-forward", "+OK"))
-        while True:
-            command = Command.decode(await read_command(reader))
-            line, headers = command.line, dict(command.headers)
-            self.seen.commands.append(line)
-            verb = line.split(" ", 1)[0]
-            if verb == "connect":
-                data = frames("outbound-ivr")[0]
-                channel = self._channel(Event.build(PLAIN, dict(data.headers)), self.variables)
-                writer.write(encode(Frame(COMMAND_REPLY, channel.headers)))
-            elif verb == "myevents":
-                writer.write(encode(_reply("outbound-ivr", "+OK Events")))
-            # Replies as mod_event_socket 1.10.12 words them; the subscriptions the controller makes.
-            elif verb == "nixevent":
-                assert line == "nixevent ALL", f"the peer models nixing every event at once only: {line}"
-                self._subscribed = set()
-                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK events nixed"})))
-            elif verb == "event":
-                self._subscribed = (self._subscribed or set()) | set(line.split(" ")[2:])
-                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK event listener enabled plain"})))
-            elif verb == "noevents":
-                self._subscribed = set()
-                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK no longer listening for events"})))
-            elif verb == "linger":
-                writer.write(encode(_reply("outbound-ivr", "+OK will linger")))
-            elif verb == "exit":
-                writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK bye"})))
-                await writer.drain()
-                if self._conversation is not None:
-                    # The bridge goes on without the socket; its end is told elsewhere (the event socket).
-                    self._conversation.cancel()
-                    self.seen.let_go_talking = True
-                return
-            elif verb == "api":
-                writer.write(self._api(line.split(" ", 1)[1]))
-            elif headers.get("call-command") == "hangup":
-                writer.write(ok)
-                self.seen.hangup_cause = headers.get("hangup-cause")
-                await self._end(writer)
-                return
-            elif headers.get("call-command") == "execute":
-                writer.write(ok)
-                await writer.drain()
-                ended = await self._execute(writer, headers["execute-app-name"], headers.get("execute-app-arg", command.body), headers.get("Event-UUID"))
-                if ended:
-                    await self._end(writer)
-                    return
-            await writer.drain()
+    def mentioned_in(self, text: str) -> bool:
+        return self.uuid in text or any(leg in text for leg in self._legs)
 
-    def _api(self, command: str) -> bytes:
+    def api(self, command: str) -> str:
         self.seen.api.append(command)
-        response = next(item for item in frames("inbound-register") if isinstance(item, Frame) and item.content_type == "api/response")
+        if command.startswith("sched_del"):
+            return "+OK Deleted: 0\n" if self.fallback_first else "+OK Deleted: 1\n"
         if command.startswith("sofia_contact"):
             registered = self.script.registered.pop(0) if self.script.registered else True
-            body = "sofia/internal/sip:101@127.0.0.1:5077" if registered else "error/user_not_registered"
-        elif command.startswith("uuid_kill") and self._ringing is not None:
-            ended, self._ringing = encode(self._ringing), None
-            return encode(Frame(response.content_type, response.headers, "+OK\n")) + ended
-        else:
-            body = "-ERR no_such_command Command not found!\n"
-        return encode(Frame(response.content_type, response.headers, body))
+            return "sofia/internal/sip:101@127.0.0.1:5077" if registered else "error/user_not_registered"
+        if command.startswith("uuid_kill") and self._ringing is not None:
+            ended, self._ringing = self._ringing, None
+            self._send(ended)
+            return "+OK\n"
+        if command.startswith("uuid_transfer"):
+            self.handed_back = command
+            self.done.set()
+            return "+OK\n"
+        return "-ERR no_such_command Command not found!\n"
 
-    def _send(self, writer: asyncio.StreamWriter, event: Event) -> None:
-        """An event of the call's channel, if the controller subscribed to its kind."""
-        if self._subscribed is None or event.name in self._subscribed:
-            writer.write(encode(event))
+    def _send(self, event: Event) -> None:
+        assert self._switch is not None  # parked first
+        self._switch.send(event)
 
-    async def _execute(self, writer: asyncio.StreamWriter, application: str, argument: str, event_uuid: str | None) -> bool:
+    async def sendmsg(self, headers: dict[str, str], body: str | None) -> None:
+        self.seen.commands.append(headers.get("call-command", ""))
+        if headers.get("call-command") == "hangup":
+            self.seen.hangup_cause = headers.get("hangup-cause")
+            self._end()
+        elif headers.get("call-command") == "execute":
+            ended = await self._execute(headers["execute-app-name"], headers.get("execute-app-arg", body or ""), headers.get("Event-UUID"))
+            if ended:
+                self._end()
+
+    async def _execute(self, application: str, argument: str, event_uuid: str | None) -> bool:
         """Run one application; True when the call is over afterwards."""
         self.seen.applications.append((application, argument))
+        await asyncio.sleep(0)  # the reply to the sendmsg goes first, as the switch queues the application
         app_uuid = event_uuid or str(uuid_module.uuid4())  # the switch names the application by the Event-UUID sent
-        template = captured_events("outbound-forward", "CHANNEL_EXECUTE", "set")[0]
         application_headers = {"Application": application, "Application-Data": argument, "Application-UUID": app_uuid}
-        self._send(writer, self._channel(template, application_headers))
         completion_template = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "set")[0]
         extra: dict[str, str | None] = {}
         ended = False
-        if application == "answer":
-            self._send(writer, self._channel(captured_events("outbound-forward", "CHANNEL_ANSWER")[0]))
-        elif application in ("set", "multiset"):
+        if application in ("set", "multiset"):
             for assignment in argument.split(" ") if application == "multiset" else [argument]:
                 name, _, value = assignment.partition("=")
                 self.seen.variables[name] = value
@@ -212,14 +189,13 @@ class CapturedSwitch:
         elif application == "play_and_get_digits":
             words = argument.split(" ")
             entered = self.script.digits.pop(0) if self.script.digits else ""
-            dtmf = captured_events("outbound-ivr", "DTMF")[0]
-            for digit in entered:
-                self._send(writer, self._channel(dtmf, {"DTMF-Digit": digit}))
             completion_template = captured_events("outbound-ivr", "CHANNEL_EXECUTE_COMPLETE", "play_and_get_digits")[0]
             extra = {f"variable_{words[7]}": entered or None, "variable_bizlab_org_id": None, "variable_read_result": "success" if entered else "failure"}
         elif application == "bridge":
             busy, ringing = captured_events("outbound-forward", "CHANNEL_EXECUTE_COMPLETE", "bridge")
             behaviour = self.script.bridges.pop(0) if self.script.bridges else "answer"
+            legs = argument.split("origination_uuid=")[1:]
+            self._legs = [leg.split(",")[0].split("]")[0] for leg in legs]
             if behaviour == "ring":
                 # It rings until the controller cancels the leg (uuid_kill), as the switch's timer did not.
                 self._ringing = self._channel(ringing, {**application_headers, **self.variables})
@@ -230,48 +206,69 @@ class CapturedSwitch:
                 # uuid_setvar on this caller's channel is modelled), the caller's channel is bridged to
                 # it (FreeSWITCH's CHANNEL_BRIDGE, naming the leg by the UUID the dial string gave it),
                 # and the bridge returns when the conversation ends.
-                legs = argument.split("origination_uuid=")[1:]
                 answering = legs[int(behaviour.partition(":")[2] or 0)]
-                leg = answering.split(",")[0].split("]")[0]
+                leg = self._legs[int(behaviour.partition(":")[2] or 0)]
                 for name, value in re.findall(rf"api_on_answer\w*=uuid_setvar {self.uuid} (\w+) ([^,\]]+)", answering):
                     self.variables[f"variable_{name}"] = value
                 bridged = captured_events("inbound-plain", "CHANNEL_BRIDGE")[0]
-                self._send(writer, self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg}))
-                self.variables["variable_answer_epoch"] = self.variables.get("variable_answer_epoch", "1795637077")
-                self.variables["variable_bridge_epoch"] = "1795637080"
+                self._send(self._channel(bridged, {"Bridge-A-Unique-ID": self.uuid, "Bridge-B-Unique-ID": leg, "Other-Leg-Unique-ID": leg}))
+                # The conversation ends when the captured hang-up did (its end_epoch), talk_seconds after the bridge.
+                ended_at = int(str(captured_events("outbound-ivr", "CHANNEL_HANGUP_COMPLETE")[0].get("variable_end_epoch")))
+                bridged_at = str(ended_at - self.script.talk_seconds)
+                self.variables["variable_answer_epoch"] = self.variables.get("variable_answer_epoch", bridged_at)
+                self.variables["variable_bridge_epoch"] = bridged_at
                 self.variables["variable_billsec"] = str(self.script.talk_seconds)
                 answered = {**application_headers, "variable_originate_disposition": "SUCCESS", "variable_DIALSTATUS": "ANSWER", **self.variables}
-                self._conversation = asyncio.create_task(self._hang_up_after_talking(writer, self._channel(busy, answered)))
+                self._conversation = asyncio.create_task(self._hang_up_after_talking(self._channel(busy, answered)))
                 return False
         elif application == "voicemail":
             ended = True
-        self._send(writer, self._channel(completion_template, {**application_headers, **self.variables, **extra}))
+        self._send(self._channel(completion_template, {**application_headers, **self.variables, **extra}))
         return ended
 
-    async def _hang_up_after_talking(self, writer: asyncio.StreamWriter, bridge_completion: Event) -> None:
+    async def _hang_up_after_talking(self, bridge_completion: Event) -> None:
         await asyncio.sleep(self.script.talk_wait)
-        writer.write(encode(bridge_completion))
-        await self._end(writer)
+        self._send(bridge_completion)
+        self._end()
 
-    async def _end(self, writer: asyncio.StreamWriter) -> None:
-        """The call ends: the captured hangup events, then linger and disconnect notices."""
+    def _end(self) -> None:
+        """The call ends: the captured hangup events, with what was set on the channel."""
+        if self.done.is_set():
+            return
         for event in (captured_events("outbound-ivr", "CHANNEL_HANGUP")[0], captured_events("outbound-ivr", "CHANNEL_HANGUP_COMPLETE")[0]):
-            self._send(writer, self._channel(event, self.variables))
-        for notice in (item for item in frames("outbound-ivr") if isinstance(item, Frame) and item.content_type == DISCONNECT_NOTICE):
-            writer.write(encode(notice))
-        await writer.drain()
+            self._send(self._channel(event, self.variables))
+        self.done.set()
 
 
-async def call_through(switch: CapturedSwitch, port: int, handler) -> CallSeen:
-    """One call on the controller's socket, to its end: an answered call whose socket the
-    controller let go of talks on, then its hang-up is told to the handler (`hung_up`) as the
-    event consumer tells it; returns once the handler is done with the call."""
-    seen = await switch.call(port)
-    if seen.let_go_talking:
-        await asyncio.sleep(switch.script.talk_wait)
-        handler.hung_up(switch.uuid)
-    while switch.uuid in handler.active:
-        await asyncio.sleep(0.01)
+PASSWORD = "Captured-switch-1"
+
+
+@contextlib.asynccontextmanager
+async def handling(handler, *, hang_ups: bool = True) -> AsyncIterator[CapturedEventSocket]:
+    """A captured event socket whose parked calls `handler` runs as the controller runs them
+    (`ParkedCalls` on an `InboundClient`); with `hang_ups` each call's hang-up is told to the
+    handler (`hung_up`) as the event consumer tells it."""
+    async with CapturedEventSocket(PASSWORD) as event_socket:
+        parked = ParkedCalls(handler, lambda call_uuid: command_sockets.of(call_uuid), lambda: None)
+
+        def on_event(event: Event) -> None:
+            parked.on_event(event)
+            if hang_ups and event.name == "CHANNEL_HANGUP_COMPLETE":
+                handler.hung_up(event.unique_id)
+
+        events = [*parked_calls.SUBSCRIBED_EVENTS, "CHANNEL_HANGUP_COMPLETE"]
+        command_sockets = CommandSockets([InboundClient("127.0.0.1", event_socket.port, PASSWORD)], InboundClient("127.0.0.1", event_socket.port, PASSWORD))
+        async with InboundClient("127.0.0.1", event_socket.port, PASSWORD, events=events, on_event=on_event), command_sockets.clients[0]:
+            yield event_socket
+            await parked.close()
+
+
+async def call_through(switch: CapturedSwitch, handler) -> CallSeen:
+    """One call parked for `handler`, to its end; returns once the handler is done with it."""
+    async with handling(handler) as event_socket:
+        seen = await event_socket.call(switch)
+        while switch.uuid in handler.active:
+            await asyncio.sleep(0.01)
     return seen
 
 
@@ -298,12 +295,14 @@ def events_of(name: str, event_names: Iterable[str]) -> list[Event]:
 
 
 class CapturedEventSocket:
-    """FreeSWITCH's inbound event socket: the captured greeting and replies,
-    then whatever events the test pushes (`send`), to every connected client."""
+    """FreeSWITCH's inbound event socket: the captured greeting and replies, the calls parked on
+    it (`park`, `call`: each answers the commands naming it), and whatever events the test
+    pushes (`send`), to every subscribed client."""
 
     def __init__(self, password: str) -> None:
         self.password = password
         self.commands: list[str] = []
+        self.calls: list[CapturedSwitch] = []
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self.subscribed = asyncio.Event()
@@ -327,22 +326,62 @@ class CapturedEventSocket:
         for writer in self._writers:
             writer.write(encode(event))
 
+    def park(self, call: CapturedSwitch) -> None:
+        """The dialplan parks `call` for the controller."""
+        self.calls.append(call)
+        self.send(call.parked(self))
+
+    async def call(self, call: CapturedSwitch) -> CallSeen:
+        """Park `call` and wait until it ended or left the controller's hands."""
+        self.park(call)
+        await call.done.wait()
+        if call._conversation is not None:
+            await call._conversation
+        return call.seen
+
+    def _call_named(self, text: str) -> CapturedSwitch | None:
+        named = [call for call in self.calls if call.mentioned_in(text)]
+        if named:
+            return named[-1]
+        # sofia_contact names a phone, not the call: the latest call still up asked.
+        up = [call for call in self.calls if not call.done.is_set()]
+        return up[-1] if up else None
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         greeting, accepted, *_ = frames("inbound-plain")
+        response = next(item for item in frames("inbound-register") if isinstance(item, Frame) and item.content_type == "api/response")
         writer.write(encode(greeting))
         try:
             while True:
-                command = (await reader.readuntil(b"\n\n")).decode().strip()
-                self.commands.append(command.split(" ", 1)[0] if command.startswith("auth ") else command)
-                if command.startswith("auth "):
-                    if command != f"auth {self.password}":
+                command = Command.decode(await read_command(reader))
+                line = command.line
+                self.commands.append(line.split(" ", 1)[0] if line.startswith("auth ") else line)
+                if line.startswith("auth "):
+                    if line != f"auth {self.password}":
                         writer.write(encode(_reply("auth-failure", "-ERR")))
                         return
                     writer.write(encode(accepted))
-                elif command.startswith("event "):
+                elif line.startswith("event "):
                     writer.write(encode(_reply("inbound-plain", "+OK event listener enabled plain")))
                     self._writers.append(writer)
                     self.subscribed.set()
+                elif line.startswith("api "):
+                    api_command = line.split(" ", 1)[1]
+                    call = self._call_named(api_command)
+                    body = call.api(api_command) if call is not None else "-ERR no_such_command Command not found!\n"
+                    writer.write(encode(Frame(response.content_type, response.headers, body)))
+                elif line.startswith("sendmsg "):
+                    call = self._call_named(line.split(" ", 1)[1])
+                    if call is None or call.done.is_set():
+                        writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "-ERR invalid session id [" + line.split(" ", 1)[1] + "]"})))
+                    else:
+                        writer.write(encode(_reply("outbound-forward", "+OK")))
+                        await writer.drain()
+                        await call.sendmsg(dict(command.headers), command.body)
+                elif line == "exit":
+                    writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK bye"})))
+                    await writer.drain()
+                    return
                 else:
                     writer.write(encode(Frame(COMMAND_REPLY, {"Reply-Text": "+OK"})))
                 await writer.drain()

@@ -50,7 +50,7 @@ def test_restore_is_refused_while_the_controller_listens(site, lab_site_copy, tm
     assert main(["backup", str(lab_site_copy), "--to", str(tmp_path / "b")]) == 0
     copy = next((tmp_path / "b").glob("ledger-*Z.sqlite3"))
     with socket.socket() as controller:
-        controller.bind((str(lab.controller.socket.host), lab.controller.socket.port))
+        controller.bind((str(lab.controller.metrics.host), lab.controller.metrics.port))
         controller.listen()
         assert main(["restore", str(lab_site_copy), str(copy)]) == 1
     assert "the controller is running (something listens on 127.0.0.1:" in capsys.readouterr().err

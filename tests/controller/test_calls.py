@@ -1,5 +1,5 @@
-"""Calls through the outbound socket: the controller's handler inside the real
-`OutboundServer`, the far end made of captured FreeSWITCH frames."""
+"""Calls parked for the controller: its handler behind the real `ParkedCalls` and
+`InboundClient`, the switch's end made of captured FreeSWITCH frames."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import asyncio
 import logging
 from decimal import Decimal
 
+from local_net import until
 from scraped import serving
-from switch_peer import CapturedSwitch, Script, call_through, captured_events, channel_variables
+from switch_peer import CapturedSwitch, Script, call_through, captured_events, channel_variables, handling
 
 from bizpbx.controller import call_events
-from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
+from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.guard import SOUND_REFUSED
 from bizpbx.controller.metrics import Metrics
-from bizpbx.esl.aio import OutboundServer
 from bizpbx.rating import Rater
 
 MAIN = "74952121562"
@@ -27,9 +27,9 @@ def place(site, switch: CapturedSwitch, *, spent: Decimal = Decimal(0)):
     handler = CallHandler(site, Rater(site), lambda org, since, until: spent, metrics, emitted.append)
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server, serving(metrics) as scrape:
+        async with serving(metrics) as scrape:
             # The bound only turns a hang into a failure; nothing here measures time.
-            seen = await asyncio.wait_for(call_through(switch, server.port, handler), 60)
+            seen = await asyncio.wait_for(call_through(switch, handler), 60)
             return seen, await scrape()
 
     seen, scraped = asyncio.run(scenario())
@@ -62,7 +62,8 @@ def test_main_number_call_enters_the_organization_id_and_reaches_its_owner(site)
     assert metrics.value("bizpbx_routing_seconds_sum") > 0
     assert metrics.value("bizpbx_calls_total", direction="inbound") == 1
     # The owner answered; who did is on the caller's channel for its hang-up event and CDR (the leg's own option).
-    assert seen.api == ["sofia_contact 12-100@pbx.lab"]
+    # The controller took the call by cancelling the dialplan's fallback first.
+    assert seen.api == [f"sched_del {switch.uuid}", "sofia_contact 12-100@pbx.lab"]
     assert switch.variables["variable_bizpbx_answered_by"] == "extension:100"
     assert [e.name for e in emitted] == ["call.started", "call.organization_entered", "call.answered"]
     started, entered, answered = (e.body for e in emitted)
@@ -209,7 +210,7 @@ def test_the_bridges_settings_the_dialplan_did_not_set_are_set_in_one_multiset(s
     assert seen.applications[0] == ("multiset", "continue_on_fail=true") and applications.count("multiset") == 1 and "bridge" in applications
 
 
-def test_an_answered_call_lets_its_socket_go_and_stays_the_controllers_until_its_hang_up(site):
+def test_an_answered_call_is_let_go_and_stays_the_controllers_until_its_hang_up(site):
     lab = site()
     metrics = Metrics()
     handler = CallHandler(lab, Rater(lab), lambda org, since, until: Decimal(0), metrics, lambda event: None)
@@ -217,37 +218,41 @@ def test_an_answered_call_lets_its_socket_go_and_stays_the_controllers_until_its
     switch = CapturedSwitch("12-100", "89161234567", channel_variables("internal", "89161234567", org_id="12"), Script(bridges=["answer"], talk_wait=30))
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server:
-            seen = await asyncio.wait_for(switch.call(server.port), 60)
+        async with handling(handler, hang_ups=False) as event_socket:
+            event_socket.park(switch)
+            await until(lambda: switch.uuid in handler.active and handler.active[switch.uuid].let_go, "the answered call to be let go")
             talking = (switch.uuid in handler.active, handler.outbound_calls.in_progress("12"), metrics.registry.get_sample_value("bizpbx_active_calls"))
-            handler.hung_up(switch.uuid)  # as the event consumer tells it
-            for _ in range(500):
-                if switch.uuid not in handler.active:
-                    break
-                await asyncio.sleep(0.01)
-            return seen, talking, (switch.uuid in handler.active, handler.outbound_calls.in_progress("12"), metrics.registry.get_sample_value("bizpbx_active_calls"))
+            handler.hung_up(switch.uuid)  # as the event consumer tells it (from the hang-up event or the CDR)
+            await until(lambda: switch.uuid not in handler.active, "the call to be over")
+            switch._conversation.cancel()
+            return switch.seen, talking, (switch.uuid in handler.active, handler.outbound_calls.in_progress("12"), metrics.registry.get_sample_value("bizpbx_active_calls"))
 
     seen, talking, over = asyncio.run(scenario())
-    # The socket was let go once the number answered (the switch returned it while the call went on).
-    assert seen.let_go_talking and seen.commands[-1] == "exit" and "noevents" not in seen.commands
+    # Nothing more was sent once the number answered: the bridge is the switch's to finish.
+    assert seen.applications[-1][0] == "bridge" and "hangup" not in seen.commands
     assert talking == (True, 1, 1), "while the call lasts it is the controller's: listed, counted by the guard"
     assert over == (False, 0, 0)
 
 
-def test_a_channel_whose_hang_up_the_event_socket_does_not_carry_keeps_its_socket_until_it_ends(site):
-    """A phone's leg the switch dialled, sent through the dialplan again (a transfer): its hang-up
-    passes no filter of the event socket, so its socket stays, with no events, until its disconnect notice."""
+def test_a_channel_whose_hang_up_the_ledger_does_not_rate_is_followed_until_its_own_hang_up(site):
+    """A phone's leg the switch dialled, sent through the dialplan again (a transfer): no CDR of the
+    ledger's tells its end, its channel's hang-up does."""
     lab = site()
+    handler = CallHandler(lab, Rater(lab), lambda org, since, until: Decimal(0), Metrics(), lambda event: None)
     variables = {**channel_variables("internal", "101", org_id="12"), "Call-Direction": "outbound"}
     switch = CapturedSwitch("12-100", "101", variables, Script(bridges=["answer"], talk_wait=0.5))
-    seen, _, metrics = place(lab, switch)
-    assert "noevents" in seen.commands and "exit" not in seen.commands and not seen.let_go_talking
-    assert metrics.value("bizpbx_active_calls") == 0
+
+    async def scenario():
+        async with handling(handler, hang_ups=False) as event_socket:
+            await asyncio.wait_for(event_socket.call(switch), 60)
+            await until(lambda: switch.uuid not in handler.active, "the call to be over")
+
+    asyncio.run(scenario())
 
 
 def test_a_channel_routed_again_while_its_answered_call_is_followed_ends_the_earlier_handling(site):
-    """The caller's leg transferred by the switch (a phone's transfer) comes through the dialplan
-    again under the same UUID: the new handling is the one its hang-up ends."""
+    """The caller's leg transferred by the switch (a phone's transfer) is parked again under the
+    same UUID: the new handling is the one its hang-up ends."""
     lab = site()
     handler = CallHandler(lab, Rater(lab), lambda org, since, until: Decimal(0), Metrics(), lambda event: None)
     first = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["answer"], talk_wait=30))
@@ -255,22 +260,23 @@ def test_a_channel_routed_again_while_its_answered_call_is_followed_ends_the_ear
     again.uuid = first.uuid
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5, events=CHANNEL_EVENTS) as server:
-            await asyncio.wait_for(first.call(server.port), 60)
+        async with handling(handler, hang_ups=False) as event_socket:
+            event_socket.park(first)
+            await until(lambda: first.uuid in handler.active and handler.active[first.uuid].let_go, "the first handling to let the call go")
             earlier = handler.active[first.uuid]
-            await asyncio.wait_for(again.call(server.port), 60)
-            routed_again = (earlier.hung_up.is_set(), handler.active[first.uuid] is not earlier)
+            event_socket.park(again)
+            await until(lambda: handler.active.get(first.uuid) not in (None, earlier) and handler.active[first.uuid].let_go, "the second handling")
+            routed_again = handler.active[first.uuid] is not earlier
             await asyncio.sleep(0.1)  # the earlier handling ends (it must not take the new one with it)
             still = first.uuid in handler.active
             handler.hung_up(first.uuid)
-            for _ in range(500):
-                if not handler.active:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: not handler.active, "the call to be over")
+            for call in (first, again):
+                call._conversation.cancel()
             return routed_again, still, dict(handler.active)
 
     routed_again, still, left = asyncio.run(scenario())
-    assert routed_again == (True, True) and still and left == {}
+    assert routed_again and still and left == {}
 
 
 def test_a_call_the_switch_placed_is_billed_from_the_answer_of_the_party_it_calls(site):

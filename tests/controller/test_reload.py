@@ -70,16 +70,16 @@ def test_sighup_reloads_the_site_for_new_calls_while_calls_in_progress_keep_thei
             try:
                 await asyncio.wait_for(event_socket.subscribed.wait(), 60)
                 await until_metric(lab, "bizpbx_up", 1)
-                in_progress = asyncio.create_task(ringing_call().call(lab.controller.socket.port))
+                in_progress = asyncio.create_task(event_socket.call(ringing_call()))
                 await until_metric(lab, "bizpbx_active_calls", 1)
 
-                # A new forwarding target, and a new socket port (applies only on restart).
+                # A new forwarding target, and a new API port (applies only on restart).
                 edit(site_file, no_answer_to(NEW_TARGET))
-                edit(site_file, lambda data: data["controller"]["socket"].update(port=free_port()))
+                edit(site_file, lambda data: data["controller"].update(api={"port": free_port()}))
                 os.kill(controller.pid, signal.SIGHUP)
                 await until_metric(lab, "bizpbx_site_reloads_total", 1)
                 before = await asyncio.wait_for(in_progress, 60)
-                after = await asyncio.wait_for(ringing_call().call(lab.controller.socket.port), 60)
+                after = await asyncio.wait_for(event_socket.call(ringing_call()), 60)
                 status = await asyncio.create_subprocess_exec(sys.executable, "-m", "bizpbx.cli", "status", str(site_file), "--json", stdout=asyncio.subprocess.PIPE)
                 shown = json.loads((await status.communicate())[0])
 
@@ -87,7 +87,7 @@ def test_sighup_reloads_the_site_for_new_calls_while_calls_in_progress_keep_thei
                 edit(site_file, lambda data: data["organizations"]["12"].update(owner="999"))
                 os.kill(controller.pid, signal.SIGHUP)
                 await until_metric(lab, "bizpbx_site_reload_failures_total", 1)
-                kept = await asyncio.wait_for(ringing_call().call(lab.controller.socket.port), 60)
+                kept = await asyncio.wait_for(event_socket.call(ringing_call()), 60)
                 calls = await metric(lab, "bizpbx_calls_total")
             finally:
                 controller.terminate()
@@ -101,10 +101,10 @@ def test_sighup_reloads_the_site_for_new_calls_while_calls_in_progress_keep_thei
     assert forwarded_to(after) == f"sofia/gateway/carrier/{NEW_TARGET}"
     assert forwarded_to(kept) == f"sofia/gateway/carrier/{NEW_TARGET}", "the invalid site was not applied, even in part"
     assert calls == 3, "the counters survive a reload"
-    assert shown["running"] is True and shown["site_reloads"] == 1 and shown["needs_restart"] == ["controller.socket"]
+    assert shown["running"] is True and shown["site_reloads"] == 1 and shown["needs_restart"] == ["controller.api"]
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     messages = [line["message"] for line in lines]
-    assert any(m.startswith("needs restart: controller.socket changed") for m in messages)
+    assert any(m.startswith("needs restart: controller.api changed") for m in messages)
     assert any("not reloaded: 1 problem(s); the running site is kept" in m for m in messages)
     assert any(m.startswith(f"site {site_file}: organizations.12.owner: ") for m in messages), "the problem is named where it is"
     assert lab_secrets["BIZPBX_ESL__PASSWORD"] not in log

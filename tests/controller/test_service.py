@@ -1,5 +1,5 @@
-"""The whole controller (`Controller.run`): the outbound socket, the inbound
-event socket, the ledger, the outbox, the metrics endpoint and shutdown."""
+"""The whole controller (`Controller.run`): the calls parked on its event socket,
+rating, the ledger, the outbox, the metrics endpoint and shutdown."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from local_net import until
 from scraped import OPENMETRICS, scrape
-from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables, hangup_complete
+from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables
 
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.service import Controller
@@ -49,10 +49,8 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
             # A controller that has seen no call yet has no sample of its labelled counters.
             fresh = await status_of(site_file)
             switch = CapturedSwitch(KAZAN_CALLER, HOTLINE, HOTLINE_VARIABLES, Script(bridges=["answer"], talk_seconds=65))
-            seen = await asyncio.wait_for(switch.call(lab.controller.socket.port), 30)
-            # The switch reports the end of the call on the event socket, with what the controller set.
-            ended_with = {**HOTLINE_VARIABLES, "variable_bizpbx_answered_by": switch.variables["variable_bizpbx_answered_by"]}
-            event_socket.send(hangup_complete(KAZAN_CALLER, HOTLINE, ended_with, call_uuid=switch.uuid, billsec=65))
+            seen = await asyncio.wait_for(event_socket.call(switch), 30)
+            # The switch reported the end of the call on the event socket, with what the controller set.
             await until(lambda: controller.ledger.has(switch.uuid), "the call in the ledger")
             metrics = await scrape(lab.controller.metrics.port)
             openmetrics = await scrape(lab.controller.metrics.port, accept=OPENMETRICS)
@@ -67,7 +65,8 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     assert status["running"] is True and status["calls_in_ledger"] == 1 and status["active_calls"] == 0 and status["calls_total"] == 1
     assert status["esl_connected"] is True
     assert status["sizing"] == {"max_calls": 250, "calls_per_second": 60, "max_sessions": 500, "sessions_per_second": 120}
-    assert "event plain CHANNEL_HANGUP_COMPLETE CUSTOM sofia::gateway_state" in commands
+    assert "event plain CHANNEL_PARK CHANNEL_EXECUTE_COMPLETE CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE CUSTOM sofia::gateway_state" in commands
+    assert "filter Application -sched_transfer" in commands and "filter Application -park" in commands
     assert "auth" in commands  # the password itself is never kept by the peer's record
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
     assert bridge.count("user/34-") == 3  # the simultaneous support group: 200, 201, 202
@@ -99,7 +98,7 @@ def test_a_hotline_call_is_routed_then_rated_by_the_callers_origin(site, lab_sec
     [answered] = [e.data for e in outbox.after(0) if e.name == "call.answered"]
     assert "recovered" not in answered, "the controller saw the answer live; the hang-up's copy was not stored"
     assert answered["answered_by"]["target"] == ended["answered_by"]["target"] == "extension:200"  # the group's first leg answered
-    assert ended["answered"] is True and ended["talk_seconds"] == 5  # bridged 1795636467, ended 1795636472
+    assert ended["answered"] is True and ended["talk_seconds"] == 65  # the bridge's epoch to the hang-up's
 
 
 def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secrets):
@@ -126,31 +125,31 @@ def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secre
 
 def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):
     """A call that is ringing when the stop comes is still handled to its end;
-    a call that arrives afterwards is refused, so the dialplan's fallback takes it at once."""
+    a call parked afterwards goes to the dialplan's fallback at once."""
 
     async def scenario():
         async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
             lab = site(lambda d: d["organizations"]["12"]["employees"]["101"]["forwarding"]["no_answer"].update(after_seconds=5), esl_port=event_socket.port)
             controller, stop, running = await controller_running(lab, event_socket, grace_seconds=30)
-            ringing = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["ring", "answer"]))
-            in_progress = asyncio.create_task(ringing.call(lab.controller.socket.port))
+            ringing = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["ring", "answer"]), context="org-12")
+            in_progress = asyncio.create_task(event_socket.call(ringing))
             await until(lambda: controller.handler.active, "the call to be in progress")
             stop.set()
             await until(lambda: controller.handler.draining, "the controller to start draining")
-            late = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script())
-            with pytest.raises(ConnectionRefusedError):
-                # Refused at once: the switch's `socket` application returns and the dialplan's fallback runs.
-                await asyncio.wait_for(late.call(lab.controller.socket.port), 30)
+            late = CapturedSwitch("12-100", "102", channel_variables("internal", "102", org_id="12"), Script(), context="org-12")
+            await asyncio.wait_for(event_socket.call(late), 30)
             seen = await asyncio.wait_for(in_progress, 30)
             await asyncio.wait_for(running, 30)
-            return seen
+            return seen, late
 
-    seen = asyncio.run(scenario())
+    seen, late = asyncio.run(scenario())
     # The ringing call was not dropped: the deadline passed and the forward happened.
     assert [argument.rsplit("]", 1)[1] for name, argument in seen.applications if name == "bridge"] == [
         "user/12-101@${domain}",
         "sofia/gateway/carrier/+79161234567",
     ]
+    # The late one was sent through its extension in the fallback twin of its context, nothing run on it.
+    assert late.handed_back == f"uuid_transfer {late.uuid} 102 XML org-12-fallback" and late.seen.applications == []
 
 
 def test_a_stop_does_not_wait_for_an_answered_call_the_switch_carries_alone(site, lab_secrets, caplog):
@@ -163,15 +162,16 @@ def test_a_stop_does_not_wait_for_an_answered_call_the_switch_carries_alone(site
             lab = site(esl_port=event_socket.port)
             controller, stop, running = await controller_running(lab, event_socket, grace_seconds=600)
             talking = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["answer"], talk_wait=600))
-            seen = await asyncio.wait_for(talking.call(lab.controller.socket.port), 30)
-            followed = [state.let_go for state in controller.handler.active.values()]
+            event_socket.park(talking)
+            await until(lambda: [state.let_go for state in controller.handler.active.values()] == [True], "the answered call to be let go")
             stop.set()
             # The bound only turns a wait for the grace period into a failure.
             await asyncio.wait_for(running, 60)
-            return seen, followed, dict(controller.handler.active)
+            talking._conversation.cancel()
+            return talking.seen, dict(controller.handler.active)
 
-    seen, followed, left = asyncio.run(scenario())
-    assert seen.let_go_talking and followed == [True] and left == {}
+    seen, left = asyncio.run(scenario())
+    assert seen.applications[-1][0] == "bridge" and left == {}
     assert "stopping: 0 call(s) being routed get up to 600 s; 1 answered go on in the switch" in caplog.text
     assert "grace period over" not in caplog.text
 
@@ -202,8 +202,8 @@ def test_the_controller_command_refuses_a_bad_site_without_echoing_secrets(site,
 def test_the_controller_command_says_why_it_cannot_start(site, tmp_path):
     lab = site()
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", lab.controller.socket.port))
+        taken.bind(("127.0.0.1", lab.controller.metrics.port))
         taken.listen()
         result = subprocess.run([sys.executable, "-m", "bizpbx.cli", "controller", str(tmp_path / "site.yml")], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 1
-    assert "bizpbx controller: cannot start: " in result.stderr and f"socket 127.0.0.1:{lab.controller.socket.port}" in result.stderr
+    assert "bizpbx controller: cannot start: " in result.stderr and f"metrics 127.0.0.1:{lab.controller.metrics.port}" in result.stderr

@@ -9,7 +9,6 @@ from switch_peer import CapturedSwitch, Script, call_through, channel_variables
 
 from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics
-from bizpbx.esl.aio import OutboundServer
 from bizpbx.rating import Rater
 
 
@@ -27,8 +26,7 @@ def test_a_busy_outbound_leg_is_counted_on_its_trunk_by_cause(site):
     switch = CapturedSwitch("12-100", "+79161234567", channel_variables("internal", "+79161234567", org_id="12"), Script(bridges=["busy"]))
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
-            return await asyncio.wait_for(call_through(switch, server.port, handler), 60)
+        return await asyncio.wait_for(call_through(switch, handler), 60)
 
     seen = asyncio.run(scenario())
     [bridge] = [argument for name, argument in seen.applications if name == "bridge"]
@@ -43,8 +41,7 @@ def test_an_internal_leg_that_fails_is_no_trunk_failure(site):
     switch = CapturedSwitch("12-100", "101", channel_variables("internal", "101", org_id="12"), Script(bridges=["busy", "answer"]))
 
     async def scenario():
-        async with OutboundServer(handler, "127.0.0.1", 0, linger=5) as server:
-            return await asyncio.wait_for(call_through(switch, server.port, handler), 60)
+        return await asyncio.wait_for(call_through(switch, handler), 60)
 
     seen = asyncio.run(scenario())
     assert [name for name, _ in seen.applications].count("bridge") == 2  # both legs were tried

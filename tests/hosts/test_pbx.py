@@ -16,7 +16,7 @@ pytestmark = pytest.mark.lab
 
 PBX, CARRIER = lab.BY_NAME["pbx"].address, lab.BY_NAME["carrier"].address
 LAB_SUBNET = lab.PLAN.network.subnet
-LOOPBACK_ONLY_PORTS = (8021, 8084, 9464)  # ESL, the controller's socket, its metrics (the demo site's)
+LOOPBACK_ONLY_PORTS = (8021, 9464)  # ESL, the controller's metrics (the demo site's)
 
 
 @pytest.mark.parametrize("package", ["python3-venv", "nftables", "fail2ban"])
@@ -167,7 +167,7 @@ def test_nftables_rules_in_force(pbx) -> None:
     listing = pbx.check_output("nft list table inet bizpbx")
     assert f"ip saddr {CARRIER} meta l4proto {{ tcp, udp }} th dport 5080 counter" in listing
     assert f"ip saddr {LAB_SUBNET} meta l4proto {{ tcp, udp }} th dport 5060 counter" in listing
-    assert "tcp dport { 8021, 8084, 8095, 9464 } counter" in listing
+    assert "tcp dport { 8021, 8095, 9464 } counter" in listing
     assert "tcp dport 22 counter packets" in listing and "accept" in listing
 
 

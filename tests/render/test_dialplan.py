@@ -1,5 +1,5 @@
-"""The rendered dialplan: every call to the controller first, the static
-fallback after it, from the same rules."""
+"""The rendered dialplan: every call parked for the controller first, the
+static fallback in the context's twin, from the same rules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rendered_tree import edit_site, parse
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.render.dialplan_parts import number_pattern
 from bizpbx.numbers.e164 import e164_digits, is_russian
 from bizpbx.render import render_site
@@ -52,23 +53,40 @@ def matching(context: Element, destination: str) -> Element:
     raise AssertionError(f"no extension of {context.get('name')} matches {destination}")
 
 
-def test_every_number_goes_to_the_controller_then_the_fallback(rendered: Path, lab_site):
-    public = contexts(rendered)["public"]
-    socket = ("socket", "127.0.0.1:8084 async full")
+def parked_in(context: str) -> list[tuple[str, str]]:
+    """How a call is handed to the controller: its fallback scheduled, then parked."""
+    return [("sched_transfer", f"+{fs.FALLBACK_AFTER_SECONDS} ${{destination_number}} XML {context}-fallback"), ("park", "")]
+
+
+def fallback(every: dict[str, Element], context: str, dialled: str) -> list[tuple[str, str]]:
+    """What the switch does alone with `dialled`: its extension in the context's fallback twin."""
+    extension = matching(every[f"{context}-fallback"], dialled)
+    return [s for c in extension.findall("condition") for s in actions(c) + actions(c, "anti-action")]
+
+
+def test_every_number_is_parked_for_the_controller_with_a_fallback(rendered: Path, lab_site):
+    every = contexts(rendered)
     for number, entry in {**lab_site.numbers}.items():
         for dialled in (number, number.lstrip("+"), "8" + number[2:]):
-            extension = matching(public, dialled)
+            extension = matching(every["public"], dialled)
             steps = actions(extension.find("condition"))
-            assert socket in steps, f"{dialled}: no socket"
-            at = steps.index(socket)
+            assert steps[-2:] == parked_in("public"), f"{dialled}: not parked"
             expected = {"hangup_after_bridge": "true", "continue_on_fail": "true", "bizpbx_direction": "inbound", "bizpbx_called": number}
             expected |= {"bizpbx_number_kind": str(entry.kind), "bizpbx_trunk": "carrier"}
             if entry.organization:
                 expected["bizpbx_org_id"] = entry.organization
-            assert expected.items() <= variables_set(steps[:at]).items(), f"{dialled}: {steps[:at]}"
-            assert [app for app, _ in steps[:at]].count("multiset") == 1, "the controller's variables in one application"
-            after = steps[at + 1 :] + [s for c in extension.findall("condition")[1:] for s in actions(c) + actions(c, "anti-action")]
-            assert after, f"{dialled}: nothing after the socket: no fallback"
+            assert expected.items() <= variables_set(steps).items(), f"{dialled}: {steps}"
+            assert [app for app, _ in steps].count("multiset") == 1, "the controller's variables in one application"
+            assert fallback(every, "public", dialled), f"{dialled}: no fallback"
+
+
+def test_the_fallback_twins_hold_no_park(rendered: Path):
+    every = contexts(rendered)
+    twins = [name for name in every if name.endswith("-fallback")]
+    assert sorted(twins) == ["org-12-fallback", "org-34-fallback", "org-7-fallback", "public-fallback"]
+    for name in twins:
+        applications = {a.get("application") for a in every[name].iter("action")} | {a.get("application") for a in every[name].iter("anti-action")}
+        assert not applications & {"park", "sched_transfer"}, name
 
 
 def test_public_refuses_anything_else(rendered: Path):
@@ -79,8 +97,7 @@ def test_public_refuses_anything_else(rendered: Path):
 
 
 def test_main_number_fallback_asks_for_the_organization_id(rendered: Path):
-    public = contexts(rendered)["public"]
-    steps = actions(matching(public, "+74952121562").find("condition"))
+    steps = fallback(contexts(rendered), "public", "+74952121562")
     collect = next(data for app, data in steps if app == "play_and_get_digits").split(" ")
     # Two-digit IDs; room for a third digit, so that the pound the prompt asks for ends the entry.
     assert collect[:5] == ["2", "3", "3", "5000", "#"]
@@ -103,8 +120,7 @@ def test_main_number_fallback_asks_for_the_organization_id(rendered: Path):
 
 
 def test_number_with_business_hours(rendered: Path):
-    public = contexts(rendered)["public"]
-    assert actions(matching(public, "+74951234567").find("condition"))[-1] == ("transfer", "in-74951234567 XML org-12-incoming")
+    assert fallback(contexts(rendered), "public", "+74951234567")[-1] == ("transfer", "in-74951234567 XML org-12-incoming")
     hours = matching(contexts(rendered)["org-12-incoming"], "in-74951234567").findall("condition")[1]
     assert hours.get("wday") == "mon,tue,wed,thu,fri"
     assert hours.get("time-of-day") == "09:00:00-17:59:59"
@@ -128,7 +144,7 @@ def parse_bytes(content: bytes) -> Element:
 
 
 def test_hotline_takes_callers_in_russia_only(rendered: Path):
-    extension = matching(contexts(rendered)["public"], "88005553535")
+    extension = matching(contexts(rendered)["public-fallback"], "88005553535")
     screening = extension.findall("condition")[1]
     assert screening.get("field") == "caller_id_number"
     assert actions(screening) == [("transfer", "group-support XML org-34-incoming")]
@@ -165,28 +181,30 @@ def test_phones_reach_their_own_organization_only(rendered: Path):
     employees = matching(phones, "101").find("condition")
     assert re.search(employees.get("expression"), "101").group(1) == "101"
     steps = actions(employees)
-    assert steps[-1] == ("transfer", "ext-${destination_number} XML org-12-incoming")
+    assert steps[-2:] == parked_in("org-12")
     assert {"bizpbx_direction": "internal", "bizpbx_org_id": "12"}.items() <= variables_set(steps).items()
-    assert steps.index(("socket", "127.0.0.1:8084 async full")) < len(steps) - 1
-    assert actions(matching(phones, "600").find("condition"))[-1] == ("transfer", "group-sales XML org-12-incoming")
+    assert fallback(every, "org-12", "101") == [("transfer", "ext-${destination_number} XML org-12-incoming")]
+    assert fallback(every, "org-12", "600") == [("transfer", "group-sales XML org-12-incoming")]
     # An extension of organization 34 is not a number for organization 12's phones.
-    assert actions(matching(phones, "200").find("condition"))[-3:] == REFUSED_AS_NOT_A_NUMBER
+    assert fallback(every, "org-12", "200") == REFUSED_AS_NOT_A_NUMBER
 
 
 def test_outbound_goes_to_the_guard_and_refuses_without_it(rendered: Path):
-    outbound = matching(contexts(rendered)["org-12"], "+79161112233")
+    every = contexts(rendered)
+    outbound = matching(every["org-12"], "+79161112233")
     assert outbound.get("name") == "outbound"
     steps = actions(outbound.find("condition"))
-    at = steps.index(("socket", "127.0.0.1:8084 async full"))
-    assert ("set", "effective_caller_id_number=+74951234567") in steps[:at]
-    assert {"bizpbx_direction": "outbound", "bizpbx_trunk": "carrier"}.items() <= variables_set(steps[:at]).items()
-    assert steps[at + 1 :] == [("hangup", "NORMAL_TEMPORARY_FAILURE")], "without the controller nothing leaves through the trunk"
+    assert steps[-2:] == parked_in("org-12")
+    assert ("set", "effective_caller_id_number=+74951234567") in steps
+    assert {"bizpbx_direction": "outbound", "bizpbx_trunk": "carrier"}.items() <= variables_set(steps).items()
+    assert fallback(every, "org-12", "+79161112233") == [("hangup", "NORMAL_TEMPORARY_FAILURE")], "without the controller nothing leaves through the trunk"
 
 
 def test_an_organization_without_a_plan_has_no_outbound(rendered: Path):
-    phones = contexts(rendered)["org-7"]
+    every = contexts(rendered)
+    phones = every["org-7"]
     assert not any(app == "bridge" and "sofia/gateway" in data for c in phones.iter("condition") for app, data in actions(c))
-    refused = actions(matching(phones, "+79161112233").find("condition"))
+    refused = fallback(every, "org-7", "+79161112233")
     assert refused[-3:] == [("answer", ""), ("playback", SOUND_INTERNAL_ONLY), ("hangup", "CALL_REJECTED")]
     incoming = contexts(rendered)["org-7-incoming"]
     assert not any("sofia/gateway" in (a.get("data") or "") for a in incoming.iter("action"))

@@ -88,8 +88,8 @@ def test_the_site_s_monitoring_networks_alone_may_scrape(lab_site_copy, tmp_path
     assert verdict(rules, "10.20.0.5", 9464) == "accept" and verdict(rules, "192.0.2.7", 9464) == "accept"
     for source in ("10.20.1.5", "192.0.2.8", "10.231.0.20"):
         assert verdict(rules, source, 9464) == "drop"
-    # Only the metrics port: the monitoring network reaches neither ESL nor the controller's socket.
-    assert verdict(rules, "10.20.0.5", 8021) == "drop" and verdict(rules, "10.20.0.5", 8084) == "drop"
+    # Only the metrics port: the monitoring network reaches neither ESL nor the click-to-call API.
+    assert verdict(rules, "10.20.0.5", 8021) == "drop" and verdict(rules, "10.20.0.5", 8095) == "drop"
 
 
 def test_the_role_may_narrow_the_site_s_list(lab_site_copy, tmp_path):

@@ -10,6 +10,7 @@ a temporary directory.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -20,12 +21,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 from local_switch import put_on_loopback
 from rendered_tree import edit_site
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.render.file_tree import replace_tree
 from bizpbx.render import render_site
 from bizpbx.settings import Site
@@ -102,7 +103,7 @@ def _live_site(site_file: Path, work: Path) -> dict[str, int]:
     def on_loopback(data):
         ports["external"], ports["internal"] = put_on_loopback(data, work, Path(PREFIX))
         data["freeswitch"]["phone_networks"] = ["127.0.0.1/32"]  # 127.0.0.3 is outside them
-        ports["esl"], ports["controller"] = data["esl"]["port"], data["controller"]["socket"]["port"]
+        ports["esl"] = data["esl"]["port"]
 
     edit_site(site_file, on_loopback)
     return ports
@@ -122,38 +123,6 @@ def _wait_for_event_socket(process: subprocess.Popen, port: int, password: str, 
 
 def _tail(log: Path) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no log)"
-
-
-class DeadController:
-    """Stands in for the controller: takes the call, answers it, then drops it,
-    as a controller that dies mid-call would."""
-
-    def __init__(self, port: int) -> None:
-        self.server = socket.create_server(("127.0.0.1", port))
-        self.server.settimeout(STARTUP_SECONDS)
-        self.channel: dict[str, str] = {}
-
-    def take_one_call(self) -> None:
-        connection, _ = self.server.accept()
-        connection.settimeout(STARTUP_SECONDS)
-        call = Framing(connection)
-        try:
-            headers, _ = call.send("connect")
-            self.channel = {name: unquote(value) for name, value in headers.items()}
-            call.send("myevents")
-            call.send("sendmsg\ncall-command: execute\nexecute-app-name: answer")
-            # Dropped only once the answer has run: closed within moments of
-            # `connect`, 1.10.12 can leave the call parked instead of going on.
-            while True:
-                _, body = call.message()
-                event = dict(line.split(": ", 1) for line in body.splitlines() if ": " in line)
-                if event.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE" and event.get("Application") == "answer":
-                    break
-        finally:
-            call.close()
-
-    def close(self) -> None:
-        self.server.close()
 
 
 def _problems(log: Path) -> list[str]:
@@ -205,8 +174,25 @@ class Switch:
     ports: dict[str, int]
     esl: EventSocket
     log: Path
-    controller: DeadController
     problems_at_start: list[str]
+
+    def parked(self, destination: str) -> str:
+        """The UUID of the call to `destination` parked in the public context (the loopback's
+        inbound leg), once it is."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rows = json.loads(self.esl.api("show channels as json")).get("rows") or []
+            for row in rows:
+                if row["context"] == "public" and row["dest"] == destination and row["application"] == "park" and row["direction"] == "inbound":
+                    return row["uuid"]
+            time.sleep(0.1)
+        raise AssertionError(f"no call to {destination} parked: {rows}")
+
+    def wait_for_log(self, text: str, count: int, seconds: float = 10) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.log.read_text(errors="replace").count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.log.read_text(errors="replace").count(text) >= count
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +213,6 @@ def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switch]:
         directory.mkdir(exist_ok=True)
         command += [f"-{name}", str(directory)]
     log = dirs["log"] / "freeswitch.log"
-    controller = DeadController(ports["controller"])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)
     try:
         esl = _wait_for_event_socket(process, ports["esl"], site.esl.password.get_secret_value(), log)
@@ -235,11 +220,10 @@ def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switch]:
             deadline = time.monotonic() + STARTUP_SECONDS
             while esl.api("sofia status").count("RUNNING") < 2 and time.monotonic() < deadline:
                 time.sleep(0.5)
-            yield Switch(site, ports, esl, log, controller, _problems(log))
+            yield Switch(site, ports, esl, log, _problems(log))
         finally:
             esl.close()
     finally:
-        controller.close()
         process.terminate()
         try:
             process.communicate(timeout=30)
@@ -275,19 +259,34 @@ def test_phones_register_with_their_password_from_the_phone_networks_only(switch
     assert any("from ip 127.0.0.3" in line for line in failures), "no line for fail2ban"
 
 
-def test_a_trunk_call_goes_to_the_controller_then_to_the_fallback(switch: Switch):
-    # Organization 12's number: handed to the controller with its variables,
-    # then, the controller gone, on into the fallback.
+def test_a_trunk_call_is_parked_for_the_controller_and_falls_back_without_one(switch: Switch):
+    # Organization 12's number: parked for the controller with its variables; nobody takes it, and
+    # the transfer the dialplan scheduled sends it on into the fallback.
     switch.esl.background("originate {origination_caller_id_number=74957654321}loopback/74951234567/public &park()")
-    switch.controller.take_one_call()
-    channel = switch.controller.channel
-    assert channel.get("variable_bizpbx_called") == "+74951234567", channel
-    assert channel.get("variable_bizpbx_org_id") == "12"
-    assert channel.get("variable_bizpbx_trunk") == "carrier"
-    assert channel.get("variable_hangup_after_bridge") == "true"
+    uuid = switch.parked("74951234567")
+    assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_called").strip() == "+74951234567"
+    assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_org_id").strip() == "12"
+    assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_trunk").strip() == "carrier"
+    assert switch.esl.api(f"uuid_getvar {uuid} hangup_after_bridge").strip() == "true"
     fallback = "->in-74951234567 in context org-12-incoming"
-    deadline = time.monotonic() + 10
-    while fallback not in switch.log.read_text(errors="replace") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    fell_back = switch.wait_for_log(fallback, 1)
     switch.esl.api("hupall")
-    assert fallback in switch.log.read_text(errors="replace"), "no fallback after the controller left"
+    assert fell_back, "no fallback without a controller"
+
+
+def test_a_call_the_controller_claimed_stays_parked_until_handed_back(switch: Switch):
+    fallback = "->in-74951234567 in context org-12-incoming"
+    before = switch.log.read_text(errors="replace").count(fallback)
+    switch.esl.background("originate {origination_caller_id_number=74957654322}loopback/74951234567/public &park()")
+    uuid = switch.parked("74951234567")
+    claimed = switch.esl.api(fs.claim(uuid))
+    assert fs.claimed(claimed), claimed
+    assert not fs.claimed(switch.esl.api(fs.claim(uuid))), "claimed twice"
+    # Past the fallback's time, the call is still parked: the controller has it.
+    assert not switch.wait_for_log(fallback, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS + 1.5)
+    assert switch.parked("74951234567") == uuid
+    handed = switch.esl.api(fs.hand_back(uuid, "74951234567", "public"))
+    assert handed.startswith("+OK"), handed
+    fell_back = switch.wait_for_log(fallback, before + 1)
+    switch.esl.api("hupall")
+    assert fell_back, "not in the fallback once handed back"

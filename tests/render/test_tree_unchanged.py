@@ -9,8 +9,10 @@ when the CDR gained its billed_from column (a transferred client's leg), and whe
 came to set continue_on_fail before the socket (the controller's multiset saved), when
 it came to hand the controller its variables in one multiset instead of a set each, and when
 the legs of a ring came to offer the call for pickup themselves (api_on_originate, not a `hash`
-application before the bridge), and when the switch's globals came to hold RECORD_PRE_BUFFER_FRAMES=1
-(the default pre-buffer lost the notice from the recording; once per site, not a `set` per call).
+application before the bridge), when the switch's globals came to hold RECORD_PRE_BUFFER_FRAMES=1
+(the default pre-buffer lost the notice from the recording; once per site, not a `set` per call),
+and when calls came to be parked for the controller (its fallback scheduled, the static fallback
+in each context's `-fallback` twin) instead of handed to its socket.
 
 When a change to a non-TLS tree is intended, record the trees again with
 `python tests/render/test_tree_unchanged.py > tests/render/recorded/trees.json`

@@ -129,6 +129,11 @@ class DialplanMachine:
                 world.trace.append(("record", variables.get("bridge_pre_execute_aleg_data")))
             elif app == "unset":
                 variables.pop(data, None)
+            elif app == "sched_transfer":
+                _, destination, _, context = data.split(" ")
+                scheduled = destination, context
+            elif app == "park":  # the controller is not there: the transfer scheduled before runs
+                return scheduled
             elif app == "transfer":
                 destination, _, context = data.split(" ")
                 return destination, context
@@ -149,7 +154,7 @@ class DialplanMachine:
                 onward = self._collect(data.split(" "), variables, world)
                 if onward is not None:
                     return onward
-            # answer, playback, hash, socket (the controller is not there): nothing the trace shows
+            # answer, playback, hash: nothing the trace shows
         return None
 
     def _bridge(self, dial: str, variables: dict[str, str], world: World) -> None:

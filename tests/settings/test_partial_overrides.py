@@ -22,19 +22,24 @@ def with_data(site_file: Path, change) -> Path:
     return site_file
 
 
-@pytest.mark.parametrize("listener, port", [("metrics", 9464), ("socket", 8084)])
-def test_one_field_of_a_listener_from_the_environment_keeps_the_default_port(lab_site_copy, monkeypatch, listener, port):
-    monkeypatch.setenv(f"BIZPBX_CONTROLLER__{listener.upper()}__HOST", "127.0.0.2")
+def test_one_field_of_a_listener_from_the_environment_keeps_the_default_port(lab_site_copy, monkeypatch):
+    monkeypatch.setenv("BIZPBX_CONTROLLER__METRICS__HOST", "127.0.0.2")
     site = load_site(lab_site_copy)
-    assert getattr(site.controller, listener).host == IPv4Address("127.0.0.2")
-    assert getattr(site.controller, listener).port == port
+    assert (site.controller.metrics.host, site.controller.metrics.port) == (IPv4Address("127.0.0.2"), 9464)
 
 
 def test_one_field_of_a_listener_in_the_file_keeps_the_default_port(lab_site_copy):
-    with_data(lab_site_copy, lambda d: d["controller"].update(metrics={"host": "127.0.0.3"}, socket={"port": 8090}))
+    with_data(lab_site_copy, lambda d: d["controller"].update(metrics={"host": "127.0.0.3"}, api={"port": 8090}))
     site = load_site(lab_site_copy)
     assert (site.controller.metrics.host, site.controller.metrics.port) == (IPv4Address("127.0.0.3"), 9464)
-    assert (site.controller.socket.host, site.controller.socket.port) == (IPv4Address("127.0.0.1"), 8090)
+    assert (site.controller.api.host, site.controller.api.port) == (IPv4Address("127.0.0.1"), 8090)
+
+
+def test_the_socket_the_controller_no_longer_listens_on_is_an_unknown_setting(lab_site_copy):
+    with_data(lab_site_copy, lambda d: d["controller"].update(socket={"port": 8084}))
+    with pytest.raises(SiteError) as refused:
+        load_site(lab_site_copy)
+    assert ("controller.socket", "unknown setting") in refused.value.problems
 
 
 def test_monitoring_networks_alone_open_the_metrics_listener_on_every_address(lab_site_copy, monkeypatch):

@@ -1,8 +1,8 @@
 """`bizpbx restore SITE FILE`: put a copy made by `bizpbx backup` back as the ledger.
 
 Stop the controller first (`systemctl stop bizpbx-controller`): the command
-refuses while something listens on the controller's socket
-(`controller.socket`). The copy is checked (`PRAGMA integrity_check`, a
+refuses while something listens on the controller's metrics address
+(`controller.metrics`: the controller always serves it). The copy is checked (`PRAGMA integrity_check`, a
 ledger schema this bizpbx knows) before anything is written; then the
 ledger's content is replaced with it in one step (SQLite's backup API, under
 the ledger's own lock). Calls and events after the copy are not lost for
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if site.controller.postgresql is not None:
         print("bizpbx restore: the ledger is in PostgreSQL (controller.postgresql): restore it with the database's own tools (pg_restore)", file=sys.stderr)
         return EXIT_INVALID
-    listen = site.controller.socket
+    listen = site.controller.metrics
     if _listening(str(listen.host), listen.port):
         print(f"bizpbx restore: the controller is running (something listens on {listen.host}:{listen.port}): stop it first", file=sys.stderr)
         return EXIT_FAILED

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 
 from bizpbx.controller.call_events import header_text
-from bizpbx.esl.aio import OutboundSession
+from bizpbx.controller.parked_calls import ParkedCall
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.fs_vocabulary import BUSY_CAUSES, NO_ANSWER_CAUSES
@@ -35,23 +35,21 @@ def answered_leg(events: asyncio.Queue[Event], legs: dict[str, Leg]) -> tuple[Le
     return None
 
 
-async def until_answered_call_ends(session: OutboundSession, bridging: asyncio.Future[Event], hung_up: asyncio.Event | None) -> None:
-    """An answered bridge is the switch's to finish (hangup_after_bridge). With `hung_up` the
-    controller lets go of the call's socket: each socket is a thread of the switch's that polls
-    every 20 ms and weighs every event of every call while the call lasts (in the lab at 60
-    calls/s, mod_event_socket took over a sixth of the switch's samples); the call stays the
-    controller's (the guard's count, the call API) until its hang-up comes by the event socket or
-    the CDR files (`hung_up` set), which describe the caller's legs only (`is_call_leg`). Without,
-    the socket stays, with no events on it, until the channel's disconnect notice."""
+async def until_answered_call_ends(session: ParkedCall, bridging: asyncio.Future[Event], hung_up: asyncio.Event) -> None:
+    """An answered bridge is the switch's to finish (hangup_after_bridge): the controller stops
+    waiting for its completion and lets go of the call, which stays the controller's (the guard's
+    count, the call API) until its hang-up comes: the ledger's (`hung_up`: by the event socket or
+    the CDR files, for the legs it rates) or the channel's own."""
     bridging.cancel()  # its completion never comes now; a cancelled execute's reply is still read in turn
     with contextlib.suppress(asyncio.CancelledError, EslError):
         await bridging
-    with contextlib.suppress(EslError):
-        if hung_up is None:
-            await session.stop_events()
-            await session.wait_channel_over()
-        elif await session.let_go():
-            await hung_up.wait()
+    session.let_go()
+    ending = [asyncio.ensure_future(hung_up.wait()), asyncio.ensure_future(session.wait_over())]
+    try:
+        await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in ending:
+            waiter.cancel()
 
 
 def bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
@@ -61,12 +59,8 @@ def bridged_leg(event: Event, legs: dict[str, Leg]) -> tuple[Leg, Event] | None:
     return (leg, event) if leg is not None else None
 
 
-def caller_gone(session: OutboundSession) -> bool:
-    return session.closed or session.linger_notice is not None
-
-
-def unanswered_outcome(result: Event, deadline_passed: bool, session: OutboundSession) -> Outcome | None:
-    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or caller_gone(session):
+def unanswered_outcome(result: Event, deadline_passed: bool, session: ParkedCall) -> Outcome | None:
+    if result.get("variable_DIALSTATUS") == ANSWERED_DIALSTATUS or session.over:
         return None
     if deadline_passed:
         return Outcome.NO_ANSWER

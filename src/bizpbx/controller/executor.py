@@ -1,4 +1,4 @@
-"""Running a routing plan on one call of FreeSWITCH's outbound socket.
+"""Running a routing plan on one call parked for the controller (`bizpbx.controller.parked_calls`).
 
 A small interpreter: each step becomes one or two dialplan applications (`execute` with
 event-lock, so they run in order; the variables a call needs at once go in one `multiset`, a
@@ -9,8 +9,8 @@ timer cannot be relied on (FREESWITCH-FACTS.md).
 
 Every leg is dialled with a UUID of the controller's, so the channel's CHANNEL_BRIDGE event
 (`Bridge-B-Unique-ID`) says which leg a person answered: that is the call's `call.answered`, the
-ring deadline no longer applies, and the controller lets go of the call's socket; the call is its
-own until its hang-up comes (`CallHandler.hung_up`, from the event socket or the CDR files). Each
+ring deadline no longer applies, and the controller lets go of the call: the bridge is the
+switch's to finish, and the call stays the controller's until its hang-up comes (`CallHandler.hung_up`, from the event socket or the CDR files). Each
 leg's answer sets who answered on the caller's channel (`bizpbx_answered_by`, by the switch itself:
 `fs.answered_by_option`), so the hang-up event and the CDR carry it.
 """
@@ -30,13 +30,13 @@ from decimal import Decimal
 from bizpbx import fs_vocabulary as fs
 from bizpbx.fs_vocabulary import Var
 from bizpbx.controller import call_events
-from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, caller_gone, unanswered_outcome, until_answered_call_ends
-from bizpbx.controller.call_events import header_text, is_call_leg
+from bizpbx.controller.bridge_results import BRIDGED, answered_leg, answering_leg, unanswered_outcome, until_answered_call_ends
+from bizpbx.controller.call_events import header_text
 from bizpbx.controller.handover import call_from_channel, started_from_channel
 from bizpbx.controller.guard import Refusal, check_outbound, day_bounds
 from bizpbx.controller.outbound_calls import LocalOutboundCalls, OutboundCalls
 from bizpbx.controller.metrics import Metrics
-from bizpbx.esl.aio import OutboundSession
+from bizpbx.controller.parked_calls import ParkedCall
 from bizpbx.esl.errors import EslError
 from bizpbx.esl.events import Event
 from bizpbx.rating import Rater
@@ -78,11 +78,11 @@ class CallState:
     sequence: int = 0  # events that may happen more than once on the call
     outbound_org: str | None = None  # counted among its organization's outbound calls
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)  # the switch said the call is over
-    let_go: bool = False  # answered, its socket let go: the switch carries it alone, its end is awaited
+    let_go: bool = False  # answered and let go: the switch carries it alone, its end is awaited
 
 
 class CallHandler:
-    """Handles every call the socket application hands over (one instance per controller)."""
+    """Handles every call parked for the controller (one instance per controller)."""
 
     def __init__(
         self,
@@ -110,25 +110,25 @@ class CallHandler:
         # switch (an unregistered phone is its 404, an unavailable cause, once the bridge tries it).
         self._switch_knows_registrations = site.cluster is None
 
-    async def __call__(self, session: OutboundSession) -> None:
+    async def __call__(self, session: ParkedCall) -> None:
         arrived = time.perf_counter()
         call = call_from_channel(session.channel_data)
         state = CallState(call.uuid, call.org_id or header_text(session.channel_data, f"variable_{Var.ORG_ID}") or None, self._site, self._rater)
         self._metrics.call_started(header_text(session.channel_data, f"variable_{Var.DIRECTION}"))
         if self.draining:
-            # Shutting down: hand the call back; the dialplan's static fallback takes it.
+            # Shutting down: left unfinished, the call goes to the dialplan's static fallback.
             self._emit(started_from_channel(session.channel_data, call, state.site, None))
             log.info("shutting down: call left to the dialplan's fallback", extra={"call_uuid": call.uuid})
             return
         if (previous := self.active.get(call.uuid)) is not None:
-            previous.hung_up.set()  # the channel came back through the dialplan (transferred): its earlier handling is over
+            previous.hung_up.set()  # the channel was parked again (transferred): its earlier handling is over
         self.active[call.uuid] = state
         self._metrics.active_calls.set(len(self.active))
         try:
             plan = route(call, state.site, datetime.now(timezone.utc))
             self._emit(started_from_channel(session.channel_data, call, state.site, plan))
             log.info("routing: %s", " → ".join(step.action for step in plan.steps), extra={"call_uuid": call.uuid})
-            # The dialplan set the bridges' settings before the socket: an execute only for what it did not or the route changes.
+            # The dialplan set the bridges' settings before the park: an execute only for what it did not or the route changes.
             variables = {name: value for name, value in fs.BRIDGE_SETTINGS.items() if header_text(session.channel_data, f"variable_{name}") != value}
             if header_text(session.channel_data, f"variable_{Var.BILLED_FROM}"):
                 variables[Var.DIRECTION] = "outbound"  # a client sent on by a transfer: the call out goes on (transfers)
@@ -153,10 +153,10 @@ class CallHandler:
         if (state := self.active.get(uuid)) is not None:
             state.hung_up.set()
 
-    async def _run(self, session: OutboundSession, call: Call, state: CallState, plan: Plan) -> None:
+    async def _run(self, session: ParkedCall, call: Call, state: CallState, plan: Plan) -> None:
         index = 0
         await self._record(session, state, plan)
-        while not caller_gone(session):
+        while not session.over:
             step = plan.steps[index]
             if isinstance(step, Answer):
                 if not state.answered:
@@ -167,7 +167,7 @@ class CallHandler:
                 await session.execute("playback", step.sound)
                 index += 1
             elif isinstance(step, Pickup):
-                # Handed back: the dialplan's `intercept` after the socket takes the ringing call.
+                # Left unfinished: the fallback's `intercept` takes the ringing call.
                 log.info("call pickup left to the switch: %s", step.reason, extra={"call_uuid": call.uuid})
                 return
             elif isinstance(step, Hangup):
@@ -209,7 +209,7 @@ class CallHandler:
                     return
                 index = step.next_step(outcome)
 
-    async def _record(self, session: OutboundSession, state: CallState, plan: Plan) -> None:
+    async def _record(self, session: ParkedCall, state: CallState, plan: Plan) -> None:
         """The plan's recording, as the dialplan arms it; not again where the dialplan armed it before
         the socket (the same steps would cost the switch two applications, and their events)."""
         if plan.recording is None or not plan.recording.record or header_text(session.channel_data, f"variable_{Var.RECORDING}"):
@@ -218,7 +218,7 @@ class CallHandler:
         for application, data in fs.recording_steps(str(state.site.recordings.dir), notice, answered=state.answered):
             await session.execute(application, data)
 
-    async def _set_org(self, session: OutboundSession, state: CallState, org_id: str) -> None:
+    async def _set_org(self, session: ParkedCall, state: CallState, org_id: str) -> None:
         # The CDR carries the organization the caller chose (bizpbx.cdr).
         await session.execute("set", f"{Var.ORG_ID}={org_id}")
         state.org_id = org_id
@@ -232,7 +232,7 @@ class CallHandler:
         event = call_events.transferred(state.uuid, state.sequence, state.org_id, source_party, target_party, reason, continued_as)
         self._emit(event)
 
-    async def _collect(self, session: OutboundSession, step: Collect) -> str:
+    async def _collect(self, session: ParkedCall, step: Collect) -> str:
         pattern = "^(" + "|".join(step.valid) + ")$" if step.valid else "^$"
         fewest, most = fs.entry_digits(step.valid)
         argument = fs.play_and_get_digits(
@@ -250,7 +250,7 @@ class CallHandler:
         value = done.get(f"variable_{Var.ENTERED_ID}")
         return value if isinstance(value, str) and value in step.valid else ""
 
-    async def _menu(self, session: OutboundSession, step: Menu) -> str | None:
+    async def _menu(self, session: ParkedCall, step: Menu) -> str | None:
         keys = [digit for digit, _ in step.options]
         terminator = next((t for t in "#*" if t not in keys), "none")
         pattern = "^[" + "".join("\\" + k if k in "*#" else k for k in keys) + "]$"
@@ -269,7 +269,7 @@ class CallHandler:
         value = done.get(f"variable_{Var.MENU_KEY}")
         return value if isinstance(value, str) and value in keys else None
 
-    async def _bridge(self, session: OutboundSession, call: Call, state: CallState, step: Bridge) -> Outcome | None:
+    async def _bridge(self, session: ParkedCall, call: Call, state: CallState, step: Bridge) -> Outcome | None:
         """Ring the step's legs; None when the call is over (answered, or the caller left)."""
         external = [leg for leg in step.legs if leg.external]
         if external:
@@ -306,16 +306,16 @@ class CallHandler:
                 await session.api(f"uuid_kill {leg_uuid} NO_ANSWER")
         if answer is not None:
             self._person_answered(state, *answer)
-            if external and _dialled_by_the_switch(session.channel_data) and not session.closed:
+            if external and _dialled_by_the_switch(session.channel_data) and not session.over:
                 # A click-to-call: the employee's phone answered first, then the client's rang.
                 # (A call over as it was answered keeps its billing from the employee's answer.)
                 with contextlib.suppress(EslError):
                     await session.api(fs.billed_from(state.uuid, int(call_events.event_epoch(answer[1]) or time.time())))
             if not bridging.done():
-                state.let_go = is_call_leg(session.channel_data)
-                return await until_answered_call_ends(session, bridging, state.hung_up if state.let_go else None)
+                state.let_go = True
+                return await until_answered_call_ends(session, bridging, state.hung_up)
         result = await bridging
-        if phones_of is not None and not caller_gone(session):
+        if phones_of is not None and not session.over:
             # Not answered (an answer withdrew it): no longer ringing here.
             await session.api(f"hash {fs.pickup_withdraw(phones_of, state.uuid)}")
         if answer is None and (answer := answered_leg(session.events, legs)) is not None:
@@ -347,7 +347,7 @@ class CallHandler:
         # Counted and claimed in one step: a call allowed is in progress before the next one is decided (on any node).
         return self.outbound_calls.claim(org_id, call.uuid, decide)
 
-    async def _refuse(self, session: OutboundSession, state: CallState, refusal: Refusal) -> None:
+    async def _refuse(self, session: ParkedCall, state: CallState, refusal: Refusal) -> None:
         self._metrics.refused_calls.labels(organization=state.org_id or "", rule=refusal.rule).inc()
         log.warning("toll-fraud guard refused the call (%s): %s", refusal.rule, refusal.reason, extra={"call_uuid": state.uuid})
         if not state.answered:
@@ -357,7 +357,7 @@ class CallHandler:
         await session.execute("playback", refusal.sound)
         await session.hangup("CALL_REJECTED")
 
-    async def _mark_outbound(self, session: OutboundSession, call: Call, state: CallState, leg: Leg) -> None:
+    async def _mark_outbound(self, session: ParkedCall, call: Call, state: CallState, leg: Leg) -> None:
         if state.outbound_org is None:
             state.outbound_org = leg.org_id  # claimed by the guard: released when the call ends
         if call.source is Source.PHONE:

@@ -72,8 +72,11 @@ class Metrics:
         PlatformCollector(registry=registry)
         self.up = Gauge("bizpbx_up", "1 while the controller runs", registry=registry)
         # Calls
-        self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling on the outbound socket", registry=registry)
+        self.active_calls = Gauge("bizpbx_active_calls", "Calls the controller is handling", registry=registry)
         self.calls_total = Counter("bizpbx_calls_total", "Calls handed to the controller, by direction (rate() of it: calls per second)", ["direction"], registry=registry)
+        self.parked_calls_missed = Counter(
+            "bizpbx_parked_calls_missed_total", "Calls parked for the controller that the dialplan's fallback took first (the controller down, or behind by seconds)", registry=registry
+        )
         self.routing_seconds = Histogram(
             "bizpbx_routing_seconds", "From a call reaching the controller to its first step executed (routing and the switch's replies)", buckets=ROUTING_BUCKETS, registry=registry
         )

@@ -1,7 +1,8 @@
 """The controller process: the parts wired together, started and stopped cleanly.
 
-- the outbound socket server runs each call's plan (`CallHandler`);
-- an inbound event socket feeds runtime rating and call events (`Accounting`);
+- the calls parked for the controller come on its event socket, each run by its plan
+  (`ParkedCalls`, `CallHandler`);
+- the same event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
 - one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
 - the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`);
@@ -10,13 +11,12 @@
 On SIGHUP the site is read again and taken for calls that begin from then
 on (`SiteReload`).
 
-On SIGTERM (or SIGINT) the controller's socket stops listening first, so a
-call arriving from then on is refused at once and the dialplan's fallback
-takes it (a call accepted and then left unanswered would wait in the
-`socket` application indefinitely); calls being routed get up to
-`grace_seconds` to be answered or end (an answered call, its socket let go,
-is the switch's alone and is not waited for), the CDR files are swept a last
-time and the webhooks get a last chance to take what is pending.
+On SIGTERM (or SIGINT) a call parked from then on is sent to the dialplan's
+fallback at once; calls being routed get up to `grace_seconds` to be
+answered or end (an answered call, let go, is the switch's alone and is not
+waited for), those still being routed then go to the fallback too, the CDR
+files are swept a last time and the webhooks get a last chance to take what
+is pending.
 
 Nothing that can be fixed while running stops the controller: an event
 socket that refuses the password is tried again with backoff (the switch
@@ -39,22 +39,25 @@ import signal
 import time
 from pathlib import Path
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.backoff import backoff_delays
 from bizpbx.controller.accounting import EVENT_FILTERS, EVENT_GRACE_SECONDS, SUBSCRIBED_EVENTS, Accounting
 from bizpbx.controller.call_api import CallApiEndpoint
 from bizpbx.controller.http_server import HttpServer
 from bizpbx.controller.call_events import CallEvent
-from bizpbx.controller.executor import CHANNEL_EVENTS, CallHandler
+from bizpbx.controller import parked_calls
+from bizpbx.controller.executor import CallHandler
 from bizpbx.controller.metrics import Metrics, serve_metrics
 from bizpbx.controller.recordings import clean_up
 from bizpbx.controller.recordings_http import RecordingsEndpoint
 from bizpbx.controller.outbox import Outbox
+from bizpbx.controller.parked_calls import COMMAND_SOCKETS, CommandSockets, ParkedCalls
 from bizpbx.controller.site_reload import SiteReload
 from bizpbx.controller.stranded_calls import StrandedCalls
 from bizpbx.controller.trunk_state import GATEWAY_STATE_FILTER, GATEWAY_STATE_SUBCLASS, TrunkEvent
 from bizpbx.controller.trunks import Trunks
 from bizpbx.controller.webhooks import Delivery, lease_seconds
-from bizpbx.esl.aio import InboundClient, OutboundServer
+from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import AuthenticationError, ConnectionRejected, EslError
 from bizpbx.esl.events import Event
 from bizpbx.ledger import Ledger
@@ -67,7 +70,6 @@ log = logging.getLogger(__name__)
 
 CDR_SWEEP_SECONDS = 5.0
 RETENTION_SECONDS = 3600.0  # recordings age by days: an hourly pass is plenty
-LINGER_SECONDS = 5  # the last events of a call still reach its socket after hangup
 FLUSH_SECONDS = 5.0
 CDR_LEASE_SECONDS = 60.0  # renewed after every chunk of a CDR file read
 
@@ -114,9 +116,11 @@ class Controller:
         self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
         self.trunks = Trunks(site.trunks, self.outbox, self.emit)
-        self.stranded = StrandedCalls(time.time(), lambda: self.handler.active.keys())
         self.metrics.watch_trunks(self.trunks.watch.states)
         self.handler = CallHandler(site, rater, self.ledger.spend, self.metrics, self.emit, self.active_calls)
+        self.command_sockets = self.command_sockets_for(site)
+        self.parked = ParkedCalls(self.handler, lambda call_uuid: self.command_sockets.of(call_uuid), self.metrics.parked_calls_missed.inc)
+        self.stranded = StrandedCalls(time.time(), lambda: self.handler.active.keys(), self.parked.lost, lambda: fs.park_contexts(self.site.organizations))
         self.inbound = self.event_socket(site)
         self.http = HttpServer(self.http_endpoints(site))
         self.tasks: dict[str, asyncio.Task] = {}
@@ -130,18 +134,29 @@ class Controller:
         return Delivery(name, hook, self.outbox, metrics=self.metrics, lease=Lease(db, f"webhook:{name}", self._node, lease_seconds(hook)) if db else None)
 
     def event_socket(self, site: Site) -> InboundClient:
-        """The inbound socket: the callers' hang-ups (EVENT_FILTERS) and the gateways' reports."""
+        """The event socket: the calls parked for the controller and their events, the callers'
+        hang-ups (the call legs: EVENT_FILTERS), the gateways' reports."""
         return InboundClient(
             str(site.esl.host),
             site.esl.port,
             site.esl.password.get_secret_value(),
-            events=SUBSCRIBED_EVENTS,
+            events=[*parked_calls.SUBSCRIBED_EVENTS, *SUBSCRIBED_EVENTS],
             custom=[GATEWAY_STATE_SUBCLASS],
             # A switch-side filter drops the events without its header: the reports pass by one of their own.
-            filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER],
+            filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER, *parked_calls.EVENT_FILTERS],
             on_event=self._on_event,
             retry_refusals=True,
         )
+
+    @staticmethod
+    def command_sockets_for(site: Site) -> CommandSockets:
+        """The connections the calls' commands go on (`parked_calls`)."""
+        password = site.esl.password.get_secret_value()
+
+        def connection() -> InboundClient:
+            return InboundClient(str(site.esl.host), site.esl.port, password, retry_refusals=True)
+
+        return CommandSockets([connection() for _ in range(COMMAND_SOCKETS)], connection())
 
     def http_endpoints(self, site: Site) -> list:
         """What the HTTP listener serves for `site`: the click-to-call API when the site names
@@ -161,6 +176,7 @@ class Controller:
 
     def _on_event(self, event: Event) -> None:
         if not self.trunks.on_event(event):
+            self.parked.on_event(event)
             self.accounting.hold(event)
         self._flush_soon()
 
@@ -188,17 +204,11 @@ class Controller:
     async def run(self, stop: asyncio.Event) -> None:
         new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
-        socket, metrics_listen = self.site.controller.socket, self.site.controller.metrics
-        outbound = OutboundServer(self.handler, str(socket.host), socket.port, linger=LINGER_SECONDS, events=CHANNEL_EVENTS)
-        await _listen("controller.socket", str(socket.host), socket.port, outbound.start)
-        try:
-            metrics_server = await _listen(
-                "controller.metrics", str(metrics_listen.host), metrics_listen.port, lambda: serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
-            )
-        except StartupError:
-            await outbound.close()
-            raise
-        http_server = await self._start_http(outbound, metrics_server)
+        metrics_listen = self.site.controller.metrics
+        metrics_server = await _listen(
+            "controller.metrics", str(metrics_listen.host), metrics_listen.port, lambda: serve_metrics(self.metrics, str(metrics_listen.host), metrics_listen.port)
+        )
+        http_server = await self._start_http(metrics_server)
         for delivery in self.deliveries:
             self.start(f"webhook {delivery.name}", delivery.run())
         self.start_event_socket()
@@ -207,18 +217,22 @@ class Controller:
         if self.active_calls is not None:
             self.start("heartbeat", self._heartbeat(self.active_calls))
         self.metrics.up.set(1)
-        log.info("controller running: socket %s:%s, metrics %s:%s", socket.host, socket.port, metrics_listen.host, metrics_listen.port)
+        log.info("controller running: calls parked on the event socket %s:%s, metrics %s:%s", self.site.esl.host, self.site.esl.port, metrics_listen.host, metrics_listen.port)
         await stop.wait()
         if http_server is not None:
             http_server.close()
-        await self._shut_down(outbound, metrics_server)
+        await self._shut_down(metrics_server)
 
     def start_event_socket(self) -> None:
-        self.start("event socket", self._keep_connected(self.inbound))
+        self.start("event socket", self._keep_connected(self.inbound, "call events flow"))
+        for number, client in enumerate(self.command_sockets.clients):
+            self.start(f"command socket {number}", self._keep_connected(client, "calls' commands go"))
+        self.start("command socket housekeeping", self._keep_connected(self.command_sockets.housekeeping, "the stranded calls are looked for"))
+        self.start("parked calls", self.parked.follow(self.inbound))
         self.start("trunks", self.trunks.follow(self.inbound))
-        self.start("stranded calls", self.stranded.follow(self.inbound))
+        self.start("stranded calls", self.stranded.follow(self.inbound, self.command_sockets.housekeeping))
 
-    async def _start_http(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> asyncio.Server | None:
+    async def _start_http(self, metrics_server: asyncio.Server) -> asyncio.Server | None:
         """The HTTP listener, when the site has something for it to serve (taken at start: see SiteReload)."""
         api = self.site.controller.api
         if not self.http.endpoints:
@@ -226,15 +240,14 @@ class Controller:
         try:
             return await _listen("controller.api", str(api.host), api.port, lambda: self.http.serve(str(api.host), api.port))
         except StartupError:
-            await outbound.close()
             metrics_server.close()
             raise
 
-    async def _keep_connected(self, inbound: InboundClient) -> None:
+    async def _keep_connected(self, inbound: InboundClient, what: str) -> None:
         for delay in backoff_delays(0.5, 30.0):
             try:
                 await inbound.connect()
-                log.info("event socket %s:%s: connected, call events flow", inbound.host, inbound.port)
+                log.info("event socket %s:%s: connected, %s", inbound.host, inbound.port, what)
                 return
             except (AuthenticationError, ConnectionRejected) as error:
                 inbound.refusals += 1
@@ -287,11 +300,10 @@ class Controller:
             self._wake_deliveries()
         return new
 
-    async def _shut_down(self, outbound: OutboundServer, metrics_server: asyncio.Server) -> None:
-        outbound.stop_listening()
-        self.handler.draining = True
-        # An answered call whose socket was let go is the switch's alone: the stop does not wait for
-        # its end (rated from its CDR, if it ends while the controller is down).
+    async def _shut_down(self, metrics_server: asyncio.Server) -> None:
+        self.handler.draining = True  # a call parked from now on goes to the fallback
+        # An answered call let go is the switch's alone: the stop does not wait for its end (rated
+        # from its CDR, if it ends while the controller is down).
         routing = len(self._routing())
         log.info("stopping: %d call(s) being routed get up to %.0f s; %d answered go on in the switch", routing, self.grace_seconds, len(self.handler.active) - routing)
         loop = asyncio.get_running_loop()
@@ -300,9 +312,10 @@ class Controller:
             await asyncio.sleep(0.1)
         if left := self._routing():
             log.warning("grace period over: %d call(s) left to the dialplan's fallback", len(left))
+        await self.parked.close()  # the calls still being routed go to the fallback
+        await self.command_sockets.close()
         for state in self.handler.active.values():
             state.hung_up.set()  # followed no longer: the end of a call let go would come by the event socket, closed next
-        await outbound.close()
         await self.inbound.close()
         self.sweep_once()
         with contextlib.suppress(TimeoutError):
@@ -321,7 +334,7 @@ class Controller:
         log.info("controller stopped")
 
     def _routing(self) -> list:
-        """The calls the controller is still routing (on their sockets)."""
+        """The calls the controller is still routing (not yet answered and let go)."""
         return [state for state in self.handler.active.values() if not state.let_go]
 
     async def _drained(self) -> None:

@@ -12,8 +12,8 @@ delivery loops started or stopped; other event socket settings make the
 controller connect anew with them.
 
 The click-to-call API's clients and the recordings' secret are taken at
-once too. The listening addresses (controller.socket, controller.metrics,
-controller.api, and whether the HTTP listener runs at all) and the ledger
+once too. The listening addresses (controller.metrics, controller.api, and
+whether the HTTP listener runs at all) and the ledger
 (its file or PostgreSQL database) are taken only at start: a reload that
 changes them says so in the log and in `bizpbx status` ("needs restart")
 until the controller restarts.
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESTART_ONLY = {
-    "controller.socket": lambda site: site.controller.socket,
     "controller.metrics": lambda site: site.controller.metrics,
     "controller.api": lambda site: (site.controller.api.host, site.controller.api.port, bool(site.controller.api.clients) or site.recordings.http is not None),
     "controller.ledger": lambda site: site.controller.ledger,
@@ -101,12 +100,14 @@ class SiteReload:
         self._webhooks(old, new)
         if _event_socket(old) != _event_socket(new):
             log.info("event socket settings changed: connecting to %s:%s anew", new.esl.host, new.esl.port)
-            previous = controller.inbound
-            for name in ("event socket", "trunks", "stranded calls"):
+            previous, previous_commands = controller.inbound, controller.command_sockets
+            for name in [name for name in controller.tasks if name in ("event socket", "trunks", "stranded calls", "parked calls") or name.startswith("command socket")]:
                 controller.tasks.pop(name).cancel()
             controller.inbound = controller.event_socket(new)
+            controller.command_sockets = controller.command_sockets_for(new)
             controller.start_event_socket()
             await previous.close()
+            await previous_commands.close()
         controller.http.endpoints = controller.http_endpoints(new)  # after the event socket: the API asks the switch through it
 
     def _webhooks(self, old: Site, new: Site) -> None:

@@ -1,23 +1,20 @@
-"""Calls left parked in the `socket` application with no controller at the other end.
+"""Calls parked for a controller that is no longer there to finish them.
 
-FreeSWITCH 1.10.12 parks a call whose outbound socket connection was accepted
-and then lost before the controller's `connect` (the controller killed during
-that handshake: "Socket Error!" at mod_event_socket.c:2707, then
-`switch_ivr_park`): nothing resumes it, the dialplan's fallback never runs and
-the caller waits until giving up. A call the controller was running when it
-died comes back to the same park once its application ends.
-
-The same park awaits a call whose `connect` a running controller was too busy
-to send before the switch gave up on it (seen under overload: 24 calls at once).
+A call the controller was routing when it died (or when its event socket was
+lost) is left in `park` once its application ends: its fallback transfer was
+cancelled when the controller took it (`bizpbx.controller.parked_calls`), so
+nothing resumes it and the caller waits until giving up.
 
 Whenever the event socket (re)connects, and every SWEEP_SECONDS while it is
 up, the controller lists the switch's channels and sends each such call
-through its dialplan extension again (`uuid_transfer`): the socket
-application there reaches this controller, or the fallback when it is not
-listening. A call is taken for stranded only if it is in `socket`, is not one
-this controller handles, and began before this controller started or
-STRANDED_AFTER_SECONDS ago (longer than the switch waits for `connect`): a
-call that reached this controller, or may still, is never moved.
+through its extension in the fallback twin of its context (`fs.hand_back`).
+A call is taken for stranded only if it is in a context whose calls are
+parked (`fs.park_contexts`), is not one this controller handles, began
+before this controller started or STRANDED_AFTER_SECONDS ago (or was lost by
+this controller with its event socket), and, by its variables (asked per
+call), the dialplan parked it (not a leg a bridge dialled) and neither a
+person answered it nor it is leaving a message: a call that reached this
+controller, or may still, is never moved.
 """
 
 from __future__ import annotations
@@ -29,8 +26,10 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.esl.aio import InboundClient
 from bizpbx.esl.errors import EslError
+from bizpbx.fs_vocabulary import Var
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,9 @@ CONNECTION_POLL_SECONDS = 0.5
 ASK_SECONDS = 10.0
 SWEEP_SECONDS = 30.0
 STRANDED_AFTER_SECONDS = 30.0
+# Asked of each candidate: whether the dialplan parked it (a leg a bridge dialled is not its
+# caller's), a person answered it (the bridge is the switch's), or it is leaving a message.
+PARKED_AND_SETTLED = f"${{variable_{Var.DIRECTION}}}|${{variable_{Var.ANSWERED_BY}}}|${{variable_{Var.VOICEMAIL}}}"
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,25 @@ class StrandedCall:
     destination: str
     context: str
 
+    def state_query(self) -> str:
+        return f"eval uuid:{self.uuid} {PARKED_AND_SETTLED}"
+
+    @staticmethod
+    def left_unfinished(state: str) -> bool:
+        """From `state_query`'s reply: parked by the dialplan, and neither answered nor in voicemail."""
+        fields = state.strip().split("|")
+        if len(fields) != 3:  # not the expression's expansion: the switch's -ERR
+            return False
+        direction, answered_by, voicemail = fields
+        return bool(direction) and not answered_by and not voicemail
+
     def transfer_command(self) -> str:
-        return f"uuid_transfer {self.uuid} {self.destination} XML {self.context}"
+        return fs.hand_back(self.uuid, self.destination, self.context)
 
 
-def stranded_calls(channels_json: str, began_before: float, handled: Collection[str]) -> list[StrandedCall]:
-    """The calls in `show channels as json` in `socket` that began before `began_before` and are not `handled`.
+def stranded_calls(channels_json: str, began_before: float, handled: Collection[str], lost: Collection[str], park_contexts: Collection[str]) -> list[StrandedCall]:
+    """The calls in `show channels as json` in a context of `park_contexts` that are not
+    `handled` and began before `began_before` or are among the `lost`.
 
     Raises ValueError, naming what is wrong, for an answer that is not the switch's channel list."""
     try:
@@ -64,41 +79,48 @@ def stranded_calls(channels_json: str, began_before: float, handled: Collection[
     found = []
     for number, row in enumerate(listing.get("rows") or []):
         try:
-            if row["application"] != "socket" or row["uuid"] in handled or float(row["created_epoch"]) >= began_before:
+            if row["context"] not in park_contexts or row["uuid"] in handled:
                 continue
-            found.append(StrandedCall(row["uuid"], row["dest"], row["context"]))
+            if row["uuid"] in lost or float(row["created_epoch"]) < began_before:
+                found.append(StrandedCall(row["uuid"], row["dest"], row["context"]))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{CHANNELS_COMMAND}: row {number}: {type(error).__name__} {error}") from None
     return found
 
 
 class StrandedCalls:
-    def __init__(self, started_at: float, handled: Callable[[], Collection[str]]) -> None:
+    def __init__(self, started_at: float, handled: Callable[[], Collection[str]], lost: set[str], park_contexts: Callable[[], Collection[str]]) -> None:
         self._started_at = started_at
         self._handled = handled
-        self.taken_back = 0  # calls sent through their extension again
+        self._lost = lost  # the parked calls' (ParkedCalls.lost): emptied here
+        self._park_contexts = park_contexts
+        self.taken_back = 0  # calls sent to the fallback
 
     async def take_back(self, inbound: InboundClient) -> None:
         try:
             listing = await asyncio.wait_for(inbound.api(CHANNELS_COMMAND), ASK_SECONDS)
             began_before = max(self._started_at, time.time() - STRANDED_AFTER_SECONDS)
-            calls = stranded_calls(listing, began_before, self._handled())
+            calls = stranded_calls(listing, began_before, self._handled(), self._lost, self._park_contexts())
         except (TimeoutError, OSError, EslError, ValueError) as error:
             log.warning("stranded calls not looked for: %s", str(error) or type(error).__name__)
             return
+        self._lost.clear()  # those still up are listed; the others ended
         for call in calls:
+            if not call.left_unfinished(await inbound.api(call.state_query())):
+                continue
             reply = await inbound.api(call.transfer_command())
             if reply.startswith("+OK"):
                 self.taken_back += 1
-                log.warning("a call left parked in the socket application is routed again", extra={"call_uuid": call.uuid})
+                log.warning("a call left parked without a controller goes to the dialplan's fallback", extra={"call_uuid": call.uuid})
             else:
-                log.warning("a call left parked could not be routed again: %s", reply.strip(), extra={"call_uuid": call.uuid})
+                log.warning("a call left parked could not be sent to the fallback: %s", reply.strip(), extra={"call_uuid": call.uuid})
 
-    async def follow(self, inbound: InboundClient) -> None:
-        """Look whenever the event socket has (re)connected, and every SWEEP_SECONDS while it is up."""
+    async def follow(self, events: InboundClient, asking: InboundClient) -> None:
+        """Look whenever the event socket has (re)connected, and every SWEEP_SECONDS while it is
+        up; the switch is asked on `asking` (its channel list is slow under load)."""
         looked, last = 0, time.monotonic()
         while True:
-            if inbound.connected and (inbound.connections != looked or time.monotonic() - last >= SWEEP_SECONDS):
-                looked, last = inbound.connections, time.monotonic()
-                await self.take_back(inbound)
+            if events.connected and asking.connected and (events.connections != looked or time.monotonic() - last >= SWEEP_SECONDS):
+                looked, last = events.connections, time.monotonic()
+                await self.take_back(asking)
             await asyncio.sleep(CONNECTION_POLL_SECONDS)

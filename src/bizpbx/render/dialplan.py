@@ -4,12 +4,16 @@ Routing decisions come from the route graph (`bizpbx.routing.graph`), which
 the controller walks too; this module only spells them in FreeSWITCH's XML
 dialplan: which conditions, which applications.
 
-Every call first goes to the controller's socket (`socket … async full`).
-FreeSWITCH goes on with the next action when the controller is not
-listening or drops the call, so what follows the socket is the static
-fallback. The bridges' settings (`fs.BRIDGE_SETTINGS`) are set before the
-socket: a call the controller has bridged ends with the bridge instead of
-being routed again, and the controller spends no round trip setting them.
+Every call first goes to the controller: the dialplan parks it (`park`),
+where the controller finds it on its event socket (CHANNEL_PARK) and runs
+applications on it, after cancelling the transfer the dialplan scheduled
+just before (`fs.park_steps`). That transfer, when the controller has not
+taken the call in time, and the controller's own hand-back (a call pickup,
+a shutdown) send the call through the same extension of the context's
+fallback twin (`fs.fallback_context`), which holds the static fallback. The
+bridges' settings (`fs.BRIDGE_SETTINGS`) are set before the park: a call the
+controller has bridged ends with the bridge, and the controller spends no
+round trip setting them.
 """
 
 from __future__ import annotations
@@ -84,8 +88,6 @@ class _Spelling:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        listen = site.controller.socket
-        self.socket = Action("socket", f"{listen.host}:{listen.port} async full")
 
     def recording(self, recording: Recording | None, *, answered: bool = False) -> tuple[Action, ...]:
         """What makes the switch record the call (before the controller sees it, so that the
@@ -107,20 +109,24 @@ class _Spelling:
         by_user = Condition(field=f"${{{Var.USER_ID}}}", expression=one_of(recorded), actions=(*armed, *actions), anti_actions=actions)
         return (Condition(field="destination_number", expression=expression), by_user)
 
-    def to_controller(self, **variables: str) -> tuple[Action, ...]:
+    def to_controller(self, context: str, **variables: str) -> tuple[Action, ...]:
         # One application, not a `set` each: every application's completion is an event the switch
-        # weighs for each call's socket subscribed to it.
+        # weighs for the controller's event socket.
         settings = {str(Var[name.upper()]): value for name, value in variables.items()} | fs.BRIDGE_SETTINGS
-        return (Action("multiset", fs.multiset(settings)), self.socket)
+        return (Action("multiset", fs.multiset(settings)), *(Action(app, data) for app, data in fs.park_steps(context)))
 
     # --- the public context: numbers from the trunk ---------------------------------
 
-    def public(self, routes: SiteRoutes) -> Context:
+    def public(self, routes: SiteRoutes) -> tuple[Context, Context]:
+        """The public context and its fallback twin."""
         unknown = Extension("not a number of the site", (destination("^", Action("hangup", "UNALLOCATED_NUMBER")),))
-        return Context(fs.PUBLIC_CONTEXT, (*(self.incoming(entry, routes) for entry in routes.incoming), unknown))
+        parked, fallbacks = zip(*(self.incoming(entry, routes) for entry in routes.incoming)) if routes.incoming else ((), ())
+        return Context(fs.PUBLIC_CONTEXT, (*parked, unknown)), Context(fs.fallback_context(fs.PUBLIC_CONTEXT), fallbacks)
 
-    def incoming(self, entry: Incoming, routes: SiteRoutes) -> Extension:
+    def incoming(self, entry: Incoming, routes: SiteRoutes) -> tuple[Extension, Extension]:
+        """A number's extension, and its twin in the fallback context."""
         handover = self.to_controller(
+            fs.PUBLIC_CONTEXT,
             direction="inbound",
             called=entry.number,
             number_kind=entry.kind.value,
@@ -145,7 +151,8 @@ class _Spelling:
                 refused = (Action("hangup", BLOCKED_CAUSE),)
                 screening = (Condition(field="caller_id_number", expression=callers, actions=(onward,), anti_actions=refused),)
         armed = self.recording(entry.recording)
-        return Extension(f"number {entry.number}", (destination(number_pattern(entry.number), *armed, *handover, *fallback), *screening))
+        name, expression = f"number {entry.number}", number_pattern(entry.number)
+        return Extension(name, (destination(expression, *armed, *handover),)), Extension(name, (destination(expression, *fallback), *screening))
 
     def main_number(self, routes: SiteRoutes) -> tuple[Action, ...]:
         """Ask for the organization ID, then go to that organization's `main` node."""
@@ -185,39 +192,40 @@ class _Spelling:
 
     # --- an organization: its phones and its incoming calls -------------------------
 
-    def phones(self, org: OrganizationRoutes) -> Context:
-        incoming = fs.incoming_context(org.org_id)
-        handover = self.to_controller(direction="internal", org_id=org.org_id)
+    def phones(self, org: OrganizationRoutes) -> tuple[Context, Context]:
+        """The context of the organization's phones, and its fallback twin."""
+        context, incoming = fs.phones_context(org.org_id), fs.incoming_context(org.org_id)
+        parked: list[Extension] = []
+        fallbacks: list[Extension] = []
+
+        def handed_over(name: str, expression: str, fallback: tuple[Action, ...], *, before: tuple[Action, ...] = (), recorded: bool = True, **variables: str) -> None:
+            handover = (*before, *self.to_controller(context, org_id=org.org_id, **variables))
+            conditions = self.by_phone(org, expression, handover) if recorded else (destination(expression, *handover),)
+            parked.append(Extension(name, conditions))
+            fallbacks.append(Extension(name, (destination(expression, *fallback),)))
+
         # One extension for every employee (each to the node of the same
         # name); a ring group's extension has one of its own.
         employees = [dialled for dialled, node in org.dialable if node == EXTENSION_NODE + dialled]
         # ${destination_number}, not $1: a condition on the phone's user may follow the number's.
-        to_node = transfer(f"{EXTENSION_NODE}${{destination_number}}", incoming)
-        extensions = [Extension("employees", self.by_phone(org, one_of(employees), (*handover, to_node)))]
-        extensions += [
-            Extension(dialled, self.by_phone(org, exactly(dialled), (*handover, transfer(node, incoming))))
-            for dialled, node in org.dialable
-            if dialled not in employees
-        ]
+        handed_over("employees", one_of(employees), (transfer(f"{EXTENSION_NODE}${{destination_number}}", incoming),), direction="internal")
+        for dialled, node in org.dialable:
+            if dialled not in employees:
+                handed_over(dialled, exactly(dialled), (transfer(node, incoming),), direction="internal")
         if org.voicemail_boxes:
             check = Action("voicemail", fs.voicemail_check())
-            extensions.append(Extension("voicemail check", (destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
+            parked.append(Extension("voicemail check", (destination(exactly(VOICEMAIL_CHECK), Action("answer"), check),)))
         if org.outbound is not None:
             caller_id = (set_variable("effective_caller_id_number", org.outbound.caller_id),) if org.outbound.caller_id else ()
-            handover = self.to_controller(direction="outbound", org_id=org.org_id, trunk=org.outbound.trunk)
             guard_down = Action("hangup", GUARD_DOWN_CAUSE)
-            extensions.append(Extension("outbound", self.by_phone(org, EXTERNAL_NUMBER, (*caller_id, *handover, guard_down))))
+            handed_over("outbound", EXTERNAL_NUMBER, (guard_down,), before=caller_id, direction="outbound", trunk=org.outbound.trunk)
         else:
-            handover = self.to_controller(direction="outbound", org_id=org.org_id)
-            refused = refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY)
-            extensions.append(Extension("internal calls only", self.by_phone(org, EXTERNAL_NUMBER, (*handover, *refused))))
-        handover = self.to_controller(direction="internal", org_id=org.org_id)
+            handed_over("internal calls only", EXTERNAL_NUMBER, refusal("CALL_REJECTED", SOUND_INTERNAL_ONLY), direction="outbound")
         # Picked up: the ringing call's own recording (armed where it entered) goes on.
         pickup = Action("intercept", fs.ringing_call(org.org_id))
-        extensions.append(Extension("call pickup", (destination(exactly(PICKUP_CODE), *handover, pickup),)))
-        unknown = refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER)
-        extensions.append(Extension("not a number", self.by_phone(org, "^", (*handover, *unknown))))
-        return Context(fs.phones_context(org.org_id), tuple(extensions))
+        handed_over("call pickup", exactly(PICKUP_CODE), (pickup,), recorded=False, direction="internal")
+        handed_over("not a number", "^", refusal("UNALLOCATED_NUMBER", SOUND_INVALID_NUMBER), direction="internal")
+        return Context(context, tuple(parked)), Context(fs.fallback_context(context), tuple(fallbacks))
 
     def incoming_calls(self, org: OrganizationRoutes) -> Context:
         context = fs.incoming_context(org.org_id)
@@ -339,6 +347,6 @@ def ivr_menus(site: Site, routes: SiteRoutes) -> tuple[IvrConfMenu, ...]:
 def contexts(site: Site, routes: SiteRoutes) -> tuple[tuple[Context, ...], dict[str, tuple[Context, ...]]]:
     """The site-wide contexts, and each organization's contexts by its ID."""
     spelling = _Spelling(site)
-    site_wide = (spelling.public(routes), spelling.main_number_entered(routes))
-    per_org = {org.org_id: (spelling.phones(org), spelling.incoming_calls(org)) for org in routes.organizations}
+    site_wide = (*spelling.public(routes), spelling.main_number_entered(routes))
+    per_org = {org.org_id: (*spelling.phones(org), spelling.incoming_calls(org)) for org in routes.organizations}
     return site_wide, per_org

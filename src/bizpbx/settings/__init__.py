@@ -18,7 +18,7 @@ secrets, the base model), `targets`, `tariffs` (with the defaults in
 """
 
 from bizpbx.settings.cluster import Cluster, ClusterNode, SipProxy
-from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, Listen, MetricsListen, PostgresLedger, Webhook
+from bizpbx.settings.controller import EVENT_NAMES, Backups, ControllerSettings, MetricsListen, PostgresLedger, Webhook
 from bizpbx.settings.fields import SITE_DIR, WELL_KNOWN_PASSWORDS, E164, Digits, Extension, Model, Money, Name, Port, SoundPath
 from bizpbx.settings.organizations import (
     WEEKDAYS,
@@ -69,7 +69,6 @@ __all__ = [
     "IncomingRule",
     "Increments",
     "IvrMenuSettings",
-    "Listen",
     "MetricsListen",
     "Backups",
     "MainNumber",

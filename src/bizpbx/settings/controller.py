@@ -15,11 +15,6 @@ from pydantic import AfterValidator, Field, PlainSerializer, model_validator
 from bizpbx.settings.fields import Digits, LoopbackAddress, Model, Name, Port, Secret, SitePath
 
 
-class Listen(Model):
-    host: LoopbackAddress = ipaddress.IPv4Address("127.0.0.1")
-    port: Port
-
-
 # Every event a webhook can be sent (bizpbx.controller.call_events and trunk_state make them).
 EVENT_NAMES = (
     "call.started",
@@ -179,7 +174,6 @@ class PostgresLedger(Model):
 
 
 class ControllerSettings(Model):
-    socket: Listen = Listen(port=8084)
     metrics: MetricsListen = MetricsListen()
     api: CallApi = CallApi()
     ledger: SitePath = Field(Path("/var/lib/bizpbx/ledger.sqlite3"), description="the SQLite ledger file (unused when postgresql is set)")

@@ -101,6 +101,10 @@ class InboundClient:
         """Send any command; returns its reply frame. Waits while a reconnection is under way."""
         return await (await self._live_session()).send(command)
 
+    async def send_ok(self, command: Command) -> Frame:
+        """Like :meth:`send`, but a ``-ERR`` reply raises :class:`CommandFailed`."""
+        return await (await self._live_session()).send_ok(command)
+
     async def api(self, command: str) -> str:
         """Run an API command and return its output (FreeSWITCH's ``-ERR …`` text included)."""
         reply = await self.send(commands.api(command))
