@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios the acceptance sui
 
 from hosts.acceptance import Pbx  # noqa: E402
 from sipp_scenarios import CALLER_SCENARIO, REGISTRATION_SCENARIO, SDP, answering_phone  # noqa: E402
+from static_mode import straight_to_fallback  # noqa: E402
 
 import bizpbx_lab as lab  # noqa: E402
 
@@ -148,15 +149,13 @@ def hang_up_stragglers() -> None:
 PUBLIC_DIALPLAN = "/etc/freeswitch/dialplan/public.xml"
 
 
-def static_dialplan(on: bool) -> None:
-    """The static mode's dialplan: a call goes straight where the controller's absence sends it (the
-    fallback twin of its context), not parked until the transfer the dialplan scheduled runs (3 s
-    later); the rendered file is put back afterwards. `systemctl reload freeswitch` is `bizpbx reload`."""
-    if on:
-        straight = f"-e 's|application=\"sched_transfer\" data=\"+[0-9]* |application=\"transfer\" data=\"|' -e '/application=\"park\"/d'"
-        ssh("pbx", f"cp -p {PUBLIC_DIALPLAN} {PUBLIC_DIALPLAN}.bench && sed -i {straight} {PUBLIC_DIALPLAN} && systemctl reload freeswitch")
-    else:
-        ssh("pbx", f"mv {PUBLIC_DIALPLAN}.bench {PUBLIC_DIALPLAN} && systemctl reload freeswitch")
+def static_dialplan(rendered: str | None) -> str:
+    """The pbx's public dialplan sent straight into the fallback twin (`static_mode`), or put back
+    as `rendered`; returns the file as it was. `systemctl reload freeswitch` is `bizpbx reload`."""
+    before = ssh("pbx", f"cat {PUBLIC_DIALPLAN}")
+    put("pbx", PUBLIC_DIALPLAN, (rendered if rendered is not None else straight_to_fallback(before)).removesuffix("\n"))  # put ends it with one
+    ssh("pbx", "systemctl reload freeswitch")
+    return before
 
 
 def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
@@ -168,7 +167,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     start_phones()  # afresh: a mode's phones do not carry what the previous mode did to them
     if mode == "static":
         ssh("pbx", "systemctl stop bizpbx-controller")
-        static_dialplan(True)
+        rendered = static_dialplan(None)
     cpu_before, missed_before = controller_cpu_seconds(), parked_calls_missed()
     started = time.monotonic()
     out = ssh(
@@ -180,7 +179,7 @@ def run(mode: str, rate: float, seconds: int, talk: int) -> dict:
     elapsed = time.monotonic() - started
     cpu, missed = controller_cpu_seconds() - cpu_before, parked_calls_missed() - missed_before
     if mode == "static":
-        static_dialplan(False)
+        static_dialplan(rendered)
         ssh("pbx", "systemctl start bizpbx-controller")
     counts = {name: int(value) for name, value in COUNTS.findall(out)}
     if counts.get("Failed call"):

@@ -1,7 +1,8 @@
 """Load on this machine: a real FreeSWITCH on loopback (as the live tests start it), SIPp calls at a
 given rate to the 8-800 number answered by three SIPp phones registered as its support group, routed
-by the controller and then by the static fallback dialplan (controller stopped, its CDRs rated when it
-starts again). No lab, no root.
+by the controller and then by the static fallback dialplan (controller stopped, each call sent
+straight into its fallback twin: `static_mode`; its CDRs rated when the controller starts again).
+No lab, no root.
 
 Printed per mode: calls placed, succeeded and failed (SIPp's counts), the rate reached, calls in the
 ledger (each once), calls the controller learnt of only through the CDR sweep, the controller's CPU
@@ -16,6 +17,7 @@ cProfile and prints its top entries by own time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import pstats
 import re
@@ -37,8 +39,10 @@ sys.path.insert(0, str(REPO / "tests"))  # the SIPp scenarios and the local swit
 from local_net import answers, free_port  # noqa: E402
 from local_switch import freeswitch_command, put_on_loopback  # noqa: E402
 from sipp_scenarios import CALLER_SCENARIO, REGISTRATION_SCENARIO, SDP, answering_phone  # noqa: E402
+from static_mode import straight_to_fallback  # noqa: E402
 
 from bizpbx.commands.status import read_metrics  # noqa: E402
+from bizpbx.esl.aio import InboundClient  # noqa: E402
 from bizpbx.site_loader import load_site  # noqa: E402
 
 HOTLINE = "78005553535"
@@ -123,6 +127,22 @@ class LocalSwitch:
             self.controller.wait(120)
             self.controller = None
 
+    def static_dialplan(self, on: bool) -> None:
+        """The public dialplan sent straight into the fallback twin (`static_mode`), or as rendered."""
+        public = self.work / "conf" / "dialplan" / "public.xml"
+        rendered = self.work / "public.rendered.xml"
+        if on:
+            public.replace(rendered)
+            public.write_text(straight_to_fallback(rendered.read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            rendered.replace(public)
+        asyncio.run(self.api("reloadxml"))
+
+    async def api(self, command: str) -> str:
+        esl = self.site.esl
+        async with InboundClient(str(esl.host), esl.port, esl.password.get_secret_value()) as client:
+            return await client.api(command)
+
     def sipp(self, name: str, scenario: str, *arguments: str) -> list[str]:
         (self.work / f"{name}.xml").write_text(scenario)
         return ["sipp", *arguments, "-sf", str(self.work / f"{name}.xml"), "-i", "127.0.0.1", "-nostdin", "-max_socket", "5000", "-trace_err", "-error_file", str(self.work / f"{name}.err")]
@@ -160,6 +180,8 @@ def run(switch: LocalSwitch, mode: str, rate: float, seconds: int, talk: int, pr
     if mode == "controller":
         switch.start_controller(profile)
         cpu_before, metrics_before = cpu_seconds(switch.controller.pid), switch.metrics()
+    else:
+        switch.static_dialplan(True)
     scenario = CALLER_SCENARIO.format(keys="", sdp=SDP, called=HOTLINE, caller=caller, talk_ms=talk * 1000)
     command = switch.sipp(f"load-{mode}", scenario, f"127.0.0.1:{switch.external}", "-p", str(free_port(socket.SOCK_DGRAM)), "-r", str(rate), "-m", str(calls), "-timeout", f"{seconds * 4 + 60}s")
     started = time.monotonic()
@@ -168,6 +190,7 @@ def run(switch: LocalSwitch, mode: str, rate: float, seconds: int, talk: int, pr
     counts = {name: int(value) for name, value in COUNTS.findall(out)}
     placed = counts.get("Total Calls created", 0)
     if mode == "static":
+        switch.static_dialplan(False)
         switch.start_controller(None)  # its first sweep reads the static calls' CDRs
     rated = settled(lambda: switch.ledger(caller), placed)
     result = {
