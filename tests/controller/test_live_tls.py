@@ -141,6 +141,9 @@ def test_a_phone_registers_over_tls_and_calls_out_with_srtp(live: Live, phone: T
         answered = switch_api(live, f"uuid_getvar {phone_leg} rtp_local_sdp_str")
         assert "RTP/SAVP" in answered and "a=crypto:" in answered, answered
         # What the phone received is that answer: SRTP with the switch's key.
+        # Listed once the phone's core database has it: FreeSWITCH writes it there asynchronously (in CI, after
+        # the originate had returned).
+        wait_for(lambda: json.loads(phone_api(phone, "show channels as json")).get("rows"), "the phone's channel listed")
         [phone_channel] = json.loads(phone_api(phone, "show channels as json"))["rows"]
         received = phone_api(phone, f"uuid_getvar {phone_channel['uuid']} switch_r_sdp")
         [key] = re.findall(r"^a=crypto:.*$", answered, re.MULTILINE)
