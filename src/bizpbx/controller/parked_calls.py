@@ -4,9 +4,8 @@ The dialplan schedules a transfer to the context's fallback twin and parks the c
 (`fs.park_steps`); the switch announces it (CHANNEL_PARK) on the controller's event socket. The
 controller takes it by cancelling that transfer (`fs.claim`: taken only if the transfer was still
 pending, so a call is never the controller's and the fallback's at once) and runs its plan with
-`sendmsg <uuid>` on the same connection: one connection for every call, where a socket per call
-cost the switch a thread polling every 20 ms and weighing every event of every call (README,
-performance).
+`sendmsg <uuid>`: a few connections for every call, where a socket per call cost the switch a
+thread polling every 20 ms and weighing every event of every call (README, performance).
 
 The switch reads each command's head a byte at a time (a system call and a yield each) in the
 thread of the connection it came on, and sends that connection's events from the same thread
