@@ -176,14 +176,16 @@ class Switch:
     log: Path
     problems_at_start: list[str]
 
-    def parked(self, destination: str) -> str:
-        """The UUID of the call to `destination` parked in the public context (the loopback's
-        inbound leg), once it is."""
+    def parked(self, destination: str, caller: str) -> str:
+        """The UUID of the call from `caller` to `destination` parked in the public context (the
+        loopback's inbound leg), once it is. The caller tells this test's call from an earlier
+        test's: the switch updates its channel listing asynchronously, so a call hung up a moment
+        ago can still be listed as parked."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             rows = json.loads(self.esl.api("show channels as json")).get("rows") or []
             for row in rows:
-                if row["context"] == "public" and row["dest"] == destination and row["application"] == "park" and row["direction"] == "inbound":
+                if (row["context"], row["dest"], row["cid_num"], row["application"], row["direction"]) == ("public", destination, caller, "park", "inbound"):
                     return row["uuid"]
             time.sleep(0.1)
         raise AssertionError(f"no call to {destination} parked: {rows}")
@@ -263,7 +265,7 @@ def test_a_trunk_call_is_parked_for_the_controller_and_falls_back_without_one(sw
     # Organization 12's number: parked for the controller with its variables; nobody takes it, and
     # the transfer the dialplan scheduled sends it on into the fallback.
     switch.esl.background("originate {origination_caller_id_number=74957654321}loopback/74951234567/public &park()")
-    uuid = switch.parked("74951234567")
+    uuid = switch.parked("74951234567", caller="74957654321")
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_called").strip() == "+74951234567"
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_org_id").strip() == "12"
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_trunk").strip() == "carrier"
@@ -278,13 +280,13 @@ def test_a_call_the_controller_claimed_stays_parked_until_handed_back(switch: Sw
     fallback = "->in-74951234567 in context org-12-incoming"
     before = switch.log.read_text(errors="replace").count(fallback)
     switch.esl.background("originate {origination_caller_id_number=74957654322}loopback/74951234567/public &park()")
-    uuid = switch.parked("74951234567")
+    uuid = switch.parked("74951234567", caller="74957654322")
     claimed = switch.esl.api(fs.claim(uuid))
     assert fs.claimed(claimed), claimed
     assert not fs.claimed(switch.esl.api(fs.claim(uuid))), "claimed twice"
     # Past the fallback's time, the call is still parked: the controller has it.
     assert not switch.wait_for_log(fallback, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS + 1.5)
-    assert switch.parked("74951234567") == uuid
+    assert switch.parked("74951234567", caller="74957654322") == uuid
     handed = switch.esl.api(fs.hand_back(uuid, "74951234567", "public"))
     assert handed.startswith("+OK"), handed
     fell_back = switch.wait_for_log(fallback, before + 1)
