@@ -86,6 +86,11 @@ def incoming_context(org_id: str) -> str:
 # they parked, and a 3 s transfer took four calls in five from it; a stopping controller sends the
 # calls parked meanwhile to the fallback itself, at once.
 FALLBACK_AFTER_SECONDS = 10
+# The wait is a global of the switch that the controller sets as it connects (`controller_present`)
+# and zeroes as it stops (`controller_absent`), so that without a controller a caller does not wait
+# for one: the fallback runs at the scheduler's next turn (within half a second). Unset (the switch
+# just started, no controller yet) it reads as 0 too: `sched_transfer` takes "+" alone as now.
+FALLBACK_AFTER_VARIABLE = "bizpbx_fallback_after"
 FALLBACK_SUFFIX = "-fallback"
 
 
@@ -99,8 +104,18 @@ def park_steps(context: str) -> tuple[tuple[str, str], ...]:
     """The applications that hand a call to the controller: the fallback's transfer scheduled
     (its task group is the call's UUID), then `park`, where the controller finds the call
     (CHANNEL_PARK) and runs applications on it over its event socket."""
-    fallback = f"+{FALLBACK_AFTER_SECONDS} ${{destination_number}} XML {fallback_context(context)}"
+    fallback = f"+${{{FALLBACK_AFTER_VARIABLE}}} ${{destination_number}} XML {fallback_context(context)}"
     return (("sched_transfer", fallback), ("park", ""))
+
+
+def controller_present() -> str:
+    """The API command that makes parked calls wait for the controller (FALLBACK_AFTER_SECONDS)."""
+    return f"global_setvar {FALLBACK_AFTER_VARIABLE}={FALLBACK_AFTER_SECONDS}"
+
+
+def controller_absent() -> str:
+    """The API command that sends calls parked from now on to the fallback without waiting."""
+    return f"global_setvar {FALLBACK_AFTER_VARIABLE}=0"
 
 
 def park_contexts(org_ids: Iterable[str]) -> set[str]:

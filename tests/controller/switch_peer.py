@@ -303,6 +303,7 @@ class CapturedEventSocket:
         self.password = password
         self.commands: list[str] = []
         self.calls: list[CapturedSwitch] = []
+        self.globals: dict[str, str] = {}  # the switch's global variables the controller set
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self.subscribed = asyncio.Event()
@@ -365,6 +366,10 @@ class CapturedEventSocket:
                     writer.write(encode(_reply("inbound-plain", "+OK event listener enabled plain")))
                     self._writers.append(writer)
                     self.subscribed.set()
+                elif line.startswith("api global_setvar "):
+                    name, _, value = line.split(" ", 2)[2].partition("=")
+                    self.globals[name] = value
+                    writer.write(encode(Frame(response.content_type, response.headers, "+OK")))
                 elif line.startswith("api "):
                     api_command = line.split(" ", 1)[1]
                     call = self._call_named(api_command)

@@ -16,6 +16,7 @@ from local_net import until
 from scraped import OPENMETRICS, scrape
 from switch_peer import CapturedEventSocket, CapturedSwitch, Script, channel_variables
 
+from bizpbx import fs_vocabulary as fs
 from bizpbx.controller.outbox import Outbox
 from bizpbx.controller.service import Controller
 from bizpbx.ledger import Ledger
@@ -121,6 +122,27 @@ def test_the_metrics_tell_whether_the_event_socket_is_subscribed(site, lab_secre
     subscribed, gone = asyncio.run(scenario())
     assert subscribed.value("bizpbx_esl_connected") == 1 and subscribed.value("bizpbx_esl_refusals_total") == 0
     assert gone.value("bizpbx_esl_connected") == 0
+
+
+def test_parked_calls_wait_for_the_controller_only_while_it_is_there(site, lab_secrets):
+    """Once subscribed, the controller has the switch keep parked calls for it for a while; as it
+    stops, the switch sends them to the fallback without waiting."""
+
+    async def scenario():
+        async with CapturedEventSocket(lab_secrets["BIZPBX_ESL__PASSWORD"]) as event_socket:
+            lab = site(esl_port=event_socket.port)
+            controller, stop, running = await controller_running(lab, event_socket, grace_seconds=5)
+            await until(lambda: fs.FALLBACK_AFTER_VARIABLE in event_socket.globals, "the switch to be told")
+            present = dict(event_socket.globals)
+            stop.set()
+            await asyncio.wait_for(running, 30)
+            return present, dict(event_socket.globals), event_socket.commands
+
+    present, stopped, commands = asyncio.run(scenario())
+    assert present == {"bizpbx_fallback_after": str(fs.FALLBACK_AFTER_SECONDS)}
+    assert stopped == {"bizpbx_fallback_after": "0"}
+    subscribed = next(number for number, command in enumerate(commands) if command.startswith("event plain"))
+    assert commands.index(f"api global_setvar bizpbx_fallback_after={fs.FALLBACK_AFTER_SECONDS}") > subscribed
 
 
 def test_sigterm_lets_a_call_in_progress_finish(site, lab_secrets):

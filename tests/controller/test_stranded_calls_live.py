@@ -28,6 +28,14 @@ from bizpbx.esl.aio import InboundClient
 pytestmark = live_test_marks
 
 
+async def say_a_controller_is_there(live: Live) -> None:
+    """As the controller does once connected: parked calls wait for it."""
+    esl = live.site.esl
+    async with InboundClient(str(esl.host), esl.port, esl.password.get_secret_value()) as client:
+        told = await client.api(fs.controller_present())
+        assert told.startswith("+OK"), told
+
+
 async def take_one_call_and_die(live: Live) -> str:
     """Take the first call parked, as the controller does, ring its caller, and go; its UUID."""
     esl = live.site.esl
@@ -50,6 +58,8 @@ def test_a_call_left_parked_by_a_controller_that_died_goes_to_the_fallback_once_
     live.controller = None  # type: ignore[assignment]
 
     def call_stranded_then_taken_back() -> None:
+        # The controller stopping said it is gone; the stand-in is about to come.
+        asyncio.run(asyncio.wait_for(say_a_controller_is_there(live), 60))
         live.write_caller(HOTLINE, talk_ms=3000)
         caller = subprocess.Popen(
             sipp(live.work, "caller", f"127.0.0.1:{live.external}", "-m", "1", "-p", str(free_port(socket.SOCK_DGRAM))),

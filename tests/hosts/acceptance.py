@@ -113,7 +113,7 @@ class Pbx:
         return self.host.check_output(f"/opt/bizpbx/venv/bin/python -c {shlex.quote(ESL_API)} {shlex.quote(command)}")
 
     def calls_up(self) -> int:
-        """Calls the switch has up now (channels still in the `socket` application included)."""
+        """Calls the switch has up now (channels parked for the controller included)."""
         return int(self.api("show channels count").split()[0] or 0)
 
     def wait_no_calls(self, bound: float = SETTLE_SECONDS) -> None:

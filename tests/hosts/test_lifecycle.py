@@ -10,10 +10,12 @@ Skipped, saying why, when FreeSWITCH was not installed in the lab.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
 import bizpbx_lab as lab
+from bizpbx import fs_vocabulary as fs
 
 from .conftest import VMS, playbook
 from .acceptance import HOTLINE, MAIN, Pbx, Phone, assert_sipp_ok, burst, burst_result, call_in, lab_site_with, next_caller, switch  # noqa: F401 - fixture
@@ -65,20 +67,30 @@ def test_a_restart_of_freeswitch(switch: Pbx, carrier) -> None:
 
 
 def test_the_controller_stopped_for_a_while(switch: Pbx, carrier) -> None:
-    """Calls while it is down go through the dialplan's fallback; read from the CDRs once it is back."""
+    """Calls while it is down go through the dialplan's fallback without waiting for a controller;
+    read from the CDRs once it is back."""
     switch.host.check_output("systemctl stop bizpbx-controller")
     try:
+        absent = switch.api(f"global_getvar {fs.FALLBACK_AFTER_VARIABLE}").strip()
         caller = next_caller("7843")
         for _ in range(3):
             assert_sipp_ok(call_in(carrier, caller, MAIN, keys="12#"))
     finally:
         switch.host.check_output("systemctl start bizpbx-controller")
     switch.wait_routing()
+    assert absent == "0", "the stopping controller did not tell the switch"
     rated = every_call_once(switch, caller, 3)
     assert all(c["source"] != "esl" for c in rated), "read from the CDR files"
     for call in rated:
         started = switch.events_of(call["uuid"])[0]
         assert started["event"] == "call.started" and started["recovered"] is True and started["organization"] == "12"
+        # The fallback answers the main number at once: the call did not wait parked.
+        waited = call["answer_epoch"] - datetime.fromisoformat(started["at"]).timestamp()
+        assert waited < fs.FALLBACK_AFTER_SECONDS / 2, f"{call['uuid']} waited {waited:.1f} s for a controller that was stopped"
+    deadline = time.monotonic() + 10  # said once the controller's event socket is subscribed
+    while (present := switch.api(f"global_getvar {fs.FALLBACK_AFTER_VARIABLE}").strip()) != str(fs.FALLBACK_AFTER_SECONDS) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert present == str(fs.FALLBACK_AFTER_SECONDS), "the controller is back: calls are to wait for it again"
 
 
 def test_a_reboot_of_the_pbx(switch: Pbx, carrier) -> None:

@@ -54,8 +54,9 @@ def matching(context: Element, destination: str) -> Element:
 
 
 def parked_in(context: str) -> list[tuple[str, str]]:
-    """How a call is handed to the controller: its fallback scheduled, then parked."""
-    return [("sched_transfer", f"+{fs.FALLBACK_AFTER_SECONDS} ${{destination_number}} XML {context}-fallback"), ("park", "")]
+    """How a call is handed to the controller: its fallback scheduled (after as long as the
+    controller said it will take, a global), then parked."""
+    return [("sched_transfer", f"+${{bizpbx_fallback_after}} ${{destination_number}} XML {context}-fallback"), ("park", "")]
 
 
 def fallback(every: dict[str, Element], context: str, dialled: str) -> list[tuple[str, str]]:

@@ -261,34 +261,52 @@ def test_phones_register_with_their_password_from_the_phone_networks_only(switch
     assert any("from ip 127.0.0.3" in line for line in failures), "no line for fail2ban"
 
 
-def test_a_trunk_call_is_parked_for_the_controller_and_falls_back_without_one(switch: Switch):
-    # Organization 12's number: parked for the controller with its variables; nobody takes it, and
-    # the transfer the dialplan scheduled sends it on into the fallback.
+FALLBACK = "->in-74951234567 in context org-12-incoming"
+
+
+def test_a_trunk_call_is_parked_for_the_controller_and_falls_back_if_it_does_not_come(switch: Switch):
+    # Organization 12's number: parked for the controller with its variables; the controller said
+    # it is there but does not take the call, and the transfer the dialplan scheduled sends it on
+    # into the fallback once the wait is over.
+    before = switch.log.read_text(errors="replace").count(FALLBACK)
+    assert switch.esl.api(fs.controller_present()).startswith("+OK")
     switch.esl.background("originate {origination_caller_id_number=74957654321}loopback/74951234567/public &park()")
     uuid = switch.parked("74951234567", caller="74957654321")
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_called").strip() == "+74951234567"
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_org_id").strip() == "12"
     assert switch.esl.api(f"uuid_getvar {uuid} bizpbx_trunk").strip() == "carrier"
     assert switch.esl.api(f"uuid_getvar {uuid} hangup_after_bridge").strip() == "true"
-    fallback = "->in-74951234567 in context org-12-incoming"
-    fell_back = switch.wait_for_log(fallback, 1)
+    waited = not switch.wait_for_log(FALLBACK, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS / 2)
+    fell_back = switch.wait_for_log(FALLBACK, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS)
     switch.esl.api("hupall")
-    assert fell_back, "no fallback without a controller"
+    assert waited, "the fallback did not wait for the controller"
+    assert fell_back, "no fallback when the controller did not come"
+
+
+@pytest.mark.parametrize("absent", ["controller stopped", "switch started without one"])
+def test_without_a_controller_a_parked_call_falls_back_at_once(switch: Switch, absent: str):
+    told = switch.esl.api(fs.controller_absent() if absent == "controller stopped" else f"global_setvar {fs.FALLBACK_AFTER_VARIABLE}=")
+    assert told.startswith("+OK"), told
+    before = switch.log.read_text(errors="replace").count(FALLBACK)
+    switch.esl.background("originate {origination_caller_id_number=74957654323}loopback/74951234567/public &park()")
+    fell_back = switch.wait_for_log(FALLBACK, before + 1, seconds=2)  # the scheduler's next turn: within 0.5 s
+    switch.esl.api("hupall")
+    assert fell_back, f"{absent}: the call waited for a controller that is not there"
 
 
 def test_a_call_the_controller_claimed_stays_parked_until_handed_back(switch: Switch):
-    fallback = "->in-74951234567 in context org-12-incoming"
-    before = switch.log.read_text(errors="replace").count(fallback)
+    before = switch.log.read_text(errors="replace").count(FALLBACK)
+    assert switch.esl.api(fs.controller_present()).startswith("+OK")
     switch.esl.background("originate {origination_caller_id_number=74957654322}loopback/74951234567/public &park()")
     uuid = switch.parked("74951234567", caller="74957654322")
     claimed = switch.esl.api(fs.claim(uuid))
     assert fs.claimed(claimed), claimed
     assert not fs.claimed(switch.esl.api(fs.claim(uuid))), "claimed twice"
     # Past the fallback's time, the call is still parked: the controller has it.
-    assert not switch.wait_for_log(fallback, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS + 1.5)
+    assert not switch.wait_for_log(FALLBACK, before + 1, seconds=fs.FALLBACK_AFTER_SECONDS + 1.5)
     assert switch.parked("74951234567", caller="74957654322") == uuid
     handed = switch.esl.api(fs.hand_back(uuid, "74951234567", "public"))
     assert handed.startswith("+OK"), handed
-    fell_back = switch.wait_for_log(fallback, before + 1)
+    fell_back = switch.wait_for_log(FALLBACK, before + 1)
     switch.esl.api("hupall")
     assert fell_back, "not in the fallback once handed back"

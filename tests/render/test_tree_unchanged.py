@@ -12,7 +12,8 @@ the legs of a ring came to offer the call for pickup themselves (api_on_originat
 application before the bridge), when the switch's globals came to hold RECORD_PRE_BUFFER_FRAMES=1
 (the default pre-buffer lost the notice from the recording; once per site, not a `set` per call),
 and when calls came to be parked for the controller (its fallback scheduled, the static fallback
-in each context's `-fallback` twin) instead of handed to its socket.
+in each context's `-fallback` twin) instead of handed to its socket, and when that fallback came
+to wait only as long as the controller says it is there (a global it sets, not 10 s written in).
 
 When a change to a non-TLS tree is intended, record the trees again with
 `python tests/render/test_tree_unchanged.py > tests/render/recorded/trees.json`

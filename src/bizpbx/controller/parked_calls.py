@@ -15,6 +15,10 @@ connections of their own (`CommandSockets`: a call's always on the same one, kee
 order), and the event socket carries only events; an application's completion is matched there by
 the Event-UUID it was sent with.
 
+The switch makes a parked call wait for the controller only while one is there: the controller
+says so as each connection of its event socket comes up (`fs.controller_present`) and unsays it as
+it stops (`fs.controller_absent`); meanwhile the fallback runs at once.
+
 A call the handler leaves without finishing it (hung up, let go once answered) goes to the
 fallback at once (`fs.hand_back`): a call pickup, a call arriving while the controller stops, a
 handler's failure. One whose connection was lost cannot be sent anywhere then: it is kept in
@@ -148,6 +152,7 @@ class ParkedCalls:
         self.calls: dict[str, ParkedCall] = {}  # being handled, by UUID
         self.lost: set[str] = set()  # being handled when the event socket was lost
         self._taking: set[asyncio.Task] = set()
+        self._stopping = False
 
     def on_event(self, event: Event) -> None:
         name = event.name
@@ -200,12 +205,36 @@ class ParkedCalls:
         self.lost.add(call.uuid)
 
     async def follow(self, event_socket: InboundClient) -> None:
-        """While the event socket is down, what the calls wait for cannot come: they are told."""
+        """Once each connection of the event socket is up (subscribed: the calls parked from then
+        on reach the controller), the switch's parked calls wait for it. While the event socket is
+        down, what the calls wait for cannot come: they are told."""
+        announced = 0
         while True:
             if not event_socket.connected:
                 for call in list(self.calls.values()):
                     call.events_lost(ConnectionLost("the event socket was lost"))
+            elif event_socket.connections != announced and not self._stopping:
+                announced = event_socket.connections
+                await self._say(event_socket, fs.controller_present(), "parked calls wait %d s for the controller" % fs.FALLBACK_AFTER_SECONDS)
             await asyncio.sleep(LOST_POLL_SECONDS)
+
+    async def stop_parking(self, event_socket: InboundClient) -> None:
+        """From now on the calls the dialplan parks go to the fallback without waiting."""
+        self._stopping = True
+        if event_socket.connected:
+            await self._say(event_socket, fs.controller_absent(), "parked calls go to the fallback at once")
+
+    @staticmethod
+    async def _say(event_socket: InboundClient, command: str, meaning: str) -> None:
+        try:
+            reply = await event_socket.api(command)
+        except EslError as error:  # lost meanwhile: said again on the next connection
+            log.warning("not told to the switch (%s): %s", error, meaning)
+            return
+        if reply.startswith("+OK"):
+            log.info("the switch is told: %s", meaning)
+        else:
+            log.error("the switch refused %r: %s", command, reply.strip())
 
     async def close(self) -> None:
         """Stop handling calls: those not finished go to the fallback."""

@@ -302,6 +302,7 @@ class Controller:
 
     async def _shut_down(self, metrics_server: asyncio.Server) -> None:
         self.handler.draining = True  # a call parked from now on goes to the fallback
+        await self.parked.stop_parking(self.inbound)  # and the switch sends it there without waiting
         # An answered call let go is the switch's alone: the stop does not wait for its end (rated
         # from its CDR, if it ends while the controller is down).
         routing = len(self._routing())
