@@ -209,18 +209,17 @@ class Accounting:
             if stored_from != "esl":
                 log.warning("%s: call %s is already stored from %s with other data (%s); that one is kept", call.source, call.call.uuid, stored_from, what)
 
-    def catch_up(self, cdr_dir: Path, *, grace_seconds: float = 0, now: float | None = None) -> int:
+    def catch_up(self, cdr_dir: Path, *, grace_seconds: float = 0) -> int:
         """Take every CDR line not yet processed from the CDR files; returns the calls new to the ledger.
 
-        `grace_seconds`: a call that ended less than this before `now` (the sweep's start; by
-        default when it runs) is left, with the lines after it, to a later sweep (its hang-up event
-        may still be on its way)."""
+        `grace_seconds`: a call that ended less than this ago is left, with the lines after it, to a
+        later sweep (its hang-up event may still be on its way)."""
         try:
             if not cdr_dir.is_dir():
                 self._cdr_readable(cdr_dir, f"{cdr_dir} does not exist (FreeSWITCH makes it at its first CDR)", logged=logging.INFO)
                 return 0
             files = sorted(cdr_dir.glob(CDR_FILE_PATTERN), key=lambda p: p.stat().st_mtime)
-            ended_before = (now or time.time()) - grace_seconds if grace_seconds else None
+            ended_before = time.time() - grace_seconds if grace_seconds else None
             new = sum(self._catch_up_file(path, ended_before) for path in files)
         except OSError as error:
             where = error.filename or cdr_dir

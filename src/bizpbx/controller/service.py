@@ -331,10 +331,7 @@ class Controller:
         self._flush()  # stored first: hang-ups already received are rated from their events, not their CDRs
         # Calls just ended are left to their hang-up events while those flow (not when stopping).
         grace = EVENT_GRACE_SECONDS if self.inbound.connected and not self.handler.draining else 0
-        # The grace counts from now, not from when the storage thread comes to it: the hang-ups
-        # received meanwhile are stored after it.
-        began = time.time()
-        new = await self._in_storage(lambda: self.accounting.catch_up(self.cdr_dir, grace_seconds=grace, now=began))
+        new = await self._in_storage(lambda: self.accounting.catch_up(self.cdr_dir, grace_seconds=grace))
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
             self._wake_deliveries()
