@@ -126,15 +126,7 @@ class Accounting:
 
     def flush(self) -> int:
         """Rate and store the hang-ups held; returns how many calls were new to the ledger."""
-        return self.store(self.take_held())
-
-    def take_held(self) -> list[tuple[CallRecord, float | None]]:
-        """The hang-ups held so far, for `store` (which may run on another thread)."""
         held, self._held = self._held, []
-        return held
-
-    def store(self, held: list[tuple[CallRecord, float | None]]) -> int:
-        """Rate and store hang-ups taken with `take_held`; returns how many calls were new to the ledger."""
         if not held:
             return 0
         new = self.finished([(record, "esl") for record, _ in held], hung_up_at={record.uuid: call_events.epoch_time(at) for record, at in held if at})

@@ -4,8 +4,6 @@
   (`ParkedCalls`, `CallHandler`);
 - the same event socket feeds runtime rating and call events (`Accounting`);
 - a sweep of the CDR files takes calls missed while down or disconnected;
-- rating and storing (the ledger, the outbox, the CDR files) run on a storage thread, in
-  batches, so that a slow disk does not hold up the calls being taken;
 - one delivery loop per webhook; the metrics endpoint (loopback unless the site lists monitoring networks);
 - the HTTP listener of the click-to-call API and the recordings' signed URLs (`HttpServer`);
 - the trunks' registration states, followed on the event socket (`Trunks`).
@@ -39,7 +37,6 @@ import contextlib
 import logging
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bizpbx import fs_vocabulary as fs
@@ -100,11 +97,6 @@ class Controller:
         try:
             self.ledger = Ledger(where)
             self.outbox = Outbox(where)
-            # Rating and storing the calls (the ledger, the outbox, the CDR files, the recordings'
-            # headers) runs on a thread of its own, with connections of its own: under load the
-            # disk took 0.3 to 3.6 s for one batch's commit or a recording's header (in the lab at
-            # 60 calls/s), and on the event loop that held up every call being taken meanwhile.
-            self._stored_ledger, self._stored_outbox = Ledger(where), Outbox(where)
             self._cluster_db = open_database(cluster) if cluster else None
         except (OSError, *DATABASE_ERRORS) as error:
             raise StartupError(f"ledger {describe(where)}: {error}") from None
@@ -112,18 +104,14 @@ class Controller:
         db = self._cluster_db
         self.active_calls = ActiveCalls(db, self._node) if db else None
         rater = Rater(site)
-        self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage")  # one: batches stored in order
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.accounting = Accounting(
             rater,
-            self._stored_ledger,
-            self._stored_outbox,
+            self.ledger,
+            self.outbox,
             self.metrics,
             site,
             file_lease=(lambda name: Lease(db, name, self._node, CDR_LEASE_SECONDS)) if db else None,
-            # An answered call is let go: its end comes this way, from its event or (on the storage
-            # thread) its CDR line.
-            hung_up=lambda uuid: self._on_loop(self.handler.hung_up, uuid),
+            hung_up=lambda uuid: self.handler.hung_up(uuid),  # an answered call's socket is let go: its end comes this way
         )
         self.deliveries = [self.delivery(name, hook) for name, hook in site.controller.webhooks.items()]
         self.metrics.watch_webhooks(lambda: self.deliveries)
@@ -200,46 +188,21 @@ class Controller:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """To the storage thread: the calls' events emitted so far, then the hang-ups held (rated
-        and stored), in one batch after the batches before it: a call's call.ended comes after its
-        call.started."""
+        """Into the outbox: the calls' events emitted so far, then the hang-ups held (rated and
+        stored): a call's call.ended comes after its call.started."""
         self._flush_due = False
         emitted, self._emitted = self._emitted, []
-        held = self.accounting.take_held()
-        if emitted or held:
-            asyncio.get_running_loop().run_in_executor(self._storage, self._store, emitted, held).add_done_callback(self._stored)
-
-    def _store(self, emitted: list[tuple[str, str, str, dict]], held: list) -> bool:
-        """On the storage thread; whether the webhooks have something new."""
         if emitted:
-            self._stored_outbox.add(emitted)
-        return self.accounting.store(held) > 0 or bool(emitted)
-
-    def _stored(self, stored: asyncio.Future) -> None:
-        if stored.cancelled():
-            return
-        if (error := stored.exception()) is not None:
-            # The hang-ups are rated from their CDR lines at the next sweeps.
-            log.error("storing a batch of call events and hang-ups failed", exc_info=error)
-        elif stored.result():
+            self.outbox.add(emitted)
+        if self.accounting.flush() or emitted:
             self._wake_deliveries()
-
-    def _on_loop(self, function, *arguments) -> None:
-        """Run `function` on the event loop, from whichever thread (the storage thread's CDR reading)."""
-        assert self._loop is not None, "the controller is not running"
-        self._loop.call_soon_threadsafe(function, *arguments)
-
-    async def _in_storage(self, function, *arguments):
-        """Run `function` on the storage thread, after the batches given to it before."""
-        return await asyncio.get_running_loop().run_in_executor(self._storage, function, *arguments)
 
     def start(self, name: str, work) -> None:
         """Run `work` (a coroutine) as the task `name`; stopped with the controller."""
         self.tasks[name] = asyncio.create_task(work, name=name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._loop = asyncio.get_running_loop()
-        new = await self._in_storage(self.accounting.catch_up, self.cdr_dir)
+        new = self.accounting.catch_up(self.cdr_dir)
         log.info("CDR files read on start: %d call(s) new to the ledger", new)
         metrics_listen = self.site.controller.metrics
         metrics_server = await _listen(
@@ -305,7 +268,7 @@ class Controller:
                 self.metrics.esl_reconnects.inc(inbound.connections - max(seen, 1))
             seen = max(seen, inbound.connections)
             try:
-                await self.sweep_once()
+                self.sweep_once()
             except Exception:  # the next sweep tries again; a dead sweep would rate nothing more
                 log.exception("CDR sweep failed")
 
@@ -327,11 +290,11 @@ class Controller:
                 log.exception("recordings retention failed")
             await asyncio.sleep(RETENTION_SECONDS)
 
-    async def sweep_once(self) -> int:
-        self._flush()  # stored first: hang-ups already received are rated from their events, not their CDRs
+    def sweep_once(self) -> int:
+        self._flush()  # hang-ups already received are rated from their events, not their CDRs
         # Calls just ended are left to their hang-up events while those flow (not when stopping).
         grace = EVENT_GRACE_SECONDS if self.inbound.connected and not self.handler.draining else 0
-        new = await self._in_storage(lambda: self.accounting.catch_up(self.cdr_dir, grace_seconds=grace))
+        new = self.accounting.catch_up(self.cdr_dir, grace_seconds=grace)
         if new:
             log.info("CDR files: %d call(s) the event socket had not delivered", new)
             self._wake_deliveries()
@@ -355,7 +318,7 @@ class Controller:
         for state in self.handler.active.values():
             state.hung_up.set()  # followed no longer: the end of a call let go would come by the event socket, closed next
         await self.inbound.close()
-        await self.sweep_once()
+        self.sweep_once()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), FLUSH_SECONDS)
         for task in self.tasks.values():
@@ -367,9 +330,8 @@ class Controller:
             for delivery in self.deliveries:
                 delivery.release_lease()  # another node takes over at once, not when it lapses
             self._cluster_db.close()
-        self._storage.shutdown(wait=True)  # what the tasks gave it is stored before its connections close
-        for database in (self.outbox, self.ledger, self._stored_outbox, self._stored_ledger):
-            database.close()
+        self.outbox.close()
+        self.ledger.close()
         log.info("controller stopped")
 
     def _routing(self) -> list:
