@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bizpbx.controller import call_events
@@ -93,7 +93,7 @@ class Accounting:
         self._ledger = ledger
         self._outbox = outbox
         self._metrics = metrics
-        self._recordings = RecordingKeeper(site, ledger)
+        self._recordings = RecordingKeeper(site)
         self._line_counts: dict[str, tuple[int, int]] = {}  # file key -> (offset, lines before it)
         self.cdr_problem: str | None = None  # why the CDR files cannot be read, None while they can
         self._held: list[tuple[CallRecord, float | None]] = []  # hang-ups not yet stored, and when they happened
@@ -103,7 +103,7 @@ class Accounting:
         """Rate calls that end from now on, and name their people, by a reloaded site."""
         self._site = site
         self._rater = rater
-        self._recordings = RecordingKeeper(site, self._ledger)
+        self._recordings = RecordingKeeper(site)
 
     def on_event(self, event: Event) -> None:
         """One event from the inbound socket, stored at once."""
@@ -124,12 +124,13 @@ class Accounting:
             return
         self._held.append((record, call_events.event_epoch(event)))
 
-    def flush(self) -> int:
-        """Rate and store the hang-ups held; returns how many calls were new to the ledger."""
+    def flush(self, emitted: Sequence[tuple[str, str, str, dict]] = ()) -> int:
+        """Rate and store the hang-ups held, after the events of calls in progress `emitted`
+        meanwhile (one transaction); returns how many calls were new to the ledger."""
         held, self._held = self._held, []
-        if not held:
+        if not held and not emitted:
             return 0
-        new = self.finished([(record, "esl") for record, _ in held], hung_up_at={record.uuid: call_events.epoch_time(at) for record, at in held if at})
+        new = self.finished([(record, "esl") for record, _ in held], hung_up_at={record.uuid: call_events.epoch_time(at) for record, at in held if at}, before=emitted)
         self._note_lag([time.time() - at for _, at in held if at])
         return new
 
@@ -155,13 +156,21 @@ class Accounting:
             self._metrics.rating_errors.inc()
             log.error("%s: CDR not rated: %s", where, error)
 
-    def finished(self, records: Iterable[tuple[CallRecord, str]], hung_up_at: dict[str, str] | None = None, *, recovered: bool = False) -> int:
+    def finished(
+        self,
+        records: Iterable[tuple[CallRecord, str]],
+        hung_up_at: dict[str, str] | None = None,
+        *,
+        recovered: bool = False,
+        before: Sequence[tuple[str, str, str, dict]] = (),
+    ) -> int:
         """Rate and store calls (record, source) in one transaction; returns how many were new to the ledger.
 
         `hung_up_at`: when each call (by UUID) hung up, as its event said; `recovered`: read from
-        the CDR files (call.missed and call.ended say so). The call's events go out in order,
-        each once (by event key): see call_events; a call the switch recorded is announced
-        (call.recorded) once its call is stored.
+        the CDR files (call.missed and call.ended say so); `before`: events stored in the same
+        transaction ahead of the calls' own. The call's events go out in order, each once (by
+        event key): see call_events; a call the switch recorded is announced (call.recorded)
+        with its recording, stored with its call.
         """
         rated, ended = [], []
         for record, source in records:
@@ -173,15 +182,14 @@ class Accounting:
                 self._metrics.rating_errors.inc()
                 log.warning("call stored unrated: %s", rating.reason, extra={"call_uuid": record.uuid})
         fresh = self._new_to_ledger(rated)
-        new = self._ledger.record(rated, event_rows(ended, int(time.time())))  # the calls and their events in one transaction
-        # A recording is stored and announced once its call is in the ledger.
-        recorded = [event.as_row() for event in map(self._recordings.found, (call.call for call in rated)) if event is not None]
+        found = [recording for recording in map(self._recordings.found, (call.call for call in rated)) if recording is not None]
+        recorded = [event.as_row() for _, event in found]
+        # One commit for the batch: under load the disk made each cost the controller up to seconds.
+        new = self._ledger.record(rated, event_rows([*before, *ended, *recorded], int(time.time())), [recording for recording, _ in found])
         for call in fresh:
             self._metrics.call_stored(call.call, call.rating, from_cdr=call.source != "esl")
         if new < len(rated):
             self._tell_differing([call for call in rated if call.source != "esl"])
-        if recorded:
-            self._outbox.add(recorded)
         return new
 
     def _new_to_ledger(self, rated: list[RatedCall]) -> list[RatedCall]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bizpbx.controller import call_events
 from bizpbx.ledger import Ledger
-from bizpbx.ledger.recordings import StoredRecording, add_recording, mark_deleted
+from bizpbx.ledger.recordings import StoredRecording, mark_deleted
 from bizpbx.rating import CallRecord
 from bizpbx.settings import Site
 
@@ -64,14 +64,14 @@ def wav_seconds(path: Path) -> float:
 
 
 class RecordingKeeper:
-    """Stores each finished call's recording once and makes its `call.recorded`."""
+    """Finds each finished call's recording and makes its `call.recorded` (both stored with the
+    call, `Ledger.record`)."""
 
-    def __init__(self, site: Site, ledger: Ledger) -> None:
+    def __init__(self, site: Site) -> None:
         self._site = site
-        self._ledger = ledger
 
-    def found(self, call: CallRecord) -> call_events.CallEvent | None:
-        """The call's recording, if the switch wrote one: stored, and its event (None: no recording)."""
+    def found(self, call: CallRecord) -> tuple[StoredRecording, call_events.CallEvent] | None:
+        """The call's recording, if the switch wrote one, and its event (None: no recording)."""
         if not call.recording:
             return None
         path = Path(call.recording)
@@ -85,10 +85,10 @@ class RecordingKeeper:
         if not seconds:
             return None
         now = time.time()
-        add_recording(self._ledger, StoredRecording(call.uuid, call.organization, str(path), round(seconds, 3), size, int(now)))
+        stored = StoredRecording(call.uuid, call.organization, str(path), round(seconds, 3), size, int(now))
         url = signed_url(self._site, call.uuid, now)
         at = call_events.epoch_time(call.end_epoch) if call.end_epoch else call_events.now()
-        return call_events.recorded(call.uuid, at, call.organization or None, round(seconds, 3), size, str(path), url)
+        return stored, call_events.recorded(call.uuid, at, call.organization or None, round(seconds, 3), size, str(path), url)
 
 
 @dataclass(frozen=True, slots=True)

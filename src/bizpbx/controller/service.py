@@ -188,13 +188,11 @@ class Controller:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Into the outbox: the calls' events emitted so far, then the hang-ups held (rated and
-        stored): a call's call.ended comes after its call.started."""
+        """Into the ledger, in one transaction: the calls' events emitted so far, then the hang-ups
+        held (rated and stored): a call's call.ended comes after its call.started."""
         self._flush_due = False
         emitted, self._emitted = self._emitted, []
-        if emitted:
-            self.outbox.add(emitted)
-        if self.accounting.flush() or emitted:
+        if self.accounting.flush(emitted) or emitted:
             self._wake_deliveries()
 
     def start(self, name: str, work) -> None:

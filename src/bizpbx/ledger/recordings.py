@@ -4,9 +4,12 @@ retention deletes its file (`bizpbx.controller.recordings`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bizpbx.ledger.database import immediate_transaction, insert_once
-from bizpbx.ledger.store import Ledger
+from bizpbx.ledger.database import immediate_transaction
+
+if TYPE_CHECKING:  # the ledger stores recordings with their calls (`Ledger.record`)
+    from bizpbx.ledger.store import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +22,12 @@ class StoredRecording:
     recorded_at: int
 
 
-def add_recording(ledger: Ledger, recording: StoredRecording) -> bool:
-    """Store a recording once (by its call); True if it was new."""
-    row = (recording.call_uuid, recording.organization, recording.path, recording.seconds, recording.bytes, recording.recorded_at)
-    sql = "INSERT INTO recordings (call_uuid, organization, path, seconds, bytes, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_uuid) DO NOTHING"
-    return insert_once(ledger.connection, sql, [row]) == 1
+# A recording is stored once (by its call), in the transaction of its call (`Ledger.record`).
+INSERT_RECORDING = "INSERT INTO recordings (call_uuid, organization, path, seconds, bytes, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_uuid) DO NOTHING"
+
+
+def recording_row(recording: StoredRecording) -> tuple[object, ...]:
+    return (recording.call_uuid, recording.organization, recording.path, recording.seconds, recording.bytes, recording.recorded_at)
 
 
 def recording_of(ledger: Ledger, call_uuid: str) -> StoredRecording | None:

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from bizpbx.ledger.database import Database, LedgerLocation, change_many, immediate_transaction, number_in_commit_order, open_database
 from bizpbx.ledger.migrations import check_version, migrate
+from bizpbx.ledger.recordings import INSERT_RECORDING, StoredRecording, recording_row
 from bizpbx.rating.rate import CallRecord, Rating
 
 _INSERT = """
@@ -115,17 +116,21 @@ class Ledger:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def record(self, calls: Iterable[RatedCall], events: Sequence[tuple[str, str, str, str, int]] = ()) -> int:
-        """Store a batch, and the call events that go with it (as `insert_events`
-        takes them), in one transaction; return how many calls were new."""
+    def record(self, calls: Iterable[RatedCall], events: Sequence[tuple[str, str, str, str, int]] = (), recordings: Sequence[StoredRecording] = ()) -> int:
+        """Store a batch, the call events that go with it (as `insert_events`
+        takes them) and the calls' recordings, in one transaction (one commit: under
+        load the disk made each commit cost the controller up to seconds); return
+        how many calls were new."""
         now = int(time.time())
         # In the order of their UUIDs: writers on several nodes storing the same calls then take
         # their rows' locks in one order (PostgreSQL would end one of them as a deadlock).
         rows = [_row(rated, now) for rated in sorted(calls, key=lambda rated: rated.call.uuid)]
-        if not rows and not events:
+        if not rows and not events and not recordings:
             return 0
         with immediate_transaction(self._db):
             new = change_many(self._db, _INSERT, rows) if rows else 0
+            if recordings:
+                change_many(self._db, INSERT_RECORDING, [recording_row(recording) for recording in recordings])
             insert_events(self._db, events)
         return new
 
