@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import json
+import wave
 
 import pytest
 from event_schema import problems
@@ -14,6 +15,7 @@ from test_accounting import accounting_for
 from test_calls import always_open, place
 
 from bizpbx.controller import call_events
+from bizpbx.ledger.recordings import recording_of
 from bizpbx.rating import CallRecord, Direction, Rater
 from bizpbx.settings import NumberKind
 
@@ -182,3 +184,28 @@ def test_the_ledger_takes_a_callers_leg_and_a_leg_the_switch_dialled_that_carrie
     assert not is_call_leg(hang_up(**{"Call-Direction": "outbound"})), "a B-leg: its caller's leg is the call"
     # A click-to-call's employee leg, a transferred client's leg: the switch dialled them.
     assert is_call_leg(hang_up(**{"Call-Direction": "outbound", "variable_bizpbx_ledger_leg": "true"}))
+
+
+def test_a_batch_is_one_commit_with_the_events_emitted_before_it_and_the_recordings(site, tmp_path):
+    """Each commit cost the controller up to seconds of disk under load: the events of calls in
+    progress, the calls that ended, their events and their recordings go in one transaction."""
+    accounting, ledger, outbox, _ = accounting_for(site())
+    recording = tmp_path / "recorded.wav"
+    with wave.open(str(recording), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"\0\0" * 8000)  # one second
+    recorded = hotline_call(answer_epoch=START + 3, bridge_epoch=START + 5, billsec=14, hangup_cause="NORMAL_CLEARING", answered_by="extension:200", recording=str(recording))
+    missed = hotline_call(uuid="c0ffee00-0000-4000-8000-000000000002")
+    in_progress = call_events.answered("c0ffee00-0000-4000-8000-000000000003", call_events.epoch_time(START), "34", None).as_row()
+    statements: list[str] = []
+    ledger.connection.set_trace_callback(statements.append)
+    assert accounting.finished([(recorded, "esl"), (missed, "esl")], before=[in_progress]) == 2
+    ledger.connection.set_trace_callback(None)
+    assert statements.count("COMMIT") == 1, statements
+    names = [(event.call_uuid[-1], event.name) for event in outbox.after(0)]
+    assert names[0] == ("3", "call.answered"), "the events emitted before the hang-ups come first"
+    assert ("1", "call.recorded") in names and names.index(("1", "call.recorded")) > names.index(("1", "call.ended"))
+    stored = recording_of(ledger, recorded.uuid)
+    assert stored is not None and stored.seconds == 1.0
