@@ -3,31 +3,8 @@ retention deletes its file (`bizpbx.controller.recordings`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from bizpbx.ledger.database import immediate_transaction
-
-if TYPE_CHECKING:  # the ledger stores recordings with their calls (`Ledger.record`)
-    from bizpbx.ledger.store import Ledger
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecording:
-    call_uuid: str
-    organization: str
-    path: str
-    seconds: float
-    bytes: int
-    recorded_at: int
-
-
-# A recording is stored once (by its call), in the transaction of its call (`Ledger.record`).
-INSERT_RECORDING = "INSERT INTO recordings (call_uuid, organization, path, seconds, bytes, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_uuid) DO NOTHING"
-
-
-def recording_row(recording: StoredRecording) -> tuple[object, ...]:
-    return (recording.call_uuid, recording.organization, recording.path, recording.seconds, recording.bytes, recording.recorded_at)
+from bizpbx.ledger.store import Ledger, StoredRecording  # stored with its call: `Ledger.record`
 
 
 def recording_of(ledger: Ledger, call_uuid: str) -> StoredRecording | None:

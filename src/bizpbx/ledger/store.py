@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from decimal import Decimal
 
 from bizpbx.ledger.database import Database, LedgerLocation, change_many, immediate_transaction, number_in_commit_order, open_database
 from bizpbx.ledger.migrations import check_version, migrate
-from bizpbx.ledger.recordings import INSERT_RECORDING, StoredRecording, recording_row
 from bizpbx.rating.rate import CallRecord, Rating
 
 _INSERT = """
@@ -31,6 +30,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(uuid) DO NOTHING
 """
 _INSERT_EVENT = "INSERT INTO call_events (key, call_uuid, name, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING"
+# A recording is stored once (by its call), with its call (`bizpbx.ledger.recordings` reads them).
+_INSERT_RECORDING = "INSERT INTO recordings (call_uuid, organization, path, seconds, bytes, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_uuid) DO NOTHING"
 
 
 def insert_events(db: Database, rows: Sequence[tuple[str, str, str, str, int]]) -> int:
@@ -49,6 +50,16 @@ class RatedCall:
     call: CallRecord
     rating: Rating
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecording:
+    call_uuid: str
+    organization: str
+    path: str
+    seconds: float
+    bytes: int
+    recorded_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +141,7 @@ class Ledger:
         with immediate_transaction(self._db):
             new = change_many(self._db, _INSERT, rows) if rows else 0
             if recordings:
-                change_many(self._db, INSERT_RECORDING, [recording_row(recording) for recording in recordings])
+                change_many(self._db, _INSERT_RECORDING, [astuple(recording) for recording in recordings])
             insert_events(self._db, events)
         return new
 
