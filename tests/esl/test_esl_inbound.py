@@ -229,6 +229,41 @@ def test_after_a_drop_it_reconnects_resubscribes_and_works_again(caplog: pytest.
     assert "secret" not in caplog.text
 
 
+def test_api_commands_on_connect_run_on_every_connection_before_it_counts_as_connected() -> None:
+    async def scenario() -> tuple:
+        async with FakeFreeSwitch("secret") as switch:
+            client = InboundClient("127.0.0.1", switch.port, "secret", events=["CHANNEL_PARK"], api_on_connect=["global_setvar here=1"], backoff_initial=0.001)
+            connecting = asyncio.create_task(client.connect())
+            for _ in range(3):  # auth, event, the api command
+                await switch.seen.get()
+            connected_before_the_answer = client.connected
+            await switch.answers.put("+OK")
+            await connecting
+            switch.drop()
+            for _ in range(3):
+                await switch.seen.get()
+            await switch.answers.put("-ERR no reading of globals here")  # refused: not connected, tried again
+            for _ in range(3):
+                await switch.seen.get()
+            client.api_on_connect.clear()  # the owner changed its mind meanwhile: not said on the next one
+            await switch.answers.put("+OK")
+            while client.connections < 2:
+                await asyncio.sleep(0.01)
+            switch.drop()
+            for _ in range(2):  # auth, event
+                await switch.seen.get()
+            while client.connections < 3:
+                await asyncio.sleep(0.01)
+            await client.close()
+        return switch.connections, connected_before_the_answer
+
+    connections, connected_before_the_answer = run(scenario())
+    assert not connected_before_the_answer
+    setup = [b"auth secret\n\n", b"event plain CHANNEL_PARK\n\n"]
+    assert [c[:3] for c in connections[:3]] == [setup + [b"api global_setvar here=1\n\n"]] * 3
+    assert connections[3] == setup + [b"exit\n\n"]
+
+
 def test_a_password_refused_on_reconnection_ends_the_client() -> None:
     async def scenario() -> tuple:
         async with FakeFreeSwitch("secret") as switch:

@@ -15,9 +15,10 @@ connections of their own (`CommandSockets`: a call's always on the same one, kee
 order), and the event socket carries only events; an application's completion is matched there by
 the Event-UUID it was sent with.
 
-The switch makes a parked call wait for the controller only while one is there: the controller
-says so as each connection of its event socket comes up (`fs.controller_present`) and unsays it as
-it stops (`fs.controller_absent`); meanwhile the fallback runs at once.
+The switch makes a parked call wait for the controller only while one is there: each connection
+of the controller's event socket says so once subscribed, before it counts as connected
+(`fs.controller_present`, `PRESENT`), and the controller unsays it as it stops (`stop_parking`);
+meanwhile the fallback runs at once.
 
 A call the handler leaves without finishing it (hung up, let go once answered) goes to the
 fallback at once (`fs.hand_back`): a call pickup, a call arriving while the controller stops, a
@@ -54,6 +55,7 @@ LOST_POLL_SECONDS = 0.2
 # scheduling of the fallback and the park complete too, events the controller never reads: each
 # one the switch writes costs it a serialization of the channel's every variable.
 EVENT_FILTERS = (*((f"variable_{Var.DIRECTION}", direction) for direction in DIRECTIONS), ("Application", "-sched_transfer"), ("Application", "-park"))
+PRESENT = (fs.controller_present(),)  # the event socket's API commands on connecting (`api_on_connect`)
 
 
 class ParkedCall:
@@ -152,7 +154,6 @@ class ParkedCalls:
         self.calls: dict[str, ParkedCall] = {}  # being handled, by UUID
         self.lost: set[str] = set()  # being handled when the event socket was lost
         self._taking: set[asyncio.Task] = set()
-        self._stopping = False
 
     def on_event(self, event: Event) -> None:
         name = event.name
@@ -205,36 +206,29 @@ class ParkedCalls:
         self.lost.add(call.uuid)
 
     async def follow(self, event_socket: InboundClient) -> None:
-        """Once each connection of the event socket is up (subscribed: the calls parked from then
-        on reach the controller), the switch's parked calls wait for it. While the event socket is
-        down, what the calls wait for cannot come: they are told."""
-        announced = 0
+        """While the event socket is down, what the calls wait for cannot come: they are told."""
         while True:
             if not event_socket.connected:
                 for call in list(self.calls.values()):
                     call.events_lost(ConnectionLost("the event socket was lost"))
-            elif event_socket.connections != announced and not self._stopping:
-                announced = event_socket.connections
-                await self._say(event_socket, fs.controller_present(), "parked calls wait %d s for the controller" % fs.FALLBACK_AFTER_SECONDS)
             await asyncio.sleep(LOST_POLL_SECONDS)
 
-    async def stop_parking(self, event_socket: InboundClient) -> None:
-        """From now on the calls the dialplan parks go to the fallback without waiting."""
-        self._stopping = True
-        if event_socket.connected:
-            await self._say(event_socket, fs.controller_absent(), "parked calls go to the fallback at once")
-
     @staticmethod
-    async def _say(event_socket: InboundClient, command: str, meaning: str) -> None:
+    async def stop_parking(event_socket: InboundClient) -> None:
+        """From now on the calls the dialplan parks go to the fallback without waiting (and a
+        reconnection while stopping does not say otherwise)."""
+        event_socket.api_on_connect.clear()
+        if not event_socket.connected:
+            return  # the switch is gone or restarting: it comes back without the controller's word
         try:
-            reply = await event_socket.api(command)
-        except EslError as error:  # lost meanwhile: said again on the next connection
-            log.warning("not told to the switch (%s): %s", error, meaning)
+            reply = await event_socket.api(fs.controller_absent())
+        except EslError as error:
+            log.warning("the switch was not told that parked calls no longer wait (%s): they wait %d s", error, fs.FALLBACK_AFTER_SECONDS)
             return
         if reply.startswith("+OK"):
-            log.info("the switch is told: %s", meaning)
+            log.info("the switch is told: parked calls go to the fallback at once")
         else:
-            log.error("the switch refused %r: %s", command, reply.strip())
+            log.error("the switch refused %r: %s", fs.controller_absent(), reply.strip())
 
     async def close(self) -> None:
         """Stop handling calls: those not finished go to the fallback."""

@@ -144,6 +144,7 @@ class Controller:
             custom=[GATEWAY_STATE_SUBCLASS],
             # A switch-side filter drops the events without its header: the reports pass by one of their own.
             filters=[*EVENT_FILTERS, GATEWAY_STATE_FILTER, *parked_calls.EVENT_FILTERS],
+            api_on_connect=parked_calls.PRESENT,  # parked calls wait for the controller from then on
             on_event=self._on_event,
             retry_refusals=True,
         )

@@ -19,7 +19,7 @@ from bizpbx.esl import commands
 from bizpbx.esl.aio.session import Session
 from bizpbx.esl.commands import Command
 from bizpbx.esl.connection import Role, State
-from bizpbx.esl.errors import AuthenticationError, ConnectionLost, ConnectionRejected, EslError, ProtocolError
+from bizpbx.esl.errors import AuthenticationError, CommandFailed, ConnectionLost, ConnectionRejected, EslError, ProtocolError
 from bizpbx.esl.events import Event
 from bizpbx.esl.protocol import Frame
 
@@ -32,8 +32,9 @@ class InboundClient:
     """Connects to FreeSWITCH's event socket.
 
     ``events`` and ``custom`` (CUSTOM subclasses) are subscribed in
-    ``event_format`` after every (re)connection, then ``filters`` applied;
-    with neither, nothing is subscribed. :meth:`bgapi` needs BACKGROUND_JOB
+    ``event_format`` after every (re)connection, then ``filters`` applied,
+    then the API commands of ``api_on_connect`` run (each must answer +OK);
+    with neither events nor custom, nothing is subscribed. :meth:`bgapi` needs BACKGROUND_JOB
     (or ALL) among ``events``. ``on_event`` is called for every event, in
     order; :meth:`events` is an async iterator over them. One attempt to
     connect, authenticate and subscribe may take ``connect_timeout`` seconds.
@@ -49,6 +50,7 @@ class InboundClient:
         custom: Iterable[str] = (),
         event_format: str = "plain",
         filters: Iterable[tuple[str, str]] = (),
+        api_on_connect: Iterable[str] = (),
         on_event: Callable[[Event], None] | None = None,
         reconnect: bool = True,
         retry_refusals: bool = False,
@@ -62,6 +64,9 @@ class InboundClient:
         names, subclasses = list(events), list(custom)
         self._setup = [commands.event(event_format, names, subclasses)] if names or subclasses else []
         self._setup += [commands.filter(header, value) for header, value in filters]
+        # API commands each connection runs once subscribed, before it counts as connected; each
+        # must answer +OK. A list the owner may change: a connection made later runs it as it is then.
+        self.api_on_connect = list(api_on_connect)
         self._jobs_subscribed = bool({"ALL", "BACKGROUND_JOB"} & set(names))
         self._on_event = on_event
         self._reconnect = reconnect
@@ -183,6 +188,10 @@ class InboundClient:
                 raise AuthenticationError(f"FreeSWITCH at {self.host}:{self.port} refused the password: {reply.reply_text}")
             for command in self._setup:
                 await session.send_ok(command)
+            for api_command in self.api_on_connect:
+                said = (await session.send(commands.api(api_command))).body or ""
+                if not said.startswith("+OK"):
+                    raise CommandFailed(f"api {api_command!r} failed: {said.strip()}")
         except BaseException:
             await session.aclose()
             raise
